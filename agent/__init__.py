@@ -1,0 +1,1 @@
+"""The TaskFlow agent: turns what a person says into task tool calls."""

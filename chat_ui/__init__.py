@@ -1,0 +1,1 @@
+"""The TaskFlow chat: the web interface people talk to."""

@@ -1,0 +1,1 @@
+"""The task service: storage, task operations and the MCP tool server."""

@@ -1,0 +1,199 @@
+"""The `taskflow` command: the composition root that wires settings, storage and servers for each entry point."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from typing import NoReturn
+
+import click
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from mcp_server import service
+from mcp_server.accounts import UnknownUser, actor_for, add_user, create_token, find_user
+from mcp_server.config import ConfigError, Settings, load_settings
+from mcp_server.db import create_db_engine, unit_of_work
+from mcp_server.errors import TaskError
+from mcp_server.migrate import SchemaOutdated, upgrade
+from mcp_server.models import TaskPublic
+from mcp_server.runtime import Runtime
+from mcp_server.service import Actor, TaskFilter
+
+USER_OPTION = click.option("--user", "user_name", help="Act as this user (default: TASKFLOW_USER, the login name).")
+
+
+def _settings() -> Settings:
+    return load_settings()
+
+
+def _runtime(user_name: str | None = None) -> Runtime:
+    settings = _settings()
+    if user_name:
+        settings = settings.model_copy(update={"user": user_name})
+    return Runtime.start(settings)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """TaskFlow: manage tasks by talking."""
+
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database schema up to date."""
+    engine = create_db_engine(_settings().database_url)
+    upgrade(engine)
+    click.echo("database is up to date")
+
+
+@cli.group()
+def user() -> None:
+    """People who use TaskFlow."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--timezone", help="IANA time zone, e.g. Europe/Lisbon (default: TASKFLOW_TIMEZONE).")
+def user_add(name: str, timezone: str | None) -> None:
+    """Create a user."""
+    runtime = _runtime()
+    with unit_of_work(runtime.engine) as session:
+        created = add_user(session, name=name, timezone=timezone or runtime.settings.timezone)
+    click.echo(f"created user {created.name} ({created.timezone})")
+
+
+@cli.group()
+def token() -> None:
+    """Personal API tokens for MCP clients over HTTP."""
+
+
+@token.command("create")
+@USER_OPTION
+@click.option("--name", "label", default="default", show_default=True, help="A label to tell tokens apart.")
+def token_create(user_name: str | None, label: str) -> None:
+    """Create a token and print it once; only its hash is stored."""
+    runtime = _runtime()
+    actor = _actor(runtime, user_name)
+    with unit_of_work(runtime.engine) as session:
+        secret = create_token(session, user_id=actor.user_id, name=label)
+    click.echo(secret)
+
+
+@cli.command()
+@USER_OPTION
+@click.option(
+    "--status", type=click.Choice(["open", "completed", "all"]), default="open", show_default=True, help="Which tasks."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of tasks in the shared task shape.")
+def tasks(user_name: str | None, status: str, as_json: bool) -> None:
+    """List tasks."""
+    runtime = _runtime()
+    actor = _actor(runtime, user_name)
+    found = list(_all_tasks(runtime, actor, status))
+    if as_json:
+        click.echo(json.dumps([task.model_dump(mode="json") for task in found], ensure_ascii=False, indent=2))
+    else:
+        click.echo(_table(found) if found else "no tasks")
+
+
+def _actor(runtime: Runtime, user_name: str | None) -> Actor:
+    """A named user must exist; the default local user is created on first use."""
+    if not user_name:
+        return runtime.local_actor
+    with unit_of_work(runtime.engine) as session:
+        found = find_user(session, user_name)
+        if found is None:
+            raise UnknownUser(user_name)
+        return actor_for(found)
+
+
+def _all_tasks(runtime: Runtime, actor: Actor, status: str) -> Iterator[TaskPublic]:
+    cursor: str | None = None
+    while True:
+        spec = TaskFilter(status=status, limit=service.LIMIT_MAX, cursor=cursor)  # type: ignore[arg-type]
+        with unit_of_work(runtime.engine) as session:
+            page = service.list_tasks(session, actor=actor, spec=spec, now=runtime.clock())
+        yield from page.tasks
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
+
+
+def _table(rows: list[TaskPublic]) -> str:
+    header = ("id", "status", "title", "due", "priority", "tags")
+    lines = [
+        (str(t.id), t.status.value, t.title, _short_due(t.due), t.priority.value, " ".join(f"#{tag}" for tag in t.tags))
+        for t in rows
+    ]
+    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *lines]
+    )
+
+
+def _short_due(due: str | None) -> str:
+    """'2026-11-30T17:00:00+05:00' reads as '2026-11-30 17:00' in a table already in the person's zone."""
+    if due is None:
+        return ""
+    return due[:16].replace("T", " ")
+
+
+@cli.command("mcp")
+@USER_OPTION
+def mcp_stdio(user_name: str | None) -> None:
+    """Serve the task tools over stdio, for IDE and desktop assistants."""
+    from mcp_server.tools import create_mcp_server
+
+    runtime = _runtime(user_name)
+    runtime.local_actor  # noqa: B018  (create the local user before the first request)
+    create_mcp_server(runtime).run("stdio")
+
+
+@cli.group()
+def serve() -> None:
+    """Run a service."""
+
+
+@serve.command("mcp")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def serve_mcp(host: str, port: int) -> None:
+    """Serve the task tools over streamable HTTP at /mcp (bearer token required) with /healthz."""
+    import uvicorn
+
+    from mcp_server.http_app import create_http_app
+
+    app = create_http_app(_runtime())
+    click.echo(f"TaskFlow MCP server on http://{host}:{port}/mcp", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"taskflow: {message}", err=True)
+    sys.exit(1)
+
+
+def main() -> None:
+    """Entry point: expected failures end with one line on stderr, never a traceback."""
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        _fail("aborted")
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except (ConfigError, TaskError, SchemaOutdated) as error:
+        _fail(str(error))
+    except OperationalError as error:
+        _fail(f"cannot use the database: {str(error.orig).strip().splitlines()[0]}")
+    except SQLAlchemyError as error:
+        _fail(f"database error: {type(error).__name__}")

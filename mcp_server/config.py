@@ -1,0 +1,83 @@
+"""TaskFlow's configuration: one validated settings class, read from TASKFLOW_* environment variables."""
+
+from __future__ import annotations
+
+import getpass
+from functools import cached_property
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import tzlocal
+from platformdirs import user_data_dir
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_database_url() -> str:
+    return f"sqlite:///{Path(user_data_dir('taskflow')) / 'taskflow.db'}"
+
+
+def _system_timezone() -> str:
+    try:
+        return tzlocal.get_localzone_name() or "UTC"
+    except (ZoneInfoNotFoundError, ValueError):
+        return "UTC"
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry, e.g. an arbitrary container uid
+        return "local"
+
+
+class ConfigError(Exception):
+    """Configuration that stops start-up; the message is one line naming the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TASKFLOW_", extra="ignore")
+
+    database_url: str = Field(default_factory=_default_database_url)
+    timezone: str = Field(default_factory=_system_timezone)
+    user: str = Field(default_factory=_login_name)
+    mcp_allowed_hosts: list[str] = ["127.0.0.1:*", "localhost:*", "[::1]:*", "mcp-server:*"]
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        scheme = value.split("://", 1)[0].split("+", 1)[0]
+        if scheme not in {"sqlite", "postgres", "postgresql"}:
+            raise ValueError(f"unsupported database {scheme!r}; use postgresql://… or sqlite:///path")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Europe/Lisbon") from None
+        return value
+
+    @field_validator("user")
+    @classmethod
+    def _usable_name(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value.strip()
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def load_settings() -> Settings:
+    """Read and validate the environment; raise ConfigError naming the first bad variable."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        first = error.errors()[0]
+        variable = "TASKFLOW_" + str(first["loc"][0]).upper() if first["loc"] else "TASKFLOW_*"
+        message = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{variable}: {message}") from None

@@ -1,0 +1,62 @@
+"""Database engines and units of work for PostgreSQL (production) and SQLite (embedded default)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlmodel import Session
+
+
+def normalise_url(raw: str) -> URL:
+    """Accept database URLs as hosting providers hand them out and pick our drivers."""
+    url = make_url(raw.replace("postgres://", "postgresql://", 1) if raw.startswith("postgres://") else raw)
+    if url.get_backend_name() == "postgresql":
+        return url.set(drivername="postgresql+psycopg")
+    return url
+
+
+def create_db_engine(raw_url: str) -> Engine:
+    """An engine that survives idle disconnects (pre-ping) and commits durably."""
+    url = normalise_url(raw_url)
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(url)
+    connect_args: dict[str, Any] = {}
+    if "pooler" in (url.host or ""):
+        # Transaction-mode poolers (Neon, Supabase) cannot keep server-side prepared statements.
+        connect_args["prepare_threshold"] = None
+    return create_engine(url, pool_pre_ping=True, pool_recycle=300, connect_args=connect_args)
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy own transactions; WAL lets readers run beside the writer; FULL fsyncs each commit.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(connection: Any) -> None:
+        # Take the write lock up front so concurrent writers queue on busy_timeout instead of failing mid-way.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+@contextmanager
+def unit_of_work(engine: Engine) -> Iterator[Session]:
+    """A session whose changes commit together when the block ends, or roll back on error."""
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        yield session

@@ -1,0 +1,147 @@
+"""Tables (SQLModel) and the public task shape shared by tools, the CLI and events."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic import Field as PydanticField
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, SmallInteger, String, TypeDecorator
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+TITLE_MAX = 500
+DESCRIPTION_MAX = 10_000
+TAGS_MAX = 20
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes stored as UTC; SQLite hands them back naive, so they are re-tagged on read."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime reached the database")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Priority(StrEnum):
+    high = "high"
+    medium = "medium"
+    low = "low"
+
+    @property
+    def rank(self) -> int:
+        return PRIORITY_RANK[self]
+
+
+# Stored as a small rank so that "sort by priority" is an index order (high first).
+PRIORITY_RANK = {Priority.high: 1, Priority.medium: 2, Priority.low: 3}
+PRIORITY_BY_RANK = {rank: priority for priority, rank in PRIORITY_RANK.items()}
+
+
+class Status(StrEnum):
+    open = "open"
+    completed = "completed"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_column=Column(String(100), nullable=False, unique=True))
+    timezone: str = Field(sa_column=Column(String(64), nullable=False))
+    password_hash: str | None = Field(default=None, sa_column=Column(String(255), nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class ApiToken(SQLModel, table=True):
+    """A personal token for MCP over HTTP; only its SHA-256 digest is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
+    name: str = Field(sa_column=Column(String(100), nullable=False))
+    token_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class Task(SQLModel, table=True):
+    __tablename__ = "tasks"
+    __table_args__ = (
+        Index("ix_tasks_user_status_due", "user_id", "status", "due_at", "id"),
+        Index("ix_tasks_user_status_priority", "user_id", "status", "priority", "id"),
+        Index("ix_tasks_user_created", "user_id", "created_at", "id"),
+        Index("ix_tasks_remind_at", "remind_at"),
+    )
+
+    # BIGINT on PostgreSQL; INTEGER on SQLite, where only that type aliases the rowid that FTS5 indexes by.
+    id: int | None = Field(
+        default=None, sa_column=Column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    )
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
+    title: str = Field(sa_column=Column(String(TITLE_MAX), nullable=False))
+    description: str | None = Field(default=None, sa_column=Column(String(DESCRIPTION_MAX), nullable=True))
+    status: str = Field(default=Status.open.value, sa_column=Column(String(16), nullable=False))
+    priority: int = Field(default=PRIORITY_RANK[Priority.medium], sa_column=Column(SmallInteger, nullable=False))
+    tags: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON().with_variant(JSONB(), "postgresql"), nullable=False)
+    )
+    # The instant used for filtering and sorting; for all-day tasks the start of `due_date` in the owner's zone.
+    due_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    # Set only for all-day tasks, so the day survives a change of the owner's zone.
+    due_date: date | None = Field(default=None)
+    recurrence: str | None = Field(default=None, sa_column=Column(String(500), nullable=True))
+    remind_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    series_id: int | None = Field(default=None, sa_column=Column(BigInteger(), nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    completed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+
+
+class TaskPublic(BaseModel):
+    """A task as every surface shows it; dates are in the owner's zone."""
+
+    id: int
+    title: str
+    description: str | None
+    status: Status
+    priority: Priority
+    tags: list[str]
+    due: str | None = PydanticField(description="YYYY-MM-DD for all-day tasks, else ISO 8601 with offset")
+    recurrence: str | None = PydanticField(description="RFC 5545 RRULE; the series starts at due")
+    remind_at: str | None
+    series_id: int | None
+    created_at: str
+    updated_at: str
+    completed_at: str | None
+
+
+class TaskPage(BaseModel):
+    """One page of tasks; pass next_cursor back to list_tasks for the next page."""
+
+    tasks: list[TaskPublic]
+    next_cursor: str | None = None
+
+
+class BulkDeleteResult(BaseModel):
+    deleted: int = PydanticField(description="How many tasks were deleted")
+    would_delete: int = PydanticField(description="How many completed tasks exist and would go with confirm=true")
+    message: str

@@ -1,0 +1,44 @@
+"""The composition root's product: the engine, settings and clock one process shares."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+
+from sqlalchemy import Engine
+
+from mcp_server.accounts import actor_for, ensure_user
+from mcp_server.config import Settings
+from mcp_server.db import create_db_engine, unit_of_work
+from mcp_server.migrate import ensure_schema
+from mcp_server.models import utcnow
+from mcp_server.service import Actor
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    clock: Callable[[], datetime] = field(default=utcnow)
+
+    @classmethod
+    def start(cls, settings: Settings) -> Runtime:
+        """Open the configured database, bringing an embedded one up to the current schema."""
+        engine = create_db_engine(settings.database_url)
+        ensure_schema(engine)
+        return cls(settings=settings, engine=engine)
+
+    def actor_named(self, name: str) -> Actor:
+        """A local user by name, created in the configured zone on first use."""
+        with unit_of_work(self.engine) as session:
+            return actor_for(ensure_user(session, name=name, timezone=self.settings.timezone))
+
+    @cached_property
+    def local_actor(self) -> Actor:
+        """The user this process acts as when no token says otherwise (TASKFLOW_USER)."""
+        return self.actor_named(self.settings.user)
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,268 @@
+"""Task operations: plain functions over a session, scoped to one user, shared by tools, CLI and consumers.
+
+They flush but never commit: the caller's unit of work decides the transaction, so later writes that belong
+with a change (its event, say) commit or roll back together with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Session
+
+from mcp_server import search
+from mcp_server.errors import InvalidField, TaskNotFound
+from mcp_server.models import PRIORITY_BY_RANK, BulkDeleteResult, Priority, Status, Task, TaskPage, TaskPublic
+from mcp_server.paging import Order, SortBy, after_cursor, encode_cursor, ordering
+from mcp_server.validation import (
+    clean_description,
+    clean_recurrence,
+    clean_tags,
+    clean_title,
+    first_occurrence,
+    read_when,
+    resolve_due,
+    resolve_remind_at,
+    start_of_day,
+)
+
+LIMIT_DEFAULT = 50
+LIMIT_MAX = 200
+When = str | date | datetime
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: every query is scoped to this user, and dates are read in their zone."""
+
+    user_id: int
+    zone: ZoneInfo
+
+
+class TaskCreate(BaseModel):
+    title: str
+    description: str | None = None
+    priority: Priority = Priority.medium
+    tags: list[str] = []
+    due: When | None = None
+    recurrence: str | None = None
+    remind_at: str | datetime | None = None
+
+
+class TaskChanges(BaseModel):
+    """A partial update: only the fields that were set change; None clears an optional field."""
+
+    title: str | None = None
+    description: str | None = None
+    priority: Priority | None = None
+    tags: list[str] | None = None
+    due: When | None = None
+    recurrence: str | None = None
+    remind_at: str | datetime | None = None
+
+
+class TaskFilter(BaseModel):
+    status: Literal["open", "completed", "all"] = "open"
+    priority: Priority | None = None
+    tags: list[str] = []
+    query: str | None = None
+    due_before: When | None = None
+    due_after: When | None = None
+    overdue: bool = False
+    sort_by: SortBy = "due"
+    order: Order = "asc"
+    limit: int = LIMIT_DEFAULT
+    cursor: str | None = None
+
+
+def to_public(task: Task, zone: ZoneInfo) -> TaskPublic:
+    """The shared task shape, with every moment in the owner's zone."""
+
+    def local(moment: datetime | None) -> str | None:
+        return moment.astimezone(zone).isoformat() if moment else None
+
+    due = task.due_date.isoformat() if task.due_date else local(task.due_at)
+    return TaskPublic(
+        id=task.id,  # type: ignore[arg-type]
+        title=task.title,
+        description=task.description,
+        status=Status(task.status),
+        priority=PRIORITY_BY_RANK[task.priority],
+        tags=list(task.tags),
+        due=due,
+        recurrence=task.recurrence,
+        remind_at=local(task.remind_at),
+        series_id=task.series_id,
+        created_at=local(task.created_at),  # type: ignore[arg-type]
+        updated_at=local(task.updated_at),  # type: ignore[arg-type]
+        completed_at=local(task.completed_at),
+    )
+
+
+def add_task(session: Session, *, actor: Actor, data: TaskCreate, now: datetime) -> Task:
+    local_now = now.astimezone(actor.zone)
+    task = Task(
+        user_id=actor.user_id,
+        title=clean_title(data.title),
+        description=clean_description(data.description),
+        priority=data.priority.rank,
+        tags=clean_tags(data.tags),
+        recurrence=clean_recurrence(data.recurrence),
+        remind_at=resolve_remind_at(data.remind_at, local_now),
+        created_at=now,
+        updated_at=now,
+    )
+    task.due_at, task.due_date = resolve_due(data.due, local_now)
+    _start_series(task, local_now)
+    session.add(task)
+    session.flush()
+    if task.recurrence:
+        task.series_id = task.id
+    return task
+
+
+def get_task(session: Session, *, actor: Actor, task_id: int) -> Task:
+    task = session.get(Task, task_id)
+    if task is None or task.user_id != actor.user_id:
+        raise TaskNotFound(task_id)
+    return task
+
+
+def update_task(session: Session, *, actor: Actor, task_id: int, changes: TaskChanges, now: datetime) -> Task:
+    task = get_task(session, actor=actor, task_id=task_id)
+    local_now = now.astimezone(actor.zone)
+    given = changes.model_dump(include=changes.model_fields_set)
+    if "title" in given:
+        task.title = clean_title(given["title"] or "")
+    if "description" in given:
+        task.description = clean_description(given["description"])
+    if "priority" in given:
+        task.priority = Priority(given["priority"] or Priority.medium).rank
+    if "tags" in given:
+        task.tags = clean_tags(given["tags"] or [])
+    if "due" in given:
+        task.due_at, task.due_date = resolve_due(changes.due, local_now)
+    if "recurrence" in given:
+        task.recurrence = clean_recurrence(given["recurrence"])
+    if "remind_at" in given:
+        task.remind_at = resolve_remind_at(changes.remind_at, local_now)
+    _start_series(task, local_now)
+    if task.recurrence and task.series_id is None:
+        task.series_id = task.id
+    task.updated_at = now
+    session.flush()
+    return task
+
+
+def _start_series(task: Task, local_now: datetime) -> None:
+    """A recurring task needs a start: without a due date it begins on the rule's first day from today."""
+    if not task.recurrence or task.due_at is not None:
+        return
+    first = first_occurrence(task.recurrence, local_now.date())
+    if first is None:
+        raise InvalidField("recurrence", "has no occurrence from today on; check its UNTIL or COUNT")
+    task.due_at, task.due_date = start_of_day(first, local_now.tzinfo), first
+
+
+def complete_task(session: Session, *, actor: Actor, task_id: int, now: datetime) -> Task:
+    task = get_task(session, actor=actor, task_id=task_id)
+    if task.status != Status.open:
+        return task
+    task.status, task.completed_at, task.updated_at = Status.completed.value, now, now
+    session.flush()
+    return task
+
+
+def reopen_task(session: Session, *, actor: Actor, task_id: int, now: datetime) -> Task:
+    task = get_task(session, actor=actor, task_id=task_id)
+    if task.status != Status.completed:
+        return task
+    task.status, task.completed_at, task.updated_at = Status.open.value, None, now
+    session.flush()
+    return task
+
+
+def delete_task(session: Session, *, actor: Actor, task_id: int) -> Task:
+    task = get_task(session, actor=actor, task_id=task_id)
+    session.delete(task)
+    session.flush()
+    return task
+
+
+def delete_completed_tasks(session: Session, *, actor: Actor, confirm: bool) -> BulkDeleteResult:
+    """Delete every completed task of the user, but only once confirmed; otherwise say how many would go."""
+    mine_completed = and_(Task.user_id == actor.user_id, Task.status == Status.completed.value)
+    count = session.scalar(select(func.count()).select_from(Task).where(mine_completed)) or 0
+    if not confirm:
+        message = (
+            f"{count} completed task(s) would be deleted; ask the person, then call again with confirm=true"
+            if count
+            else "there are no completed tasks to delete"
+        )
+        return BulkDeleteResult(deleted=0, would_delete=count, message=message)
+    session.execute(delete(Task).where(mine_completed))
+    return BulkDeleteResult(deleted=count, would_delete=count, message=f"deleted {count} completed task(s)")
+
+
+def list_tasks(session: Session, *, actor: Actor, spec: TaskFilter, now: datetime) -> TaskPage:
+    if not 1 <= spec.limit <= LIMIT_MAX:
+        raise InvalidField("limit", f"must be between 1 and {LIMIT_MAX} (got {spec.limit})")
+    local_now = now.astimezone(actor.zone)
+    conditions = [Task.user_id == actor.user_id, *_filters(session, spec, local_now)]
+    if spec.cursor:
+        conditions.append(after_cursor(spec.sort_by, spec.order, spec.cursor))
+    statement = select(Task).where(*conditions).order_by(*ordering(spec.sort_by, spec.order)).limit(spec.limit + 1)
+    rows = list(session.scalars(statement))
+    page, more = rows[: spec.limit], len(rows) > spec.limit
+    next_cursor = encode_cursor(spec.sort_by, spec.order, page[-1]) if more else None
+    return TaskPage(tasks=[to_public(task, actor.zone) for task in page], next_cursor=next_cursor)
+
+
+def _filters(session: Session, spec: TaskFilter, local_now: datetime) -> list[ColumnElement[bool]]:
+    dialect = session.get_bind().dialect.name
+    found: list[ColumnElement[bool]] = []
+    if spec.status != "all" or spec.overdue:
+        found.append(Task.status == (Status.open.value if spec.overdue else spec.status))
+    if spec.priority is not None:
+        found.append(Task.priority == spec.priority.rank)
+    if spec.tags:
+        found.append(_has_tags(dialect, clean_tags(spec.tags)))
+    if spec.query and spec.query.strip():
+        found.append(search.matches(dialect, spec.query))
+    if spec.due_before not in (None, ""):
+        found.append(Task.due_at < _boundary("due_before", spec.due_before, local_now, end=True))  # type: ignore[arg-type]
+    if spec.due_after not in (None, ""):
+        found.append(Task.due_at >= _boundary("due_after", spec.due_after, local_now, end=False))  # type: ignore[arg-type]
+    if spec.overdue:
+        found.append(
+            or_(
+                and_(Task.due_date.is_(None), Task.due_at < local_now),  # type: ignore[union-attr]
+                and_(Task.due_date.is_not(None), Task.due_date < local_now.date()),  # type: ignore[union-attr]
+            )
+        )
+    return found
+
+
+def _boundary(field: str, value: When, local_now: datetime, *, end: bool) -> datetime:
+    """Both bounds include the day or moment named: a date bound covers that whole day."""
+    when = read_when(field, value, local_now)
+    if isinstance(when, datetime):
+        return when + timedelta(microseconds=1) if end else when
+    return start_of_day(when + timedelta(days=1) if end else when, local_now.tzinfo)
+
+
+def _has_tags(dialect: str, tags: list[str]) -> ColumnElement[bool]:
+    """Every tag must be on the task: JSONB containment (GIN-indexed) on PostgreSQL, json_each on SQLite."""
+    if dialect == "postgresql":
+        return type_coerce(Task.tags, JSONB).contains(tags)
+    conditions: list[Any] = []
+    for tag in tags:
+        entries = func.json_each(Task.tags).table_valued("value")
+        conditions.append(select(1).select_from(entries).where(entries.c.value == tag).exists())
+    return and_(*conditions)

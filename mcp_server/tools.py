@@ -1,0 +1,240 @@
+"""The MCP tool server: thin tools that validate, call a service function in one unit of work, and return tasks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypeVar
+from zoneinfo import ZoneInfo
+
+import anyio
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.auth.provider import TokenVerifier
+from mcp.server.auth.settings import AuthSettings
+from mcp.server.fastmcp import FastMCP
+from mcp.server.fastmcp.exceptions import ToolError
+from mcp.server.transport_security import TransportSecuritySettings
+from mcp.types import ToolAnnotations
+from pydantic import Field
+from sqlmodel import Session
+
+from mcp_server import service
+from mcp_server.db import unit_of_work
+from mcp_server.errors import TaskError
+from mcp_server.models import BulkDeleteResult, Priority, TaskPage, TaskPublic
+from mcp_server.runtime import Runtime
+from mcp_server.service import Actor, TaskChanges, TaskCreate, TaskFilter
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+INSTRUCTIONS = """\
+TaskFlow keeps one person's tasks. Tasks have a title, optional description, priority (high/medium/low),
+tags, a due date (all-day YYYY-MM-DD or a date and time), an optional RFC 5545 recurrence and a reminder.
+Dates may be ISO 8601 (naive values are in the person's time zone) or short phrases such as
+"tomorrow 5pm", "next friday", "in 2 hours". Find ids with list_tasks (query= searches words).
+Delete completed tasks in bulk only after the person has confirmed."""
+
+TaskId = Annotated[int, Field(description="The task's id, as add_task or list_tasks returned it")]
+PriorityName = Literal["high", "medium", "low"]
+WhenText = Annotated[
+    str | None,
+    Field(
+        description="ISO 8601 date (all-day, e.g. 2026-12-15) or date-time (2026-12-15T17:00, naive = the "
+        "person's zone), or a short phrase: 'tomorrow 5pm', 'next friday', 'in 2 hours'"
+    ),
+]
+RuleText = Annotated[
+    str | None,
+    Field(
+        description="RFC 5545 RRULE without DTSTART, e.g. FREQ=DAILY, FREQ=WEEKLY;BYDAY=MO,TH, "
+        "FREQ=MONTHLY;BYMONTHDAY=1, FREQ=WEEKLY;INTERVAL=2;BYDAY=TU, FREQ=DAILY;UNTIL=20261203. The series "
+        "starts at due (the next matching day if due is omitted). Months without the given day are skipped "
+        "(BYMONTHDAY=31 skips 30-day months; use BYMONTHDAY=-1 for the last day)"
+    ),
+]
+
+READ = ToolAnnotations(readOnlyHint=True, idempotentHint=True, openWorldHint=False)
+WRITE = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=False)
+IDEMPOTENT_WRITE = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=False)
+DESTRUCTIVE = ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False)
+
+
+def create_mcp_server(
+    runtime: Runtime,
+    *,
+    token_verifier: TokenVerifier | None = None,
+    public_url: str = "http://localhost:8000",
+) -> FastMCP:
+    """The task tools over MCP; with a token verifier every HTTP request must carry a valid bearer token."""
+    auth = AuthSettings(issuer_url=public_url, resource_server_url=None) if token_verifier else None  # type: ignore[arg-type]
+    allowed = runtime.settings.mcp_allowed_hosts
+    security = TransportSecuritySettings(
+        enable_dns_rebinding_protection="*" not in allowed,
+        allowed_hosts=allowed,
+        allowed_origins=[f"http://{host}" for host in allowed],
+    )
+    mcp: FastMCP = FastMCP(
+        "taskflow",
+        instructions=INSTRUCTIONS,
+        token_verifier=token_verifier,
+        auth=auth,
+        transport_security=security,
+        stateless_http=True,
+        json_response=True,
+    )
+
+    async def run(work: Callable[[Session, Actor, datetime], T]) -> T:
+        """Run one operation in its own unit of work, off the event loop; expected failures become tool errors."""
+        token = get_access_token()
+
+        def job() -> T:
+            if token is not None:
+                actor = Actor(user_id=int(token.client_id), zone=ZoneInfo((token.claims or {})["timezone"]))
+            else:
+                actor = runtime.local_actor
+            with unit_of_work(runtime.engine) as session:
+                return work(session, actor, runtime.clock())
+
+        try:
+            return await anyio.to_thread.run_sync(job)
+        except TaskError as error:
+            raise ToolError(str(error)) from None
+        except Exception:
+            log.exception("task tool failed")
+            raise ToolError("the task store failed unexpectedly; try again in a moment") from None
+
+    def public(task: Any, actor: Actor) -> TaskPublic:
+        return service.to_public(task, actor.zone)
+
+    @mcp.tool(annotations=WRITE, structured_output=True)
+    async def add_task(
+        title: Annotated[str, Field(description="What to do, in the person's words (1-500 characters)")],
+        description: Annotated[str | None, Field(description="Longer notes (up to 10,000 characters)")] = None,
+        priority: Annotated[PriorityName, Field(description="How important")] = "medium",
+        tags: Annotated[list[str] | None, Field(description="Labels such as 'work'; '#' or '@' is dropped")] = None,
+        due: WhenText = None,
+        recurrence: RuleText = None,
+        remind_at: Annotated[
+            str | None, Field(description="When to remind, a future date-time: ISO 8601 or 'tomorrow 9am'")
+        ] = None,
+    ) -> TaskPublic:
+        """Add a task for the person and return it."""
+        data = TaskCreate(
+            title=title,
+            description=description,
+            priority=Priority(priority),
+            tags=tags or [],
+            due=due,
+            recurrence=recurrence,
+            remind_at=remind_at,
+        )
+        return await run(lambda s, actor, now: public(service.add_task(s, actor=actor, data=data, now=now), actor))
+
+    @mcp.tool(annotations=READ, structured_output=True)
+    async def list_tasks(
+        status: Annotated[Literal["open", "completed", "all"], Field(description="Which tasks")] = "open",
+        priority: Annotated[PriorityName | None, Field(description="Only this priority")] = None,
+        tags: Annotated[list[str] | None, Field(description="Only tasks carrying every one of these tags")] = None,
+        query: Annotated[
+            str | None, Field(description="Words to find in title or description; each word matches as a prefix")
+        ] = None,
+        due_before: Annotated[
+            str | None, Field(description="Due on or before this day or moment (ISO or phrase)")
+        ] = None,
+        due_after: Annotated[
+            str | None, Field(description="Due on or after this day or moment (ISO or phrase)")
+        ] = None,
+        overdue: Annotated[bool, Field(description="Only open tasks whose due date has passed")] = False,
+        sort_by: Annotated[
+            Literal["due", "priority", "created", "title"], Field(description="Sort key; tasks without due come last")
+        ] = "due",
+        order: Annotated[
+            Literal["asc", "desc"], Field(description="asc: soonest, high priority, oldest, A-Z first")
+        ] = "asc",
+        limit: Annotated[int, Field(description="Page size", ge=1, le=200)] = 50,
+        cursor: Annotated[str | None, Field(description="next_cursor from the previous page")] = None,
+    ) -> TaskPage:
+        """List, filter, search and sort the person's tasks, one page at a time (open tasks by default)."""
+        spec = TaskFilter(
+            status=status,
+            priority=Priority(priority) if priority else None,
+            tags=tags or [],
+            query=query,
+            due_before=due_before,
+            due_after=due_after,
+            overdue=overdue,
+            sort_by=sort_by,
+            order=order,
+            limit=limit,
+            cursor=cursor,
+        )
+        return await run(lambda s, actor, now: service.list_tasks(s, actor=actor, spec=spec, now=now))
+
+    @mcp.tool(annotations=READ, structured_output=True)
+    async def get_task(task_id: TaskId) -> TaskPublic:
+        """Get one task by id."""
+        return await run(lambda s, actor, _now: public(service.get_task(s, actor=actor, task_id=task_id), actor))
+
+    @mcp.tool(annotations=IDEMPOTENT_WRITE, structured_output=True)
+    async def update_task(
+        task_id: TaskId,
+        title: Annotated[str | None, Field(description="New title")] = None,
+        description: Annotated[str | None, Field(description="New notes; empty string clears them")] = None,
+        priority: Annotated[PriorityName | None, Field(description="New priority")] = None,
+        tags: Annotated[
+            list[str] | None, Field(description="The full new tag list (replaces the old); [] clears")
+        ] = None,
+        due: Annotated[
+            str | None, Field(description="New due date or date-time (ISO or phrase); empty string clears it")
+        ] = None,
+        recurrence: Annotated[str | None, Field(description="New RRULE; empty string stops the repetition")] = None,
+        remind_at: Annotated[str | None, Field(description="New reminder time; empty string removes it")] = None,
+    ) -> TaskPublic:
+        """Change some fields of a task; fields left out keep their value (recurrence included)."""
+        given = {
+            "title": title,
+            "description": description,
+            "priority": priority,
+            "tags": tags,
+            "due": due,
+            "recurrence": recurrence,
+            "remind_at": remind_at,
+        }
+        changes = TaskChanges(**{name: value or None for name, value in given.items() if value is not None})
+        return await run(
+            lambda s, actor, now: public(
+                service.update_task(s, actor=actor, task_id=task_id, changes=changes, now=now), actor
+            )
+        )
+
+    @mcp.tool(annotations=IDEMPOTENT_WRITE, structured_output=True)
+    async def complete_task(task_id: TaskId) -> TaskPublic:
+        """Mark a task as done. For a recurring task the next occurrence follows."""
+        return await run(
+            lambda s, actor, now: public(service.complete_task(s, actor=actor, task_id=task_id, now=now), actor)
+        )
+
+    @mcp.tool(annotations=IDEMPOTENT_WRITE, structured_output=True)
+    async def reopen_task(task_id: TaskId) -> TaskPublic:
+        """Mark a completed task as open again."""
+        return await run(
+            lambda s, actor, now: public(service.reopen_task(s, actor=actor, task_id=task_id, now=now), actor)
+        )
+
+    @mcp.tool(annotations=DESTRUCTIVE, structured_output=True)
+    async def delete_task(task_id: TaskId) -> TaskPublic:
+        """Delete one task for good; returns the task as it was."""
+        return await run(lambda s, actor, _now: public(service.delete_task(s, actor=actor, task_id=task_id), actor))
+
+    @mcp.tool(annotations=DESTRUCTIVE, structured_output=True)
+    async def delete_completed_tasks(
+        confirm: Annotated[
+            bool, Field(description="true only after the person agreed; false just counts what would go")
+        ] = False,
+    ) -> BulkDeleteResult:
+        """Delete all of the person's completed tasks. Without confirm=true nothing is deleted; ask first."""
+        return await run(lambda s, actor, _now: service.delete_completed_tasks(s, actor=actor, confirm=confirm))
+
+    return mcp

@@ -1,0 +1,114 @@
+"""Turning what callers send into stored task values, or an InvalidField that says what is accepted."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, tzinfo
+
+from dateutil.rrule import rrulestr
+
+from mcp_server.dates import WhenError, parse_when
+from mcp_server.errors import InvalidField
+from mcp_server.models import DESCRIPTION_MAX, TAGS_MAX, TITLE_MAX
+
+TAG_MAX = 50
+RULE_EXAMPLES = (
+    "e.g. FREQ=DAILY, FREQ=WEEKLY;BYDAY=MO,TH, FREQ=MONTHLY;BYMONTHDAY=1, FREQ=YEARLY;BYMONTH=3;BYMONTHDAY=8"
+)
+
+
+def clean_title(value: str) -> str:
+    title = " ".join(value.split())
+    if not 1 <= len(title) <= TITLE_MAX:
+        raise InvalidField("title", f"must be 1 to {TITLE_MAX} characters after trimming (got {len(title)})")
+    return title
+
+
+def clean_description(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    description = value.strip()
+    if len(description) > DESCRIPTION_MAX:
+        raise InvalidField("description", f"must be at most {DESCRIPTION_MAX} characters (got {len(description)})")
+    return description
+
+
+def clean_tags(values: list[str]) -> list[str]:
+    """Lower-case, without a leading # or @, inner spaces as dashes, unique in first-seen order."""
+    tags: list[str] = []
+    for raw in values:
+        tag = "-".join(raw.strip().lstrip("#@").lower().split())
+        if not tag:
+            raise InvalidField("tags", f"{raw!r} is empty once '#'/'@' and spaces are removed")
+        if len(tag) > TAG_MAX:
+            raise InvalidField("tags", f"{raw!r} is longer than {TAG_MAX} characters")
+        if tag not in tags:
+            tags.append(tag)
+    if len(tags) > TAGS_MAX:
+        raise InvalidField("tags", f"at most {TAGS_MAX} tags per task (got {len(tags)})")
+    return tags
+
+
+def read_when(field: str, value: str | date | datetime, now: datetime) -> date | datetime:
+    """ISO 8601 or a short phrase, resolved in the zone of `now` (naive values mean that zone)."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=now.tzinfo) if value.tzinfo is None else value.astimezone(now.tzinfo)
+    if isinstance(value, date):
+        return value
+    try:
+        return parse_when(value, now=now)
+    except WhenError as error:
+        raise InvalidField(field, str(error)) from None
+
+
+def resolve_due(value: str | date | datetime | None, now: datetime) -> tuple[datetime | None, date | None]:
+    """(due_at, due_date): the instant to sort by and, for all-day tasks, the day itself."""
+    if value is None or value == "":
+        return None, None
+    when = read_when("due", value, now)
+    if isinstance(when, datetime):
+        return when, None
+    return start_of_day(when, now.tzinfo), when
+
+
+def start_of_day(day: date, zone: tzinfo | None) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=zone)
+
+
+def resolve_remind_at(value: str | datetime | None, now: datetime) -> datetime | None:
+    if value is None or value == "":
+        return None
+    when = read_when("remind_at", value, now)
+    if not isinstance(when, datetime):
+        raise InvalidField("remind_at", f"needs a time of day, not just the day {when.isoformat()}")
+    if when <= now:
+        raise InvalidField("remind_at", f"{when.isoformat()} has passed (now is {now.isoformat(timespec='minutes')})")
+    return when
+
+
+def clean_recurrence(value: str | None) -> str | None:
+    """A valid RFC 5545 RRULE without DTSTART, upper-cased; the series starts at the task's due."""
+    if value is None or not value.strip():
+        return None
+    rule = value.strip().upper().removeprefix("RRULE:")
+    if "DTSTART" in rule or "\n" in rule:
+        raise InvalidField(
+            "recurrence", f"give only the RRULE, without DTSTART; the series starts at due ({RULE_EXAMPLES})"
+        )
+    parts = dict(part.split("=", 1) for part in rule.split(";") if "=" in part)
+    if "FREQ" not in parts:
+        raise InvalidField("recurrence", f"{value!r} has no FREQ ({RULE_EXAMPLES})")
+    if "COUNT" in parts and "UNTIL" in parts:
+        raise InvalidField("recurrence", "use COUNT or UNTIL, not both")
+    try:
+        rrulestr(rule, dtstart=datetime(2000, 1, 1), ignoretz=True)
+    except (ValueError, TypeError) as error:
+        raise InvalidField("recurrence", f"{value!r} is not an RFC 5545 RRULE ({error}); {RULE_EXAMPLES}") from None
+    return rule
+
+
+def first_occurrence(rule: str, today: date) -> date | None:
+    """The first day of the series on or after today, for a recurring task given without a due date."""
+    found = rrulestr(rule, dtstart=datetime.combine(today, time(0)), ignoretz=True).after(
+        datetime.combine(today, time(0)), inc=True
+    )
+    return found.date() if found else None
