@@ -5,12 +5,13 @@ from __future__ import annotations
 import getpass
 from functools import cached_property
 from pathlib import Path
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import tzlocal
 from platformdirs import user_data_dir
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def _default_database_url() -> str:
@@ -41,7 +42,15 @@ class Settings(BaseSettings):
     database_url: str = Field(default_factory=_default_database_url)
     timezone: str = Field(default_factory=_system_timezone)
     user: str = Field(default_factory=_login_name)
-    mcp_allowed_hosts: list[str] = ["127.0.0.1:*", "localhost:*", "[::1]:*", "mcp-server:*"]
+    # Host headers the HTTP server answers, comma-separated; "*" turns the DNS-rebinding guard off.
+    mcp_allowed_hosts: Annotated[list[str], NoDecode] = ["127.0.0.1:*", "localhost:*", "[::1]:*", "mcp-server:*"]
+
+    @field_validator("mcp_allowed_hosts", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [host.strip() for host in value.split(",") if host.strip()]
+        return value
 
     @field_validator("database_url")
     @classmethod

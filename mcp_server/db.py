@@ -25,11 +25,12 @@ def create_db_engine(raw_url: str) -> Engine:
     url = normalise_url(raw_url)
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
-    connect_args: dict[str, Any] = {}
-    if "pooler" in (url.host or ""):
-        # Transaction-mode poolers (Neon, Supabase) cannot keep server-side prepared statements.
-        connect_args["prepare_threshold"] = None
-    return create_engine(url, pool_pre_ping=True, pool_recycle=300, connect_args=connect_args)
+    return create_engine(url, pool_pre_ping=True, pool_recycle=300, connect_args=postgres_connect_args(url))
+
+
+def postgres_connect_args(url: URL) -> dict[str, Any]:
+    """Transaction-mode poolers (Neon's, Supabase's) cannot keep server-side prepared statements."""
+    return {"prepare_threshold": None} if "pooler" in (url.host or "") else {}
 
 
 def _sqlite_engine(url: URL) -> Engine:

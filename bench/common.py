@@ -1,0 +1,115 @@
+"""Shared benchmark helpers: a throwaway migrated PostgreSQL database, timing and report formatting."""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import psycopg
+
+from mcp_server.db import create_db_engine
+from mcp_server.migrate import upgrade
+
+# The server the benchmark databases are created on; override with TASKFLOW_BENCH_POSTGRES_URL.
+ADMIN_URL = os.environ.get("TASKFLOW_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Latency figures of one measured series, in milliseconds."""
+
+    n: int
+    p50: float
+    p99: float
+    max: float
+    mean: float
+
+    @property
+    def per_second(self) -> float:
+        """Calls per second that back-to-back calls at the mean latency would make."""
+        return 1000.0 / self.mean if self.mean else math.inf
+
+
+def percentile(samples: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100) of the samples, nearest-rank."""
+    ordered = sorted(samples)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def stats(seconds: Sequence[float]) -> Stats:
+    """Summarise durations given in seconds as millisecond Stats."""
+    ms = [s * 1000.0 for s in seconds]
+    return Stats(n=len(ms), p50=percentile(ms, 50), p99=percentile(ms, 99), max=max(ms), mean=statistics.fmean(ms))
+
+
+def time_calls(call: Callable[[], object], runs: int) -> list[float]:
+    """Run call `runs` times back to back and return each duration in seconds."""
+    durations: list[float] = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        call()
+        durations.append(time.perf_counter() - started)
+    return durations
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A plain text table: first column left-aligned, the others right-aligned."""
+    cells = [[_cell(value) for value in row] for row in [headers, *rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+
+    def line(row: list[str]) -> str:
+        first = row[0].ljust(widths[0])
+        return "  ".join([first, *(cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True))])
+
+    rule = "  ".join("-" * width for width in widths)
+    return "\n".join([line(cells[0]), rule, *(line(row) for row in cells[1:])])
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:,.2f}" if value < 100 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def verdict(met: bool) -> str:
+    return "MET" if met else "NOT MET"
+
+
+def database_url(name: str, admin_url: str = ADMIN_URL) -> str:
+    """The admin URL pointed at another database on the same server."""
+    return admin_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def server_version(url: str) -> str:
+    """PostgreSQL's version string, short form (e.g. 'PostgreSQL 15.20')."""
+    with psycopg.connect(url) as connection:
+        row = connection.execute("SHOW server_version").fetchone()
+    return f"PostgreSQL {row[0].split()[0] if row else '?'}"
+
+
+@contextmanager
+def throwaway_database(admin_url: str = ADMIN_URL) -> Iterator[str]:
+    """A fresh database migrated to head; dropped (WITH FORCE) when the block ends, even on failure."""
+    name = f"taskflow_bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        url = database_url(name, admin_url)
+        engine = create_db_engine(url)
+        try:
+            upgrade(engine)
+        finally:
+            engine.dispose()
+        yield url
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

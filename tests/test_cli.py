@@ -1,0 +1,122 @@
+"""The `taskflow` command as people run it: real processes, one-line errors, JSON export."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from mcp_server.config import Settings
+from mcp_server.db import unit_of_work
+from mcp_server.runtime import Runtime
+from mcp_server.service import TaskCreate, add_task, complete_task
+from tests.processes import taskflow_env
+
+pytestmark = pytest.mark.slow
+
+
+def taskflow(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(["taskflow", *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def env(tmp_path) -> dict[str, str]:
+    return taskflow_env(f"sqlite:///{tmp_path / 'taskflow.db'}", HOME=str(tmp_path), TASKFLOW_USER="sam")
+
+
+@pytest.fixture
+def seeded(env) -> dict[str, str]:
+    """Sam has an open task with a due time and a completed one."""
+    settings = Settings(database_url=env["TASKFLOW_DATABASE_URL"], timezone="Asia/Karachi", user="sam")
+    runtime = Runtime.start(settings)
+    actor, now = runtime.local_actor, runtime.clock()
+    with unit_of_work(runtime.engine) as session:
+        add_task(
+            session, actor=actor, data=TaskCreate(title="buy milk", due="2030-01-02T17:00", tags=["home"]), now=now
+        )
+        done = add_task(session, actor=actor, data=TaskCreate(title="file taxes", priority="high"), now=now)
+        complete_task(session, actor=actor, task_id=done.id, now=now)
+    runtime.close()
+    return env
+
+
+def test_tasks_prints_a_readable_table_of_open_tasks(seeded):
+    done = taskflow("tasks", env=seeded)
+    assert done.returncode == 0, done.stderr
+    header, row = done.stdout.splitlines()
+    assert header.split() == ["id", "status", "title", "due", "priority", "tags"]
+    assert "buy milk" in row
+    assert "2030-01-02 17:00" in row
+    assert "#home" in row
+
+
+def test_tasks_json_exports_the_shared_shape(seeded):
+    done = taskflow("tasks", "--json", "--status", "all", env=seeded)
+    tasks = json.loads(done.stdout)
+    assert [task["title"] for task in tasks] == ["buy milk", "file taxes"]
+    assert tasks[0]["due"] == "2030-01-02T17:00:00+05:00"
+    assert tasks[1]["status"] == "completed"
+    assert set(tasks[0]) == {
+        "id", "title", "description", "status", "priority", "tags", "due", "recurrence", "remind_at",
+        "series_id", "created_at", "updated_at", "completed_at",
+    }  # fmt: skip
+
+
+def test_without_user_the_default_local_user_is_created_on_first_use(env):
+    done = taskflow("tasks", "--json", env=env)
+    assert (done.returncode, json.loads(done.stdout)) == (0, [])
+
+
+def test_users_are_kept_apart(seeded):
+    assert taskflow("user", "add", "kim", "--timezone", "Europe/Lisbon", env=seeded).returncode == 0
+    assert json.loads(taskflow("tasks", "--json", "--user", "kim", env=seeded).stdout) == []
+
+
+def test_token_create_prints_one_token(env):
+    taskflow("user", "add", "kim", env=env)
+    first, second = (taskflow("token", "create", "--user", "kim", env=env).stdout.strip() for _ in range(2))
+    assert first.startswith("tf_")
+    assert len(first) > 40
+    assert first != second
+
+
+@pytest.mark.parametrize(
+    ("args", "extra_env", "message"),
+    [
+        (["tasks", "--user", "nobody"], {}, "taskflow: no user 'nobody'; create one with `taskflow user add nobody`"),
+        (["user", "add", "x", "--timezone", "Mars/Base"], {}, "taskflow: timezone: unknown time zone 'Mars/Base'"),
+        (["tasks"], {"TASKFLOW_TIMEZONE": "Mars/Base"}, "taskflow: TASKFLOW_TIMEZONE: unknown time zone 'Mars/Base'"),
+        (["tasks"], {"TASKFLOW_DATABASE_URL": "mysql://x"}, "taskflow: TASKFLOW_DATABASE_URL: unsupported database"),
+        (
+            ["tasks"],
+            {"TASKFLOW_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/x"},
+            "taskflow: cannot use the database: connection failed",
+        ),
+    ],
+)
+def test_failures_are_one_line_on_stderr(env, args, extra_env, message):
+    done = taskflow(*args, env={**env, **extra_env})
+    assert done.returncode == 1
+    assert done.stderr.startswith(message)
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_adding_an_existing_user_is_refused(env):
+    taskflow("user", "add", "kim", env=env)
+    done = taskflow("user", "add", "kim", env=env)
+    assert (done.returncode, done.stderr.strip()) == (1, "taskflow: name: user 'kim' already exists")
+
+
+def test_db_upgrade_brings_postgresql_up_to_date(make_pg_database, tmp_path):
+    env = taskflow_env(make_pg_database(), HOME=str(tmp_path))
+    assert "run `taskflow db upgrade`" in taskflow("tasks", env=env).stderr
+    assert taskflow("db", "upgrade", env=env).stdout.strip() == "database is up to date"
+    assert taskflow("tasks", env=env).returncode == 0
+
+
+@pytest.mark.parametrize("command", [[], ["tasks"], ["mcp"], ["serve", "mcp"], ["user", "add"], ["token", "create"]])
+def test_every_command_has_help(env, command):
+    done = taskflow(*command, "--help", env=env)
+    assert done.returncode == 0
+    assert done.stdout.startswith("Usage: taskflow")

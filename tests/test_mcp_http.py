@@ -1,0 +1,99 @@
+"""`taskflow serve mcp`: streamable HTTP at /mcp behind personal bearer tokens, with /healthz."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+
+from mcp_server.accounts import add_user, create_token
+from mcp_server.db import create_db_engine, unit_of_work
+from tests.processes import free_port, serving, taskflow_env
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+
+@dataclass
+class Server:
+    url: str
+    alice: str
+    bob: str
+
+
+def make_token(database_url: str) -> str:
+    engine = create_db_engine(database_url)
+    with unit_of_work(engine) as session:
+        owner = add_user(session, name=f"user-{uuid.uuid4().hex[:8]}", timezone="Europe/Lisbon")
+        token = create_token(session, user_id=owner.id)
+    engine.dispose()
+    return token
+
+
+@pytest.fixture(scope="module")
+def server(pg_url) -> Iterator[Server]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with serving(["serve", "mcp", "--port", str(port)], taskflow_env(pg_url), f"{base}/healthz"):
+        yield Server(url=f"{base}/mcp", alice=make_token(pg_url), bob=make_token(pg_url))
+
+
+async def call(server: Server, token: str, tool: str, **arguments):
+    headers = {"Authorization": f"Bearer {token}"}
+    async with (
+        httpx.AsyncClient(headers=headers, timeout=10) as http,
+        streamable_http_client(server.url, http_client=http) as (read, write, _),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        return await session.call_tool(tool, arguments)
+
+
+async def test_a_token_decides_the_user_and_their_zone(server):
+    result = await call(server, server.alice, "add_task", title="call the bank", due="2026-12-01T15:00")
+    assert not result.isError
+    assert result.structuredContent["due"] == "2026-12-01T15:00:00+00:00"  # Lisbon is on UTC in winter
+    listed = await call(server, server.alice, "list_tasks", query="bank")
+    assert [task["title"] for task in listed.structuredContent["tasks"]] == ["call the bank"]
+
+
+async def test_another_users_task_is_not_found(server):
+    added = await call(server, server.alice, "add_task", title="private")
+    task_id = added.structuredContent["id"]
+    result = await call(server, server.bob, "get_task", task_id=task_id)
+    assert result.isError
+    assert f"no task {task_id}" in result.content[0].text
+    assert (await call(server, server.bob, "list_tasks")).structuredContent["tasks"] == []
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer tf_not-a-real-token"}, {"Authorization": "Basic x"}])
+def test_requests_without_a_valid_token_get_401(server, headers):
+    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}
+    accept = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    response = httpx.post(server.url, json=initialize, headers={**accept, **headers})
+    assert response.status_code == 401
+
+
+def test_a_container_service_name_is_an_allowed_host_and_a_stranger_is_not(server):
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
+    headers = {
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+        "Authorization": f"Bearer {server.alice}",
+    }
+    assert httpx.post(server.url, json=initialize, headers={**headers, "Host": "mcp-server:8000"}).status_code == 200
+    assert httpx.post(server.url, json=initialize, headers={**headers, "Host": "evil.example"}).status_code == 421
+
+
+def test_healthz_reports_the_database(server):
+    response = httpx.get(server.url.removesuffix("/mcp") + "/healthz")
+    assert response.json() == {"status": "ok"}

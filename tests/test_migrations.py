@@ -1,0 +1,73 @@
+"""The Alembic migrations build the schema the models describe, on PostgreSQL and SQLite."""
+
+from __future__ import annotations
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+from sqlmodel import SQLModel
+
+from mcp_server.db import create_db_engine
+from mcp_server.migrate import SchemaOutdated, alembic_config, ensure_schema, is_current, is_managed_by_hand, upgrade
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def empty_engine(request, make_pg_database, tmp_path):
+    url = make_pg_database() if request.param == "postgresql" else f"sqlite:///{tmp_path / 'fresh.db'}"
+    engine = create_db_engine(url)
+    yield engine
+    engine.dispose()
+
+
+def test_upgrade_from_empty_creates_every_table(empty_engine):
+    assert not is_current(empty_engine)
+    upgrade(empty_engine)
+    assert is_current(empty_engine)
+    assert {"users", "api_tokens", "tasks"} <= set(inspect(empty_engine).get_table_names())
+
+
+def test_models_and_migrations_agree(empty_engine):
+    upgrade(empty_engine)
+    with empty_engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection,
+            opts={"include_name": lambda name, kind, _: not is_managed_by_hand(name, kind), "compare_type": True},
+        )
+        assert compare_metadata(context, SQLModel.metadata) == []
+
+
+def test_search_indexes_exist_per_dialect(empty_engine):
+    upgrade(empty_engine)
+    with empty_engine.connect() as connection:
+        if empty_engine.dialect.name == "postgresql":
+            names = set(connection.scalars(text("SELECT indexname FROM pg_indexes WHERE tablename = 'tasks'")))
+            assert {"ix_tasks_search", "ix_tasks_tags"} <= names
+        else:
+            rows = connection.execute(text("SELECT name, type FROM sqlite_master WHERE name LIKE 'tasks_fts%'"))
+            kinds = dict(rows.all())
+            assert kinds["tasks_fts"] == "table"
+            assert {"tasks_fts_insert", "tasks_fts_update", "tasks_fts_delete"} <= set(kinds)
+
+
+def test_downgrade_to_empty_and_up_again(empty_engine):
+    upgrade(empty_engine)
+    with empty_engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "base")
+    assert set(inspect(empty_engine).get_table_names()) <= {"alembic_version"}
+    upgrade(empty_engine)
+    assert is_current(empty_engine)
+
+
+def test_embedded_sqlite_upgrades_itself(tmp_path):
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'new' / 'taskflow.db'}")
+    ensure_schema(engine)
+    assert is_current(engine)
+
+
+def test_an_outdated_postgresql_schema_is_refused_with_the_command_to_run(make_pg_database):
+    engine = create_db_engine(make_pg_database())
+    with pytest.raises(SchemaOutdated, match="run `taskflow db upgrade`"):
+        ensure_schema(engine)
+    engine.dispose()
