@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -56,8 +56,18 @@ def _sqlite_engine(url: URL) -> Engine:
     return engine
 
 
+Waker = Callable[[set[str]], None]
+
+
 @contextmanager
-def unit_of_work(engine: Engine) -> Iterator[Session]:
-    """A session whose changes commit together when the block ends, or roll back on error."""
-    with Session(engine, expire_on_commit=False) as session, session.begin():
-        yield session
+def unit_of_work(engine: Engine, wake: Waker | None = None) -> Iterator[Session]:
+    """A session whose changes commit together when the block ends, or roll back on error.
+
+    After a commit, `wake` gets the channels the work asked to signal (new events, moved reminders).
+    """
+    with Session(engine, expire_on_commit=False) as session:
+        with session.begin():
+            yield session
+        channels = session.info.get("wake")
+        if wake is not None and channels:
+            wake(channels)

@@ -8,7 +8,18 @@ from typing import Any
 
 from pydantic import BaseModel
 from pydantic import Field as PydanticField
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, SmallInteger, String, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    TypeDecorator,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -83,13 +94,19 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
 
+PENDING = text("remind_at IS NOT NULL AND reminded_at IS NULL AND status = 'open'")
+
+
 class Task(SQLModel, table=True):
     __tablename__ = "tasks"
     __table_args__ = (
         Index("ix_tasks_user_status_due", "user_id", "status", "due_at", "id"),
         Index("ix_tasks_user_status_priority", "user_id", "status", "priority", "id"),
         Index("ix_tasks_user_created", "user_id", "created_at", "id"),
-        Index("ix_tasks_remind_at", "remind_at"),
+        # The scheduler's queue: reminders still to fire, earliest first.
+        Index("ix_tasks_pending_reminders", "remind_at", postgresql_where=PENDING, sqlite_where=PENDING),
+        # One occurrence per series and due moment: redelivered or concurrent completions cannot duplicate it.
+        Index("uq_tasks_series_due", "series_id", "due_at", unique=True),
     )
 
     # BIGINT on PostgreSQL; INTEGER on SQLite, where only that type aliases the rowid that FTS5 indexes by.
@@ -110,6 +127,8 @@ class Task(SQLModel, table=True):
     due_date: date | None = Field(default=None)
     recurrence: str | None = Field(default=None, sa_column=Column(String(500), nullable=True))
     remind_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    # When the reminder fired; cleared when remind_at moves, so a moved reminder fires again.
+    reminded_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     series_id: int | None = Field(default=None, sa_column=Column(BigInteger(), nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 
 from sqlalchemy import Engine
+from sqlmodel import Session
 
+from events.signals import Signals
 from mcp_server.accounts import actor_for, ensure_user
 from mcp_server.config import Settings
 from mcp_server.db import create_db_engine, unit_of_work
@@ -22,6 +25,7 @@ class Runtime:
     settings: Settings
     engine: Engine
     clock: Callable[[], datetime] = field(default=utcnow)
+    signals: Signals = field(default_factory=Signals)
 
     @classmethod
     def start(cls, settings: Settings) -> Runtime:
@@ -30,9 +34,13 @@ class Runtime:
         ensure_schema(engine)
         return cls(settings=settings, engine=engine)
 
+    def unit_of_work(self) -> AbstractContextManager[Session]:
+        """A transaction whose commit wakes this process's relay and scheduler when it wrote for them."""
+        return unit_of_work(self.engine, self.signals.notify)
+
     def actor_named(self, name: str) -> Actor:
         """A local user by name, created in the configured zone on first use."""
-        with unit_of_work(self.engine) as session:
+        with self.unit_of_work() as session:
             return actor_for(ensure_user(session, name=name, timezone=self.settings.timezone))
 
     @cached_property

@@ -14,8 +14,11 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, and_, delete, func, or_, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from events import outbox
+from events.catalog import EventType
 from mcp_server import search
 from mcp_server.errors import InvalidField, TaskNotFound
 from mcp_server.models import PRIORITY_BY_RANK, BulkDeleteResult, Priority, Status, Task, TaskPage, TaskPublic
@@ -124,6 +127,7 @@ def add_task(session: Session, *, actor: Actor, data: TaskCreate, now: datetime)
     session.flush()
     if task.recurrence:
         task.series_id = task.id
+    _record(session, EventType.task_created, task, actor)
     return task
 
 
@@ -136,6 +140,7 @@ def get_task(session: Session, *, actor: Actor, task_id: int) -> Task:
 
 def update_task(session: Session, *, actor: Actor, task_id: int, changes: TaskChanges, now: datetime) -> Task:
     task = get_task(session, actor=actor, task_id=task_id)
+    before = to_public(task, actor.zone)
     local_now = now.astimezone(actor.zone)
     given = changes.model_dump(include=changes.model_fields_set)
     if "title" in given:
@@ -151,12 +156,21 @@ def update_task(session: Session, *, actor: Actor, task_id: int, changes: TaskCh
     if "recurrence" in given:
         task.recurrence = clean_recurrence(given["recurrence"])
     if "remind_at" in given:
-        task.remind_at = resolve_remind_at(changes.remind_at, local_now)
+        task.remind_at, task.reminded_at = resolve_remind_at(changes.remind_at, local_now), None
     _start_series(task, local_now)
     if task.recurrence and task.series_id is None:
         task.series_id = task.id
+    old, new = before.model_dump(), to_public(task, actor.zone).model_dump()
+    changed = [name for name in new if old[name] != new[name]]
+    if not changed:
+        return task
     task.updated_at = now
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise InvalidField("due", "another occurrence of this recurring task is already due then") from None
+    _record(session, EventType.task_updated, task, actor, changed)
     return task
 
 
@@ -176,6 +190,7 @@ def complete_task(session: Session, *, actor: Actor, task_id: int, now: datetime
         return task
     task.status, task.completed_at, task.updated_at = Status.completed.value, now, now
     session.flush()
+    _record(session, EventType.task_completed, task, actor, ["status", "completed_at"])
     return task
 
 
@@ -185,6 +200,7 @@ def reopen_task(session: Session, *, actor: Actor, task_id: int, now: datetime) 
         return task
     task.status, task.completed_at, task.updated_at = Status.open.value, None, now
     session.flush()
+    _record(session, EventType.task_reopened, task, actor, ["status", "completed_at"])
     return task
 
 
@@ -192,22 +208,38 @@ def delete_task(session: Session, *, actor: Actor, task_id: int) -> Task:
     task = get_task(session, actor=actor, task_id=task_id)
     session.delete(task)
     session.flush()
+    _record(session, EventType.task_deleted, task, actor)
     return task
 
 
 def delete_completed_tasks(session: Session, *, actor: Actor, confirm: bool) -> BulkDeleteResult:
     """Delete every completed task of the user, but only once confirmed; otherwise say how many would go."""
     mine_completed = and_(Task.user_id == actor.user_id, Task.status == Status.completed.value)
-    count = session.scalar(select(func.count()).select_from(Task).where(mine_completed)) or 0
     if not confirm:
+        count = session.scalar(select(func.count()).select_from(Task).where(mine_completed)) or 0
         message = (
             f"{count} completed task(s) would be deleted; ask the person, then call again with confirm=true"
             if count
             else "there are no completed tasks to delete"
         )
         return BulkDeleteResult(deleted=0, would_delete=count, message=message)
-    session.execute(delete(Task).where(mine_completed))
+    deleted = list(session.scalars(delete(Task).where(mine_completed).returning(Task)))
+    for task in deleted:
+        _record(session, EventType.task_deleted, task, actor)
+    count = len(deleted)
     return BulkDeleteResult(deleted=count, would_delete=count, message=f"deleted {count} completed task(s)")
+
+
+def _record(session: Session, type: EventType, task: Task, actor: Actor, changed: list[str] | None = None) -> None:
+    """The event of this change, in the same transaction; reminders are re-planned when one may have moved."""
+    data = {
+        "task": to_public(task, actor.zone).model_dump(mode="json"),
+        "changed": changed or [],
+        "user_id": actor.user_id,
+    }
+    outbox.append(session, type=type, user_id=actor.user_id, data=data)
+    if task.remind_at is not None:
+        outbox.wake_on_commit(session, outbox.REMINDERS_CHANNEL)
 
 
 def list_tasks(session: Session, *, actor: Actor, spec: TaskFilter, now: datetime) -> TaskPage:

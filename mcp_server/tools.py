@@ -20,7 +20,6 @@ from pydantic import Field
 from sqlmodel import Session
 
 from mcp_server import service
-from mcp_server.db import unit_of_work
 from mcp_server.errors import TaskError
 from mcp_server.models import BulkDeleteResult, Priority, TaskPage, TaskPublic
 from mcp_server.runtime import Runtime
@@ -94,7 +93,7 @@ def create_mcp_server(
                 actor = Actor(user_id=int(token.client_id), zone=ZoneInfo((token.claims or {})["timezone"]))
             else:
                 actor = runtime.local_actor
-            with unit_of_work(runtime.engine) as session:
+            with runtime.unit_of_work() as session:
                 return work(session, actor, runtime.clock())
 
         try:
