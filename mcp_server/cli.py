@@ -176,6 +176,18 @@ def serve_mcp(host: str, port: int) -> None:
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
+@cli.command()
+def worker() -> None:
+    """Run the event relay and the reminder scheduler (for deployments that run them apart)."""
+    import anyio
+
+    from events.background import consumers_for, run_event_services, transport_for
+
+    runtime = _runtime()
+    click.echo(f"TaskFlow worker: {runtime.settings.event_transport} transport", err=True)
+    anyio.run(run_event_services, runtime, transport_for(runtime, consumers_for(runtime)))
+
+
 def _fail(message: str) -> NoReturn:
     click.echo(f"taskflow: {message}", err=True)
     sys.exit(1)
@@ -186,8 +198,8 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     try:
         cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        _fail("aborted")
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        _fail("stopped")
     except click.ClickException as error:
         error.show()
         sys.exit(error.exit_code)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import tzlocal
@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     database_url: str = Field(default_factory=_default_database_url)
     timezone: str = Field(default_factory=_system_timezone)
     user: str = Field(default_factory=_login_name)
+    event_transport: Literal["inprocess", "dapr"] = "inprocess"
+    pubsub_name: str = "taskflow-pubsub"
     # Host headers the HTTP server answers, comma-separated; "*" turns the DNS-rebinding guard off.
     mcp_allowed_hosts: Annotated[list[str], NoDecode] = ["127.0.0.1:*", "localhost:*", "[::1]:*", "mcp-server:*"]
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 
 import anyio
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from mcp.server.auth.provider import AccessToken, TokenVerifier
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from events.background import consumers_for, run_event_services, transport_for
+from events.relay import Relay
 from mcp_server.accounts import user_for_token
 from mcp_server.db import unit_of_work
 from mcp_server.runtime import Runtime
@@ -40,24 +43,25 @@ def create_http_app(runtime: Runtime) -> FastAPI:
     mcp = create_mcp_server(runtime, token_verifier=DatabaseTokenVerifier(runtime.engine))
     mcp_app = mcp.streamable_http_app()
 
+    consumers = consumers_for(runtime)
+    transport = transport_for(runtime, consumers)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        async with mcp.session_manager.run():
+        async with mcp.session_manager.run(), anyio.create_task_group() as background:
+            background.start_soon(run_event_services, runtime, transport)
             yield
+            background.cancel_scope.cancel()
 
     app = FastAPI(title="TaskFlow", lifespan=lifespan, docs_url=None, redoc_url=None)
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
-        def ping() -> None:
-            with runtime.engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-
         try:
-            await anyio.to_thread.run_sync(ping)
+            backlog = await anyio.to_thread.run_sync(Relay(runtime.engine, transport).backlog)
         except SQLAlchemyError:
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
-        return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "ok", "outbox": asdict(backlog)})
 
     app.mount("/", mcp_app)
     return app

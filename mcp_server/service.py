@@ -23,6 +23,7 @@ from mcp_server import search
 from mcp_server.errors import InvalidField, TaskNotFound
 from mcp_server.models import PRIORITY_BY_RANK, BulkDeleteResult, Priority, Status, Task, TaskPage, TaskPublic
 from mcp_server.paging import Order, SortBy, after_cursor, encode_cursor, ordering
+from mcp_server.recurrence import next_occurrence
 from mcp_server.validation import (
     clean_description,
     clean_recurrence,
@@ -228,6 +229,52 @@ def delete_completed_tasks(session: Session, *, actor: Actor, confirm: bool) -> 
         _record(session, EventType.task_deleted, task, actor)
     count = len(deleted)
     return BulkDeleteResult(deleted=count, would_delete=count, message=f"deleted {count} completed task(s)")
+
+
+def add_next_occurrence(session: Session, *, actor: Actor, completed: TaskPublic, now: datetime) -> Task | None:
+    """The occurrence after a completed one of a series, with the same fields and the reminder shifted alike.
+
+    None when the task does not repeat, the series has ended, or that occurrence exists already (a redelivered
+    or concurrent completion): the unique (series_id, due_at) index decides, not a prior check.
+    """
+    if not completed.recurrence or completed.due is None:
+        return None
+    due = _parse_public_when(completed.due)
+    following = next_occurrence(completed.recurrence, due, actor.zone)
+    if following is None:
+        return None
+    task = Task(
+        user_id=actor.user_id,
+        title=completed.title,
+        description=completed.description,
+        priority=completed.priority.rank,
+        tags=list(completed.tags),
+        recurrence=following.rule,
+        series_id=completed.series_id or completed.id,
+        created_at=now,
+        updated_at=now,
+    )
+    task.due_at, task.due_date = resolve_due(following.due, now.astimezone(actor.zone))
+    if completed.remind_at is not None:
+        lead = _start_of_due(due, actor.zone) - datetime.fromisoformat(completed.remind_at)
+        task.remind_at = task.due_at - lead  # type: ignore[operator]
+    try:
+        with session.begin_nested():
+            session.add(task)
+            session.flush()
+    except IntegrityError:
+        return None
+    _record(session, EventType.task_created, task, actor)
+    return task
+
+
+def _parse_public_when(value: str) -> date | datetime:
+    """A `due` of the public shape back into a date (all-day) or an aware datetime."""
+    return date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
+
+
+def _start_of_due(due: date | datetime, zone: ZoneInfo) -> datetime:
+    return due if isinstance(due, datetime) else start_of_day(due, zone)
 
 
 def _record(session: Session, type: EventType, task: Task, actor: Actor, changed: list[str] | None = None) -> None:

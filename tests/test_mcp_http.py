@@ -94,6 +94,7 @@ def test_a_container_service_name_is_an_allowed_host_and_a_stranger_is_not(serve
     assert httpx.post(server.url, json=initialize, headers={**headers, "Host": "evil.example"}).status_code == 421
 
 
-def test_healthz_reports_the_database(server):
-    response = httpx.get(server.url.removesuffix("/mcp") + "/healthz")
-    assert response.json() == {"status": "ok"}
+def test_healthz_reports_the_database_and_the_outbox(server):
+    health = httpx.get(server.url.removesuffix("/mcp") + "/healthz").json()
+    assert health["status"] == "ok"
+    assert set(health["outbox"]) == {"pending", "oldest_age_seconds"}

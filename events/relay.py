@@ -1,0 +1,187 @@
+"""The outbox relay: claims unsent events in order, publishes them in batches, marks them sent, retries failures."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import anyio
+from sqlalchemy import Engine, delete, func, select, text, update
+from sqlalchemy.orm import aliased
+
+from events.catalog import to_cloudevent
+from events.models import OutboxEvent
+from events.outbox import OUTBOX_CHANNEL
+from events.signals import Signals
+from mcp_server.db import unit_of_work
+from mcp_server.models import utcnow
+
+log = logging.getLogger(__name__)
+
+# Serialises claims between relays on one PostgreSQL database, so per-user order survives several relays.
+_CLAIM_LOCK = 0x7A5CF10
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One claimed event on its way out."""
+
+    id: int
+    topic: str
+    user_id: int
+    cloudevent: dict[str, Any]
+
+
+class Transport(Protocol):
+    """Where events go: the Dapr sidecar, or this process's own consumers."""
+
+    topics: frozenset[str] | None  # the topics it delivers; None for every topic
+
+    async def publish(self, events: Sequence[Outgoing]) -> set[int]:
+        """Publish in order; return the ids that failed (raising means they all did)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Backlog:
+    pending: int
+    oldest_age_seconds: float | None
+
+
+@dataclass
+class RelaySettings:
+    batch_size: int = 100
+    lease: timedelta = timedelta(seconds=30)  # a claim is given up after this, should its relay die
+    poll: float = 5.0  # fallback when no wake-up arrives (another process on SQLite, say)
+    backoff_base: float = 0.5
+    backoff_cap: float = 60.0
+    retention: timedelta = timedelta(days=7)
+
+
+class Relay:
+    def __init__(
+        self,
+        engine: Engine,
+        transport: Transport,
+        signals: Signals | None = None,
+        settings: RelaySettings | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._engine = engine
+        self._transport = transport
+        self._signals = signals or Signals()
+        self._settings = settings or RelaySettings()
+        self._clock = clock
+
+    def claim(self) -> list[Outgoing]:
+        """Lease the next batch: oldest first, skipping users whose earlier event is leased or backing off."""
+        now = self._clock()
+        earlier = aliased(OutboxEvent)
+        blocked = (
+            select(earlier.id)
+            .where(
+                earlier.user_id == OutboxEvent.user_id,
+                earlier.topic == OutboxEvent.topic,
+                earlier.sent_at.is_(None),  # type: ignore[union-attr]
+                earlier.id < OutboxEvent.id,  # type: ignore[operator]
+                earlier.available_at > now,
+            )
+            .exists()
+        )
+        statement = (
+            select(OutboxEvent)
+            .where(OutboxEvent.sent_at.is_(None), OutboxEvent.available_at <= now, ~blocked)  # type: ignore[union-attr]
+            .order_by(OutboxEvent.id)  # type: ignore[arg-type]
+            .limit(self._settings.batch_size)
+        )
+        if self._transport.topics is not None:
+            statement = statement.where(OutboxEvent.topic.in_(self._transport.topics))  # type: ignore[attr-defined]
+        with unit_of_work(self._engine) as session:
+            if self._engine.dialect.name == "postgresql":
+                session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CLAIM_LOCK})
+                statement = statement.with_for_update(skip_locked=True)
+            rows = list(session.scalars(statement))
+            for row in rows:
+                row.available_at = now + self._settings.lease
+                row.attempts += 1
+            return [Outgoing(row.id, row.topic, row.user_id, to_cloudevent(row)) for row in rows]  # type: ignore[arg-type]
+
+    def settle(self, claimed: Sequence[Outgoing], failed: set[int]) -> None:
+        """Mark the published events sent; push the failed ones back with capped exponential backoff."""
+        now = self._clock()
+        sent = [event.id for event in claimed if event.id not in failed]
+        with unit_of_work(self._engine) as session:
+            if sent:
+                session.execute(update(OutboxEvent).where(OutboxEvent.id.in_(sent)).values(sent_at=now))  # type: ignore[union-attr]
+            for row in session.scalars(select(OutboxEvent).where(OutboxEvent.id.in_(failed))):  # type: ignore[union-attr]
+                delay = min(self._settings.backoff_cap, self._settings.backoff_base * 2 ** (row.attempts - 1))
+                row.available_at = now + timedelta(seconds=delay)
+
+    def release(self, claimed: Sequence[Outgoing]) -> None:
+        """Make claimed events available again at once (their publish may or may not have happened)."""
+        ids = [event.id for event in claimed]
+        with unit_of_work(self._engine) as session:
+            session.execute(update(OutboxEvent).where(OutboxEvent.id.in_(ids)).values(available_at=self._clock()))  # type: ignore[union-attr]
+
+    async def publish_batch(self) -> int:
+        """Claim, publish and settle one batch; the number of events published."""
+        claimed = await anyio.to_thread.run_sync(self.claim)
+        if not claimed:
+            return 0
+        try:
+            failed = await self._transport.publish(claimed)
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):  # stopping: hand the claim back rather than sit out the lease
+                await anyio.to_thread.run_sync(self.release, claimed)
+            raise
+        except Exception as error:  # the transport is down: keep them all for a later attempt
+            log.warning("publishing %d event(s) failed: %s", len(claimed), error)
+            failed = {event.id for event in claimed}
+        await anyio.to_thread.run_sync(self.settle, claimed, failed)
+        return len(claimed) - len(failed)
+
+    async def drain(self) -> None:
+        """Publish until nothing is ready (a command line about to exit; bound it with anyio.move_on_after)."""
+        while await self.publish_batch():
+            pass
+
+    async def run(self) -> None:
+        """Publish as events are committed; wake on commit signals, fall back to a slow poll; prune sent rows."""
+        pruned_at = self._clock()
+        with self._signals.listening(OUTBOX_CHANNEL) as woken:
+            while True:
+                woken.clear()
+                published = await self.publish_batch()
+                if self._clock() - pruned_at > timedelta(hours=1):
+                    await anyio.to_thread.run_sync(self.prune)
+                    pruned_at = self._clock()
+                if published:
+                    continue
+                with anyio.move_on_after(await anyio.to_thread.run_sync(self._seconds_to_next)):
+                    await woken.wait()
+
+    def _seconds_to_next(self) -> float:
+        """Until the earliest backed-off event is ready again, at most the poll interval."""
+        with unit_of_work(self._engine) as session:
+            nearest = session.scalar(select(func.min(OutboxEvent.available_at)).where(OutboxEvent.sent_at.is_(None)))  # type: ignore[union-attr]
+        if nearest is None:
+            return self._settings.poll
+        return max(0.0, min(self._settings.poll, (nearest - self._clock()).total_seconds()))
+
+    def prune(self) -> int:
+        cutoff = self._clock() - self._settings.retention
+        with unit_of_work(self._engine) as session:
+            result = session.execute(delete(OutboxEvent).where(OutboxEvent.sent_at < cutoff))  # type: ignore[operator]
+            return result.rowcount or 0
+
+    def backlog(self) -> Backlog:
+        """Pending events and the age of the oldest, for health checks and metrics."""
+        with unit_of_work(self._engine) as session:
+            count, oldest = session.execute(
+                select(func.count(), func.min(OutboxEvent.created_at)).where(OutboxEvent.sent_at.is_(None))  # type: ignore[union-attr]
+            ).one()
+        age = (self._clock() - oldest).total_seconds() if oldest else None
+        return Backlog(pending=count, oldest_age_seconds=age)

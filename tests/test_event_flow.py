@@ -1,0 +1,195 @@
+"""Outbox → relay → consumers in process, on PostgreSQL and SQLite: recurring tasks and retries."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from events import recurrence
+from events.consumers import Consumers, Outcome
+from events.inprocess import InProcessTransport
+from events.models import OutboxEvent
+from events.relay import Outgoing, Relay
+from mcp_server import service
+from mcp_server.db import unit_of_work
+from mcp_server.models import utcnow
+from mcp_server.service import Actor, TaskCreate, TaskFilter
+from tests.conftest import NOW
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def consumers(engine) -> Consumers:
+    consumers = Consumers(engine)
+    recurrence.subscribe(consumers)
+    return consumers
+
+
+@pytest.fixture
+def relay(engine, consumers) -> Relay:
+    return Relay(engine, InProcessTransport(consumers))
+
+
+def add(engine, actor: Actor, **fields) -> int:
+    with unit_of_work(engine) as session:
+        return service.add_task(session, actor=actor, data=TaskCreate(**fields), now=NOW).id
+
+
+def complete(engine, actor: Actor, task_id: int) -> None:
+    with unit_of_work(engine) as session:
+        service.complete_task(session, actor=actor, task_id=task_id, now=NOW)
+
+
+def series(engine, actor: Actor) -> list[dict]:
+    with unit_of_work(engine) as session:
+        page = service.list_tasks(session, actor=actor, spec=TaskFilter(status="all", sort_by="due"), now=NOW)
+    return [task.model_dump(mode="json") for task in page.tasks]
+
+
+def completed_event(engine, task_id: int) -> dict:
+    with unit_of_work(engine) as session:
+        rows = session.scalars(select(OutboxEvent).where(OutboxEvent.type == "com.taskflow.task.completed"))
+        row = next(row for row in rows if row.data["task"]["id"] == task_id)
+        return {"id": str(row.id), "type": row.type, "data": row.data}
+
+
+async def test_completing_a_recurring_task_creates_the_next_occurrence(engine, actor, relay):
+    first = add(
+        engine, actor, title="water plants", due="2026-11-30T08:00", recurrence="FREQ=DAILY",
+        remind_at="2026-11-30T07:45", tags=["home"], priority="high", description="the balcony ones",
+    )  # fmt: skip
+    complete(engine, actor, first)
+    await relay.drain()
+    done, following = series(engine, actor)
+    assert (done["status"], done["due"]) == ("completed", "2026-11-30T08:00:00+05:00")
+    assert following["status"] == "open"
+    assert following["due"] == "2026-12-01T08:00:00+05:00"
+    assert following["remind_at"] == "2026-12-01T07:45:00+05:00"
+    for field in ("title", "description", "priority", "tags", "recurrence", "series_id"):
+        assert following[field] == done[field]
+    assert following["series_id"] == first
+
+
+async def test_the_last_occurrence_of_a_series_has_no_successor(engine, actor, relay):
+    only = add(engine, actor, title="trial", due="2026-11-30", recurrence="FREQ=DAILY;COUNT=1")
+    complete(engine, actor, only)
+    await relay.drain()
+    assert len(series(engine, actor)) == 1
+
+
+async def test_a_redelivered_completion_makes_one_occurrence(engine, actor, consumers, relay):
+    first = add(engine, actor, title="standup", due="2026-11-30T09:30", recurrence="FREQ=DAILY")
+    complete(engine, actor, first)
+    await relay.drain()
+    event = completed_event(engine, first)
+    assert [consumers.deliver("task-events", event) for _ in range(3)] == [Outcome.success] * 3
+    assert len(series(engine, actor)) == 2
+
+
+async def test_the_same_completion_under_another_event_id_still_makes_one_occurrence(engine, actor, consumers):
+    first = add(engine, actor, title="gym", due="2026-11-30T19:00", recurrence="FREQ=WEEKLY;BYDAY=MO,TH")
+    complete(engine, actor, first)
+    event = completed_event(engine, first)
+    copies = [{**event, "id": f"{event['id']}-{n}"} for n in range(4)]
+    threads = [threading.Thread(target=consumers.deliver, args=("task-events", copy)) for copy in copies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [task["due"] for task in series(engine, actor)] == ["2026-11-30T19:00:00+05:00", "2026-12-03T19:00:00+05:00"]
+
+
+async def test_reopening_and_completing_again_does_not_make_a_second_occurrence(engine, actor, relay):
+    first = add(engine, actor, title="rent", due="2026-12-01", recurrence="FREQ=MONTHLY;BYMONTHDAY=1")
+    complete(engine, actor, first)
+    await relay.drain()
+    with unit_of_work(engine) as session:
+        service.reopen_task(session, actor=actor, task_id=first, now=NOW)
+    complete(engine, actor, first)
+    await relay.drain()
+    assert [task["due"] for task in series(engine, actor)] == ["2026-12-01", "2027-01-01"]
+
+
+@pytest.mark.parametrize(
+    ("envelope", "outcome"),
+    [
+        ("not an object", Outcome.drop),
+        ({"type": "com.taskflow.task.completed", "data": {}}, Outcome.drop),
+        ({"id": "x1", "type": "com.taskflow.task.completed", "data": {"task": {"id": "?"}}}, Outcome.drop),
+        ({"id": "x2", "type": "com.example.unknown", "data": {}}, Outcome.success),
+    ],
+)
+def test_malformed_events_are_dropped_and_unknown_types_ignored(consumers, envelope, outcome):
+    assert consumers.deliver("task-events", envelope) is outcome
+
+
+class FlakyTransport:
+    """Delivers to a list, failing while `down` is set: a broker outage at the transport's contract."""
+
+    topics = None
+
+    def __init__(self) -> None:
+        self.down = True
+        self.delivered: list[Outgoing] = []
+
+    async def publish(self, events: Sequence[Outgoing]) -> set[int]:
+        if self.down:
+            raise ConnectionError("broker unavailable")
+        self.delivered.extend(events)
+        return set()
+
+
+async def test_events_survive_an_outage_and_go_out_in_order_afterwards(engine, actor):
+    transport = FlakyTransport()
+    ids = [add(engine, actor, title=f"task {n}") for n in range(3)]
+    clock = [utcnow()]
+    relay = Relay(engine, transport, clock=lambda: clock[0])
+    assert await relay.publish_batch() == 0
+    assert relay.backlog().pending >= 3
+    transport.down = False
+    assert await relay.publish_batch() == 0  # still backing off
+    clock[0] += timedelta(seconds=1)
+    await relay.drain()
+    mine = [event.cloudevent["data"]["task"]["id"] for event in transport.delivered if event.user_id == actor.user_id]
+    assert mine == ids
+    assert relay.backlog().pending == 0
+
+
+async def test_published_events_carry_cloudevent_attributes(engine, actor):
+    transport = FlakyTransport()
+    transport.down = False
+    add(engine, actor, title="x")
+    await Relay(engine, transport).drain()
+    event = next(e for e in transport.delivered if e.user_id == actor.user_id)
+    attributes = event.cloudevent
+    assert attributes["id"] == str(event.id)
+    assert attributes["specversion"] == "1.0"
+    assert attributes["type"] == "com.taskflow.task.created"
+    assert attributes["datacontenttype"] == "application/json"
+    assert attributes["source"]
+    assert attributes["time"]
+
+
+async def test_sent_events_are_pruned_after_the_retention(engine, actor):
+    transport = FlakyTransport()
+    transport.down = False
+    add(engine, actor, title="x")
+    await Relay(engine, transport).drain()
+    later = Relay(engine, transport, clock=lambda: utcnow() + timedelta(days=30))
+    assert later.prune() >= 1
+    with unit_of_work(engine) as session:
+        assert not list(session.scalars(select(OutboxEvent).where(OutboxEvent.user_id == actor.user_id)))
+
+
+async def test_a_consumer_that_cannot_reach_the_database_asks_for_a_retry(actor):
+    from mcp_server.db import create_db_engine
+
+    offline = Consumers(create_db_engine("postgresql://postgres@127.0.0.1:1/none"))
+    recurrence.subscribe(offline)
+    event = {"id": "e1", "type": "com.taskflow.task.completed", "data": {"task": {}, "user_id": actor.user_id}}
+    assert offline.deliver("task-events", event) is Outcome.retry
