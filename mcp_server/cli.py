@@ -11,6 +11,7 @@ from typing import NoReturn
 import click
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+from agent.conversation import ModelUnavailable
 from mcp_server import service
 from mcp_server.accounts import UnknownUser, actor_for, add_user, create_token, find_user
 from mcp_server.config import ConfigError, Settings, load_settings
@@ -157,6 +158,50 @@ def mcp_stdio(user_name: str | None) -> None:
     create_mcp_server(runtime).run("stdio")
 
 
+@cli.command()
+@click.argument("text", required=False)
+@click.option("--thread", default="default", show_default=True, help="Conversation to continue.")
+@USER_OPTION
+@click.option("--offline", is_flag=True, help="Use the offline interpreter even when a Gemini key is set.")
+def chat(text: str | None, thread: str, user_name: str | None, offline: bool) -> None:
+    """Talk to the agent: one turn with TEXT, or an interactive prompt without it."""
+    import anyio
+
+    from agent.session import model_for
+
+    runtime = _runtime(user_name)
+    model = model_for(runtime.settings, offline=offline)
+    if text:
+        click.echo(anyio.run(_chat_and_deliver, runtime, model, text, thread))
+        return
+    while (line := click.prompt("you", prompt_suffix="> ", default="", show_default=False).strip()) not in {"", "exit"}:
+        click.echo(anyio.run(_chat_and_deliver, runtime, model, line, thread))
+
+
+async def _chat_and_deliver(runtime: Runtime, model: object, text: str, thread: str) -> str:
+    """One turn, then the events it caused are handled before the command exits (bounded wait)."""
+    import anyio
+
+    from agent.session import chat_turn
+    from events.background import consumers_for
+    from events.inprocess import InProcessTransport
+    from events.relay import Relay
+
+    actor = runtime.local_actor
+    reply = await chat_turn(
+        runtime,
+        actor=actor,
+        user_name=runtime.settings.user,
+        text=text,
+        thread=thread,
+        model=model,  # type: ignore[arg-type]
+    )
+    if runtime.settings.event_transport == "inprocess":
+        with anyio.move_on_after(5):
+            await Relay(runtime.engine, InProcessTransport(consumers_for(runtime))).drain()
+    return reply
+
+
 @cli.group()
 def serve() -> None:
     """Run a service."""
@@ -203,7 +248,7 @@ def main() -> None:
     except click.ClickException as error:
         error.show()
         sys.exit(error.exit_code)
-    except (ConfigError, TaskError, SchemaOutdated) as error:
+    except (ConfigError, TaskError, SchemaOutdated, ModelUnavailable) as error:
         _fail(str(error))
     except OperationalError as error:
         _fail(f"cannot use the database: {str(error.orig).strip().splitlines()[0]}")

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import tzlocal
 from platformdirs import user_data_dir
-from pydantic import Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -42,6 +42,13 @@ class Settings(BaseSettings):
     database_url: str = Field(default_factory=_default_database_url)
     timezone: str = Field(default_factory=_system_timezone)
     user: str = Field(default_factory=_login_name)
+    gemini_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("GEMINI_API_KEY", "GOOGLE_API_KEY")
+    )
+    gemini_model: str = "gemini-2.5-flash"
+    # The agent's tool server: empty for the in-process one, else streamable HTTP with a personal token.
+    mcp_url: str | None = None
+    mcp_token: SecretStr | None = None
     event_transport: Literal["inprocess", "dapr"] = "inprocess"
     pubsub_name: str = "taskflow-pubsub"
     # Host headers the HTTP server answers, comma-separated; "*" turns the DNS-rebinding guard off.

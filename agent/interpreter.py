@@ -1,0 +1,607 @@
+"""The offline interpreter: one English utterance about tasks -> one structured command, with no model and no network.
+
+Commands are tried from the most constrained shape to the least: a yes/no answer, bulk deletion, a listing, a
+change to a named task, and finally a new task. A new task is read by a pipeline of small extractors that each cut
+their phrase out of the text (verb -> quotes -> description -> recurrence -> reminder -> dates -> priority -> tags);
+what remains is the title, in the person's own words.
+"""
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+
+from dateutil.relativedelta import relativedelta
+
+from agent.recurrence_phrases import Repeat, find_repeat, first_occurrence, number, phrase_at, rrule_text
+from mcp_server.dates import WhenError, find_when, parse_time_of_day, parse_when
+
+
+@dataclass(frozen=True)
+class AddTask:
+    """Arguments for the add_task tool, already resolved."""
+
+    title: str
+    description: str | None = None
+    priority: str = "medium"  # high | medium | low
+    tags: tuple[str, ...] = ()
+    due: str | None = None  # 'YYYY-MM-DD' (all-day) or ISO 8601 datetime with offset
+    recurrence: str | None = None  # RFC 5545 RRULE without DTSTART; due is its first occurrence
+    remind_at: str | None = None  # ISO 8601 datetime with offset
+
+
+@dataclass(frozen=True)
+class ListTasks:
+    """Arguments for list_tasks: only the filters the person said."""
+
+    arguments: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChangeTask:
+    """An action (complete | reopen | delete | update) on the task named by (part of) its title."""
+
+    action: str
+    name: str  # the words that name the task, as the person said them
+    changes: dict = field(default_factory=dict)  # update_task arguments, plus add_tags and due_time
+
+
+@dataclass(frozen=True)
+class DeleteCompleted:
+    """Delete every completed task (the agent asks for confirmation first)."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """Yes or no to a question the agent asked."""
+
+    yes: bool
+
+
+@dataclass(frozen=True)
+class Unclear:
+    """Nothing understood; the agent says what it can do."""
+
+    text: str
+
+
+Command = AddTask | ListTasks | ChangeTask | DeleteCompleted | Answer | Unclear
+
+_REMINDER_HOUR = time(9)  # an all-day task reminds in the morning of its day
+_YES = set(
+    "yes|y|yeah|yea|yep|yup|sure|ok|okay|k|confirm|confirmed|do it|go ahead|please do|please|absolutely|"
+    "of course|definitely|correct|right|proceed|go for it|sounds good|delete them|yes please".split("|")
+)
+_NO = set(
+    "no|n|nope|nah|cancel|never mind|nevermind|stop|don't|dont|do not|abort|no thanks|not now|forget it|"
+    "leave it|keep them|don't do it".split("|")
+)
+_LEVEL_SPELLINGS = {
+    "high": "high top urgent important critical asap p1 1",
+    "medium": "medium normal p2 2",
+    "low": "low p3 3",
+}
+_LEVELS = {word: level for level, words in _LEVEL_SPELLINGS.items() for word in words.split()}
+_POLITE_RE = re.compile(r"(?i)^(?:(?:please|pls|kindly|hey|hi)\b[\s,]*|(?:can|could|would|will) you\s+(?:please\s+)?)+")
+_THANKS_RE = re.compile(r"(?i)[\s,]*\b(?:please|pls|thanks|thank you)\s*$")
+_QUESTION_RE = re.compile(r"(?i)^(?:how|why|who|whose|what|what's|when|where|which|is|are|am|can|could|would|will|"
+                          r"should|does|did|may|might)\b")  # fmt: skip
+_REMIND_VERBS = (
+    r"remind me(?:\s+(?:to|about|of|that)\b|(?!\s+\S+\s+\S+\s+(?:before|earlier|ahead|prior)))"
+    r"|(?:add|set|create|make) (?:a |an )?reminder(?: to| for| about)?"
+)
+_ADD_VERBS = "|".join((
+    r"(?:add|create|make|new|save)(?: a| an)?(?: new)? (?:task|todo|to-do|item)(?: to| for| called| named| titled)?",
+    r"add(?: to my (?:list|tasks|to-?do list))?", r"(?:new )?(?:task|todo|to-do)", r"schedule",
+    r"(?:i |we )?(?:need|have|got|want|ought) to", r"i've got to|i must|i should|i gotta",
+    r"(?:don't|do not|dont) (?:let me )?forget (?:to|about)", r"make sure (?:to|i)",
+))  # fmt: skip
+_ADD_RE = re.compile(rf"(?i)^(?:(?P<remind>{_REMIND_VERBS})|{_ADD_VERBS})(?:\s*:|\s+|$)")
+_QUOTED_RE = re.compile(r"\"([^\"\0]+)\"|“([^”\0]+)”|‘([^’\0]+)’|(?<!\w)'([^'\n\0]+)'(?!\w)")
+_DESCRIPTION_RE = re.compile(
+    r"(?i)[\s,;]*(?:\bwith\s+(?:a\s+|the\s+)?(?:notes?|description|details)\b\s*:?"
+    r"|(?<![^\s,;\0])(?:notes?|description|details|desc)\s*:)\s*(?P<value>[^\0]*?)\s*$"
+)
+_LEVEL_WORD = r"(?:high|medium|normal|low|top)"
+_PRIORITY_RE = re.compile(
+    rf"(?i)[\s,]*(?:\b(?:with|as|at|is|it's|its|it is|set to)\s+)?(?:\b(?:a|an)\s+)?(?:\b(?P<a>{_LEVEL_WORD})[\s-]*"
+    rf"(?:priority|prio|pri)\b|\bpriority\s*[:=]?\s*(?P<b>{_LEVEL_WORD}|[123])\b|\b(?P<c>p[123])\b)"
+)
+# Adjectives count only at an edge ('urgent: call bob', 'fix it asap'), so 'reply to urgent email' keeps its words.
+_ADJECTIVE_RE = re.compile(
+    r"(?i)[\s,]*!*(?:\b(?:it's|its|it is|this is|that's|very|super|really|quite)\s+)*\b(?P<not>not\s+)?"
+    r"(?P<a>urgent|important|critical|asap)\b(?=\s*(?:$|[\0,.;:!#@-]))|\b(?P<b>asap)\b"
+)
+_ANY_ADJECTIVE_RE = re.compile(r"(?i)\b(?P<not>not\s+)?(?P<a>urgent|important|critical)\b")
+_HASHTAG_RE = re.compile(r"(?<![\w&/])[#@](?P<tag>\w[\w-]*)")
+_TAG_WORDS_RE = re.compile(
+    r"(?i)[\s,]*(?:\band\s+)?(?:\b(?:tagged|labell?ed)\s+(?:(?:with|as)\s+)?|\b(?:tag|label)\s+(?:it|this)\s+"
+    r"(?:with|as)\s+|\bwith\s+(?:the\s+)?(?:tags?|labels?)\s*:?\s*|\b(?:tags?|labels?)\s*:\s*)"
+    r"(?P<list>[\w-]+(?:\s*(?:,|\band\b|&)\s*[\w-]+)*)"
+)
+_LIST_SPLIT_RE = re.compile(r"(?i)\s*(?:,|\band\b|&)\s*")
+_REMINDER_RE = re.compile(
+    r"(?i)[\s,;]*(?:\band\s+)?(?:\bwith\s+)?(?:\b(?:a|an)\s+)?\b(?:remind(?:er)?|alert|notify|ping)(?:\s+me)?\s+"
+)
+_OFFSET_RE = re.compile(
+    r"(?i)(?:(?P<n>half an?|\w+)\s+(?P<unit>min(?:ute)?s?|m|hours?|hrs?|h|days?|weeks?)|the\s+(?P<the>day|week))"
+    r"\s+(?:before|earlier|ahead|prior|in advance)\b"
+)
+_UNIT_NAMES = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_EDGE_WORDS = r"(?:to|on|at|by|for|and|with|due|from|in|before|until|starting|also|then|that|is|it's)"
+_LEADING_RE = re.compile(rf"(?i)^(?:[\s,;:]+|{_EDGE_WORDS}\b\s*|(?:an?\s+)?(?:new\s+)?(?:task|todo|to-do)\s*:)")
+_TRAILING_RE = re.compile(rf"(?i)(?:[\s,;:]+|\s{_EDGE_WORDS})$")
+
+
+class _Draft:
+    """The utterance being read: taken spans become NUL characters, so offsets stay put and date phrases break."""
+
+    def __init__(self, text: str) -> None:
+        self.rest = text
+
+    def cut(self, start: int, end: int) -> None:
+        """Mark text[start:end] as taken."""
+        self.rest = self.rest[:start] + "\0" * (end - start) + self.rest[end:]
+
+    def take(self, pattern: re.Pattern[str], accept: Callable[[re.Match[str]], bool] = bool) -> re.Match[str] | None:
+        """The first match of pattern that `accept` likes, cut out of the text."""
+        for match in pattern.finditer(self.rest):
+            if match[0].strip(" ,\0") and accept(match):
+                self.cut(*match.span())
+                return match
+        return None
+
+    def left(self) -> str:
+        """What nobody took, with the gaps closed."""
+        return " ".join(self.rest.replace("\0", " ").split())
+
+
+# ---------------------------------------------------------------- small readers shared by the command kinds
+
+
+def _iso(value: date | datetime) -> str:
+    """'YYYY-MM-DD' for a day, ISO 8601 with offset (to the second) for a moment."""
+    return value.isoformat(timespec="seconds") if isinstance(value, datetime) else value.isoformat()
+
+
+def _at(day: date, clock: time, zone: tzinfo | None) -> datetime:
+    """Wall-clock `clock` on `day`; the UTC round trip moves a time inside a DST gap to a real one."""
+    return datetime.combine(day, clock, tzinfo=zone).astimezone(UTC).astimezone(zone)
+
+
+def _clock_only(phrase: str) -> time | None:
+    """The time of day when a date phrase names only a time ('at 5pm', 'noon'), else None."""
+    words = phrase.lower().replace("\0", " ").split()
+    while words and words[0] in ("due", "on", "for", "before"):  # 'at' and 'by' stay: they make 'at 5' a time
+        words.pop(0)
+    return parse_time_of_day(" ".join(words)) if words else None
+
+
+def _unquoted(text: str) -> str:
+    """Text without one pair of quotes around all of it."""
+    return text[1:-1] if len(text) > 1 and _QUOTED_RE.fullmatch(text) else text
+
+
+def _tidy(text: str) -> str:
+    """Drop connectors and stray punctuation left at the edges once phrases were cut out."""
+    text, previous = " ".join(text.split()), None
+    while previous != text:
+        previous, text = text, _TRAILING_RE.sub("", _LEADING_RE.sub("", text))
+    return text
+
+
+def _take_priority(draft: _Draft, *, edges_only: bool = True) -> str | None:
+    """'high priority', 'priority: low', 'p1', 'urgent', "it's important", 'not urgent' -> a level."""
+    if match := draft.take(_PRIORITY_RE):
+        return _LEVELS[(match["a"] or match["b"] or match["c"]).lower()]
+    if match := draft.take(_ADJECTIVE_RE if edges_only else _ANY_ADJECTIVE_RE):
+        return "low" if match["not"] else "high"
+    return None
+
+
+def _take_tags(draft: _Draft) -> tuple[str, ...]:
+    """'#work', '@home', 'tagged a and b', 'tag it with a, b' -> lower-case tags in order ('#42' is no tag)."""
+    tags: list[str] = []
+    while match := draft.take(_HASHTAG_RE, lambda m: not m["tag"].isdecimal()):
+        tags.append(match["tag"].lower())
+    while match := draft.take(_TAG_WORDS_RE):
+        tags.extend(tag.lower() for tag in _LIST_SPLIT_RE.split(match["list"]) if tag)
+    return tuple(dict.fromkeys(tags))
+
+
+def _take_whens(draft: _Draft, now: datetime) -> tuple[date | datetime | None, time | None]:
+    """Every date/time phrase left, merged: (the day or moment meant, the time of day if one was given alone)."""
+    day: date | None = None
+    clock: time | None = None
+    moment: datetime | None = None
+    while found := find_when(draft.rest, now=now):
+        alone = _clock_only(draft.rest[found.start : found.end])
+        draft.cut(found.start, found.end)
+        if alone is not None and isinstance(found.value, datetime):
+            clock, moment = clock or alone, moment or found.value
+        elif isinstance(found.value, datetime):
+            return found.value, None  # a full moment ('tomorrow at 5pm', 'in 2 hours') wins
+        else:
+            day = day or found.value
+    if day is not None:
+        return (day if clock is None else _at(day, clock, now.tzinfo)), clock
+    return moment, clock
+
+
+# ---------------------------------------------------------------- adding
+
+
+@dataclass(frozen=True)
+class _Reminder:
+    """'remind me 1 hour before' (an offset from due) or 'with a reminder at 5pm' (a day or moment of its own)."""
+
+    offset: timedelta | None = None
+    when: date | datetime | None = None
+    clock_only: bool = False  # 'at 5pm' goes on the due day
+
+
+def _take_reminder(draft: _Draft, now: datetime) -> _Reminder | None:
+    """A reminder phrase: an offset before the due time, or its own date/time."""
+    for match in _REMINDER_RE.finditer(draft.rest):
+        if (offset := _OFFSET_RE.match(draft.rest, match.end())) and (amount := _offset(offset)):
+            draft.cut(match.start(), offset.end())
+            return _Reminder(offset=amount)
+        if hit := phrase_at(draft.rest, match.end(), now):
+            alone = _clock_only(draft.rest[match.end() : hit[1]]) is not None
+            draft.cut(match.start(), hit[1])
+            return _Reminder(when=hit[0], clock_only=alone)
+    return None
+
+
+def _offset(match: re.Match[str]) -> timedelta | None:
+    """'30 minutes', 'an hour', 'half an hour', 'the day' (before) as a timedelta."""
+    count, unit = (match["n"] or "1").lower(), (match["unit"] or match["the"]).lower()
+    amount = 0.5 if count.startswith("half") else 1 if count in ("a", "an") else number(count)
+    return None if amount is None else timedelta(**{_UNIT_NAMES[unit[0]]: amount})
+
+
+def _moment(value: date | datetime | None, zone: tzinfo | None) -> datetime | None:
+    """A moment as it is; a day as the time its reminder goes off."""
+    return _at(value, _REMINDER_HOUR, zone) if value is not None and not isinstance(value, datetime) else value
+
+
+def _remind_at(due: date | datetime | None, reminder: _Reminder | None, now: datetime) -> datetime | None:
+    """The reminder moment, or None when nothing anchors it or it would already have passed."""
+    if reminder is None:
+        return None
+    anchor, when = _moment(due, now.tzinfo), reminder.when
+    if reminder.offset is not None:
+        moment = None if anchor is None else (anchor.astimezone(UTC) - reminder.offset).astimezone(now.tzinfo)
+    elif reminder.clock_only and anchor is not None and isinstance(when, datetime):
+        moment = _at(anchor.date(), when.time(), now.tzinfo)
+        if isinstance(due, datetime) and moment > due:  # 'at 9pm' for a 10am meeting means the evening before
+            moment -= timedelta(days=1)
+    else:
+        moment = _moment(when, now.tzinfo)
+    return moment if moment is not None and moment > now else None
+
+
+def _series_start(repeat: Repeat, when: date | datetime | None, clock: time | None, now: datetime) -> date | datetime:
+    """The first occurrence of a repetition: from its start day (or today), at the time said, never in the past."""
+    start = repeat.start if repeat.start is not None else when
+    day = start.date() if isinstance(start, datetime) else start
+    clock = clock or repeat.clock or (start.time() if isinstance(start, datetime) else None)
+    if clock is None:
+        midnight = datetime.combine(day or now.date(), time(0))
+        first = first_occurrence(repeat, midnight, datetime.combine(now.date(), time(0)))
+        return (first or midnight).date()
+    if isinstance(start, datetime) and start > now:
+        dtstart = start.replace(tzinfo=None)  # 'every 3 days at 8am': the series begins at the next 8am
+    else:
+        dtstart = datetime.combine(day or now.date(), clock)
+    first = first_occurrence(repeat, dtstart, now.replace(tzinfo=None, microsecond=0) + timedelta(seconds=1))
+    while first and _at(first.date(), clock, now.tzinfo).time() != clock:
+        first = first_occurrence(repeat, dtstart, first + timedelta(seconds=1))  # that day lost the hour to DST
+    return _at((first or dtstart).date(), clock, now.tzinfo)
+
+
+def _adding(text: str, now: datetime, *, allow_verbless: bool) -> AddTask | None:
+    """A new task; without a verb it must carry a date, repetition, reminder, priority, tag, note or quote."""
+    draft = _Draft(text)
+    verb = draft.take(_ADD_RE)
+    if verb is None and not allow_verbless:
+        return None
+    quoted = draft.take(_QUOTED_RE, lambda m: not _DESCRIPTION_RE.search(draft.rest[: m.start()]))
+    description = draft.take(_DESCRIPTION_RE)
+    repeat = find_repeat(draft.rest, now=now)
+    for span in repeat.spans if repeat else ():
+        draft.cut(*span)
+    reminder = _take_reminder(draft, now)
+    when, clock = _take_whens(draft, now)
+    priority = _take_priority(draft)
+    tags = _take_tags(draft)
+    title = next(group for group in quoted.groups() if group) if quoted else _tidy(draft.left())
+    said_more = any(found is not None for found in (quoted, description, repeat, reminder, when, priority)) or tags
+    if not title or not (verb or said_more):
+        return None
+    due = _series_start(repeat, when, clock, now) if repeat else when
+    if verb and verb["remind"] and reminder is None:
+        reminder = _Reminder(when=due)
+    remind_at = _remind_at(due, reminder, now)
+    return AddTask(
+        title=title,
+        description=_unquoted(description["value"]) or None if description else None,
+        priority=priority or "medium",
+        tags=tags,
+        due=None if due is None else _iso(due),
+        recurrence=rrule_text(repeat) if repeat else None,
+        remind_at=None if remind_at is None else _iso(remind_at),
+    )
+
+
+# ---------------------------------------------------------------- listing
+
+_LIST_VERB_RE = re.compile(
+    r"(?i)^(?:(?:show|list|display|view|see|pull up|bring up)(?:\s+me)?"
+    r"|(?P<search>search(?:\s+for)?|find(?:\s+me)?|look\s+(?:for|up)|lookup))\b"
+)
+_LIST_QUESTION_RE = re.compile(
+    r"(?i)^(?:what(?:'s|s| is| are| do i have| have i got| else| remains)?|which|any|anything|do i have|are there"
+    r"|is there|how many|tell me|give me)\b"
+)
+_LIST_NOUN_RE = re.compile(
+    r"(?i)^(?:(?:my|all|the|any|(?:high|medium|low|top)[\s-]+priority|urgent|important|completed|done|finished"
+    r"|open|pending|overdue|today's|tomorrow's|[#@][\w-]+)\s+)*(?:tasks|todos|to-?dos)\b"
+)
+_TASK_CONTEXT_RE = re.compile(
+    r"(?i)\b(?:tasks?|todos?|to-?dos?|to do|list|due|overdue|late|agenda|plate|pending|left|remaining|scheduled"
+    r"|planned|plan|complete|completed|finished|done|open|tagged|priority|urgent|coming up|do i have|have i got"
+    r"|i (?:should|need to|have to) do|should i do|what do i have)\b|[#@]\w"
+)
+_STATUSES = (
+    (re.compile(r"(?i)\b(?:including|with|and|plus)\s+(?:the\s+)?(?:completed|done|finished)(?:\s+ones)?\b"), "all"),
+    (re.compile(r"(?i)\b(?:completed|complete|finished|closed|checked off|(?<!get )(?<!be )done)\b"), "completed"),
+    (re.compile(r"(?i)\b(?:open|pending|incomplete|unfinished|outstanding|not done|active)\b"), "open"),
+)
+_OVERDUE_RE = re.compile(r"(?i)\b(?:overdue|late|past due|missed)\b")
+_RANGE_RE = re.compile(
+    r"(?i)\b(?P<which>this|next|the coming)\s+(?P<unit>week|month|weekend)\b"
+    r"|\b(?:in\s+)?(?:the\s+)?next\s+(?P<n>\w+)\s+days\b"
+)
+_AFTER_RE = re.compile(r"(?i)\b(?:after|since|from)\s*$")
+_QUERY_RE = re.compile(
+    r"(?i)\b(?:about|regarding|containing|mentioning|matching|related to|called|named|titled|that mention"
+    r"|with the words?|with)\s+(?P<query>[^\0]*[^\s\0])"
+)
+_FILLERS = set(
+    "task tasks todo todos to-dos items my all the for me any anything everything that in title due of list "
+    "on i have is are there".split()
+)
+
+
+def _window(match: re.Match[str], today: date) -> tuple[date, date]:
+    """First and last day of 'this week' (today and the six days after), 'next week', 'this month', 'next 3 days'."""
+    if match["n"]:
+        return today, today + timedelta(days=number(match["n"]) or 7)
+    unit, upcoming = match["unit"].lower(), match["which"].lower() == "next"
+    if unit == "week":
+        monday = today + timedelta(days=7 - today.weekday())  # the Monday of the next ISO week, as dates.py reads it
+        return (monday, monday + timedelta(days=6)) if upcoming else (today, today + timedelta(days=6))
+    if unit == "weekend":
+        saturday = today + timedelta(days=(5 - today.weekday()) % 7 + 7 * upcoming)  # as dates.py reads 'weekend'
+        return saturday, saturday + timedelta(days=1)
+    if upcoming:
+        return today + relativedelta(months=1, day=1), today + relativedelta(months=1, day=31)
+    return today, today + relativedelta(day=31)
+
+
+def _take_due_window(draft: _Draft, now: datetime) -> dict:
+    """'due today', 'this week', 'before friday', 'after dec 1' -> due_after / due_before days."""
+    if match := draft.take(_RANGE_RE, lambda m: not m["n"] or number(m["n"]) is not None):
+        first, last = _window(match, now.date())
+        return {"due_after": first.isoformat(), "due_before": last.isoformat()}
+    if (found := find_when(draft.rest, now=now)) is None:
+        return {}
+    day = (found.value.date() if isinstance(found.value, datetime) else found.value).isoformat()
+    before = draft.rest[found.start : found.end].lower().removeprefix("due").split()[0] in ("by", "before")
+    after = _AFTER_RE.search(draft.rest[: found.start])
+    draft.cut(after.start() if after else found.start, found.end)
+    return {"due_before": day} if before else {"due_after": day} if after else {"due_after": day, "due_before": day}
+
+
+def _unfilled(draft: _Draft) -> str:
+    """The words left after a search verb, without filler such as 'tasks', 'my', 'for'."""
+    return " ".join(word for word in re.findall(r"[^\s\0,?]+", draft.rest) if word.lower() not in _FILLERS)
+
+
+def _listing(text: str, now: datetime) -> ListTasks | None:
+    """'show my high priority tasks', "what's due today?", 'find tasks about lisbon', 'tasks tagged work'."""
+    verb = _LIST_VERB_RE.match(text)
+    head = verb or _LIST_NOUN_RE.match(text) or _LIST_QUESTION_RE.match(text)
+    if head is None or head.re is _LIST_QUESTION_RE and not _TASK_CONTEXT_RE.search(text):
+        return None
+    draft = _Draft(text)
+    if head.re is not _LIST_NOUN_RE:  # a noun phrase keeps its words: they are the filters
+        draft.cut(*head.span())
+    arguments: dict = {}
+    if tags := _take_tags(draft):
+        arguments["tags"] = list(tags)
+    if priority := _take_priority(draft, edges_only=False):
+        arguments["priority"] = priority
+    if draft.take(_OVERDUE_RE):
+        arguments["overdue"] = True
+    if status := next((status for pattern, status in _STATUSES if draft.take(pattern)), None):
+        arguments["status"] = status
+    arguments.update(_take_due_window(draft, now))
+    if query := draft.take(_QUERY_RE):
+        arguments["query"] = query["query"]
+    elif verb and verb["search"] and (words := _unfilled(draft)):
+        arguments["query"] = words  # 'search for dentist': what is left is what to find
+    return ListTasks(arguments)
+
+
+# ---------------------------------------------------------------- changing a named task
+
+_Handler = Callable[[re.Match[str], datetime], ChangeTask | None]
+_NAME = r"(?:the\s+task\s+|task\s+|my\s+)?(?!an?\s+reminder\b)(?P<name>.+?)"  # 'set a reminder …' adds a task
+_DONE = r"(?:done|complete[d]?|finished)"
+_LEVEL_PHRASE = r"(?P<value>(?:an?\s+)?(?:high|medium|normal|low|top)(?:[\s-]*priority)?|urgent|important|p[123])"
+_NAME_CONNECTOR_RE = re.compile(
+    r"(?i)(?:'s)?(?:\s+(?:back|forward|out|over)|\s+(?:due\s+)?(?:date|deadline|time))?\s+(?:to|for|until|till|on|due)$"
+)
+
+
+def _name(text: str) -> str:
+    """The task's name as said, without 'the task' or quotes around it."""
+    return _unquoted(re.sub(r"(?i)^(?:the\s+task\s+|task\s+|my\s+)", "", text.strip())).strip()
+
+
+def _act(action: str) -> _Handler:
+    """A handler for actions that need only the name."""
+    return lambda match, _now: ChangeTask(action, _name(match["name"]))
+
+
+def _complete_unless_dated(match: re.Match[str], now: datetime) -> ChangeTask | None:
+    """'complete the report' closes a task, but 'complete the tax form by friday' is a new one."""
+    return None if find_when(match["name"], now=now) else ChangeTask("complete", _name(match["name"]))
+
+
+def _update(changes: Callable[[str], dict | None]) -> _Handler:
+    """A handler for updates: `changes` reads the new values from the value group, None when they do not fit."""
+
+    def handle(match: re.Match[str], _now: datetime) -> ChangeTask | None:
+        found = changes(match["value"])
+        return ChangeTask("update", _name(match["name"]), found) if found else None
+
+    return handle
+
+
+def _priority_change(value: str) -> dict | None:
+    """{'priority': level} when the whole value is a priority ('high', 'p1', 'low priority')."""
+    draft = _Draft(value.strip())
+    level = _LEVELS.get(value.strip().lower()) or _take_priority(draft, edges_only=False)
+    return {"priority": level} if level and (value.strip().lower() in _LEVELS or not _tidy(draft.left())) else None
+
+
+def _tag_change(value: str) -> dict:
+    """{'add_tags': [...]} from 'travel', '#a and #b', 'a, b & c'."""
+    return {"add_tags": [word.lower().lstrip("#@") for part in _LIST_SPLIT_RE.split(value) for word in part.split()]}
+
+
+def _due_change(*, strict: bool) -> _Handler:
+    """'move X to monday' -> due, 'push X to 2pm' -> due_time (the day stays); the date ends the sentence.
+
+    Strict verbs ('set', 'make') need 'due' or 'to' before the date, so 'make dinner reservations for friday' is
+    left for adding.
+    """
+
+    def handle(match: re.Match[str], now: datetime) -> ChangeTask | None:
+        rest = match["rest"]
+        for word in re.finditer(r"\S+", rest):
+            head, tail = rest[: word.start()].strip(), rest[word.start() :]
+            try:
+                value = parse_when(tail, now=now)
+            except WhenError:
+                continue
+            if head and (not strict or re.match(r"(?i)due\b", tail) or re.search(r"(?i)\s(?:to|due)$", f" {head}")):
+                clock = _clock_only(tail)
+                changes = {"due_time": f"{clock:%H:%M}"} if clock else {"due": _iso(value)}
+                return ChangeTask("update", _name(_NAME_CONNECTOR_RE.sub("", head)), changes)
+        return None
+
+    return handle
+
+
+_CHANGES: list[tuple[str, _Handler]] = [
+    (rf"(?:mark|set|flag)\s+{_NAME}\s+(?:as\s+)?(?:not\s+{_DONE}|undone|incomplete|unfinished|open|pending|to\s*do)",
+     _act("reopen")),
+    (rf"(?:re-?open|un-?check|un-?mark|un-?complete|undo|restore|reactivate)\s+{_NAME}", _act("reopen")),
+    (rf"{_NAME}\s+is(?:n't|\s+not)\s+{_DONE}(?:\s+yet)?", _act("reopen")),
+    (rf"(?:mark|set|flag)\s+{_NAME}\s+(?:as\s+)?{_DONE}", _act("complete")),
+    (rf"(?:check|tick|cross)\s+{_NAME}\s+off(?:\s+(?:my\s+|the\s+)?list)?", _act("complete")),
+    (rf"(?:check|tick|cross)\s+off\s+{_NAME}", _act("complete")),
+    (rf"{_NAME}\s+is\s+{_DONE}", _act("complete")),
+    (rf"(?:i(?:'ve|\s+have)\s+(?:just\s+|already\s+)?(?:done|finished|completed)|(?:i(?:'m|\s+am)\s+)?(?:just\s+)?"
+     rf"done\s+with|(?:i\s+)?(?:just\s+)?(?:finished|completed|did))\s+{_NAME}", _act("complete")),
+    (rf"(?:complete|finish)\s+{_NAME}", _complete_unless_dated),
+    (rf"(?:rename|retitle)\s+{_NAME}\s+(?:to|as|into)\s+(?P<value>.+)", _update(lambda value: {"title": value})),
+    (rf"(?:change|update|set)\s+(?:the\s+)?(?:title|name)\s+(?:of|for|on)\s+{_NAME}\s+to\s+(?P<value>.+)",
+     _update(lambda value: {"title": value})),
+    (rf"(?:change|set|update|make|bump|move)\s+(?:the\s+)?priority\s+(?:of|for|on)\s+{_NAME}\s+(?:to|as)\s+(?P<value>.+)",
+     _update(_priority_change)),
+    (rf"(?:make|mark|set|flag|bump|move|change)\s+{_NAME}\s+(?:as\s+|to\s+)?{_LEVEL_PHRASE}",
+     _update(_priority_change)),
+    (rf"(?P<value>prioriti[sz]e|(?:raise|increase)\s+(?:the\s+)?priority\s+(?:of|for|on))\s+{_NAME}",
+     _update(lambda _: {"priority": "high"})),
+    (rf"(?P<value>de-?prioriti[sz]e|(?:lower|decrease|reduce)\s+(?:the\s+)?priority\s+(?:of|for|on))\s+{_NAME}",
+     _update(lambda _: {"priority": "low"})),
+    (rf"(?:tag|label)\s+{_NAME}\s+(?:with|as)\s+(?P<value>.+)", _update(_tag_change)),
+    (rf"add\s+(?:the\s+)?(?:tags?|labels?)\s+(?P<value>.+?)\s+to\s+{_NAME}", _update(_tag_change)),
+    (rf"add\s+(?P<value>[#@][\w-]+(?:(?:\s*,\s*|\s+and\s+|\s+)[#@][\w-]+)*)\s+to\s+{_NAME}", _update(_tag_change)),
+    (rf"add\s+(?:a\s+)?(?:note|description)\s+to\s+{_NAME}\s*:\s*(?P<value>.+)",
+     _update(lambda value: {"description": value})),
+    (r"(?:move|push|reschedule|postpone|delay|defer|shift|bump)\s+(?:(?:back|forward|out)\s+)?(?P<rest>.+)",
+     _due_change(strict=False)),
+    (r"(?:set|change|update|make)\s+(?:the\s+)?(?:due\s+)?(?:date|time|deadline)\s+(?:of|for|on)\s+(?P<rest>.+)",
+     _due_change(strict=False)),
+    (r"(?:set|change|update|make)\s+(?P<rest>.+)", _due_change(strict=True)),
+    (rf"(?:change|set|update)\s+{_NAME}\s+to\s+(?P<value>.+)", _update(lambda value: {"title": value})),
+    (rf"(?:delete|remove|erase|drop|trash|cancel|scrap|scratch|get\s+rid\s+of|forget\s+about)\s+{_NAME}"
+     r"(?:\s+from\s+(?:my\s+|the\s+)?(?:list|tasks|to-?do\s+list))?", _act("delete")),
+]  # fmt: skip
+_CHANGE_RES = [(re.compile(pattern, re.I), handler) for pattern, handler in _CHANGES]
+
+
+def _changing(text: str, now: datetime) -> ChangeTask | None:
+    """The first change pattern that reads the whole sentence."""
+    for pattern, handler in _CHANGE_RES:
+        if (match := pattern.fullmatch(text)) and (change := handler(match, now)):
+            return change
+    return None
+
+
+# ---------------------------------------------------------------- answers, bulk deletion and the entry point
+
+_BULK_RE = re.compile(
+    r"(?i)(?:delete|remove|clear|purge|erase|wipe|clean\s+(?:up|out)|get\s+rid\s+of)\s+(?:out\s+)?(?:all\s+)?"
+    r"(?:of\s+)?(?:my\s+|the\s+)?(?:(?:completed|complete|done|finished|checked[- ]off)"
+    r"(?:\s+(?:tasks|todos|to-?dos|items|ones))?|(?:tasks|todos|items|everything|all)\s+(?:that\s+(?:are|is)\s+"
+    r"|that's\s+|which\s+are\s+|i've\s+|i\s+have\s+)?(?:already\s+)?(?:completed|done|finished|checked off))"
+)
+
+
+def _answer(text: str) -> Answer | None:
+    """Yes or no when every word belongs to phrases of one kind ('yep, do it', 'no, cancel')."""
+    words = re.findall(r"[a-z']+", text.lower())
+    for vocabulary, yes in ((_YES, True), (_NO, False)):
+        if words and _covered(words, vocabulary):
+            return Answer(yes)
+    return None
+
+
+def _covered(words: list[str], vocabulary: set[str]) -> bool:
+    """Whether the words split into phrases (of up to three words) that are all in the vocabulary."""
+    i = 0
+    while i < len(words):
+        size = next((n for n in (3, 2, 1) if " ".join(words[i : i + n]) in vocabulary and i + n <= len(words)), 0)
+        if not size:
+            return False
+        i += size
+    return True
+
+
+def _clean(text: str) -> str:
+    """The request without politeness around it or sentence punctuation after it."""
+    return _THANKS_RE.sub("", _POLITE_RE.sub("", text.strip()).rstrip(" .!?")).rstrip(" .!?")
+
+
+def interpret(text: str, *, now: datetime) -> Command:
+    """One utterance -> one command; `now` is aware, in the person's zone."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    if answer := _answer(text):
+        return answer
+    said = _clean(text)
+    if not said:
+        return Unclear(text)
+    if _BULK_RE.fullmatch(said):
+        return DeleteCompleted()
+    if command := _listing(said, now) or _changing(said, now):
+        return command
+    question = text.strip().endswith("?") or _QUESTION_RE.match(said) is not None
+    return _adding(said, now, allow_verbless=not question) or Unclear(text)

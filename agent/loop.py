@@ -1,0 +1,99 @@
+"""The agent loop: the model proposes tool calls, the MCP session runs them, results go back, until it answers."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import anyio
+from mcp import ClientSession
+
+from agent.conversation import Message, Model, ModelRequest, ToolCall, ToolResult, ToolSpec, TurnContext
+
+MAX_ROUNDS = 6
+TOO_MANY_ROUNDS = "I stopped after too many steps; could you ask for one thing at a time?"
+
+
+class TurnObserver(Protocol):
+    """What a user interface hears during a turn: streamed text and each tool call as a step."""
+
+    async def text(self, delta: str) -> None: ...
+
+    async def tool_started(self, call: ToolCall) -> None: ...
+
+    async def tool_finished(self, call: ToolCall, result: ToolResult) -> None: ...
+
+
+class SilentObserver:
+    async def text(self, delta: str) -> None:
+        return None
+
+    async def tool_started(self, call: ToolCall) -> None:
+        return None
+
+    async def tool_finished(self, call: ToolCall, result: ToolResult) -> None:
+        return None
+
+
+class ToolBox:
+    """The task tools behind an MCP client session."""
+
+    def __init__(self, session: ClientSession) -> None:
+        self._session = session
+        self._specs: list[ToolSpec] | None = None
+
+    async def specs(self) -> list[ToolSpec]:
+        if self._specs is None:
+            listed = await self._session.list_tools()
+            self._specs = [ToolSpec(t.name, t.description or "", t.inputSchema) for t in listed.tools]
+        return self._specs
+
+    async def call(self, call: ToolCall) -> ToolResult:
+        result = await self._session.call_tool(call.name, call.arguments)
+        text = "\n".join(block.text for block in result.content if block.type == "text")
+        content = text if result.isError or result.structuredContent is None else result.structuredContent
+        return ToolResult(call_id=call.id, name=call.name, content=content, is_error=result.isError)
+
+
+async def run_turn(
+    model: Model,
+    tools: ToolBox,
+    history: list[Message],
+    text: str,
+    context: TurnContext,
+    observer: TurnObserver | None = None,
+) -> list[Message]:
+    """One turn: the person's message and everything it led to, ending with the model's answer."""
+    observer = observer or SilentObserver()
+    specs = await tools.specs()
+    new = [Message(role="user", text=text)]
+    for _ in range(MAX_ROUNDS):
+        parts: list[str] = []
+        calls: list[ToolCall] = []
+        async for part in model.stream(ModelRequest(history=history + new, tools=specs, context=context)):
+            if isinstance(part, ToolCall):
+                calls.append(part)
+            else:
+                parts.append(part)
+                await observer.text(part)
+        new.append(Message(role="model", text="".join(parts), calls=calls))
+        if not calls:
+            return new
+        new.append(Message(role="tool", results=await _run_all(tools, calls, observer)))
+    new.append(Message(role="model", text=TOO_MANY_ROUNDS))
+    await observer.text(TOO_MANY_ROUNDS)
+    return new
+
+
+async def _run_all(tools: ToolBox, calls: list[ToolCall], observer: TurnObserver) -> list[ToolResult]:
+    """Parallel calls run together; results come back in the order they were asked for."""
+    results: list[ToolResult | None] = [None] * len(calls)
+
+    async def run(index: int, call: ToolCall) -> None:
+        await observer.tool_started(call)
+        results[index] = await tools.call(call)
+        await observer.tool_finished(call, results[index])  # type: ignore[arg-type]
+
+    async with anyio.create_task_group() as group:
+        for index, call in enumerate(calls):
+            group.start_soon(run, index, call)
+    return [result for result in results if result is not None]

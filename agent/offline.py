@@ -1,0 +1,191 @@
+"""The offline model: the interpreter's reading of what the person said, played out as tool calls and replies.
+
+It keeps no state of its own: each step is decided from the conversation (what was said, which tools already
+answered this turn), so it runs through the same agent loop, memory and tools as Gemini does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from datetime import date
+from typing import Any
+
+from agent.conversation import Message, ModelRequest, ToolCall, ToolResult
+from agent.interpreter import AddTask, Answer, ChangeTask, DeleteCompleted, ListTasks, Unclear, interpret
+from agent.render import describe, task_list, when_text
+
+HELP = (
+    "I can add, list, find, change, complete, reopen and delete tasks. Try “add buy milk tomorrow at 5pm "
+    "#errands”, “what's due today?”, “move buy milk to friday” or “mark buy milk as done”."
+)
+ACTION_TOOLS = {"complete": "complete_task", "reopen": "reopen_task", "delete": "delete_task", "update": "update_task"}
+SEARCH_STATUS = {"complete": "open", "reopen": "completed"}
+
+
+class OfflineModel:
+    """Deterministic understanding of English task commands, for use without a model key or network."""
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[str | ToolCall]:
+        for part in respond(request):
+            yield part
+
+
+def respond(request: ModelRequest) -> list[str | ToolCall]:
+    """The next step of this turn: tool calls to make, or the reply."""
+    history = request.history
+    start = max(i for i, message in enumerate(history) if message.role == "user")
+    results = [result for message in history[start + 1 :] if message.role == "tool" for result in message.results]
+    today = request.context.now.date()
+    command = interpret(history[start].text, now=request.context.now)
+    if isinstance(command, Unclear):
+        return [HELP]
+    if isinstance(command, Answer):
+        return _answer(command, history[:start], results)
+    if isinstance(command, ChangeTask):
+        return _change(command, results, today)
+    if not results:
+        return [_first_call(command)]
+    last = results[-1]
+    if last.is_error:
+        return [_failure(last)]
+    if isinstance(command, AddTask):
+        return [_added(last.content, today)]
+    if isinstance(command, ListTasks):
+        return [_listing(last.content, today)]
+    return [_bulk_delete_question(last.content)]
+
+
+def _first_call(command: AddTask | ListTasks | DeleteCompleted) -> ToolCall:
+    if isinstance(command, AddTask):
+        arguments = {
+            key: value
+            for key, value in {
+                "title": command.title,
+                "description": command.description,
+                "priority": command.priority,
+                "tags": list(command.tags),
+                "due": command.due,
+                "recurrence": command.recurrence,
+                "remind_at": command.remind_at,
+            }.items()
+            if value not in (None, [])
+        }
+        return ToolCall(id="call_1", name="add_task", arguments=arguments)
+    if isinstance(command, ListTasks):
+        return ToolCall(id="call_1", name="list_tasks", arguments=dict(command.arguments))
+    return ToolCall(id="call_1", name="delete_completed_tasks", arguments={"confirm": False})
+
+
+def _answer(answer: Answer, before: list[Message], results: list[ToolResult]) -> list[str | ToolCall]:
+    """Yes or no to the question asked in the previous turn (so far only: delete the completed tasks?)."""
+    if results:
+        last = results[-1]
+        return [_failure(last) if last.is_error else last.content["message"].capitalize() + "."]
+    if not _asked_to_delete_completed(before):
+        return ["There's nothing waiting for a yes or no. " + HELP if answer.yes else "OK."]
+    if not answer.yes:
+        return ["OK, I kept your completed tasks."]
+    return [ToolCall(id="call_1", name="delete_completed_tasks", arguments={"confirm": True})]
+
+
+def _asked_to_delete_completed(before: list[Message]) -> bool:
+    """Whether the previous turn ended by asking to confirm deleting completed tasks."""
+    previous = max((i for i, message in enumerate(before) if message.role == "user"), default=None)
+    if previous is None:
+        return False
+    results = [result for message in before[previous + 1 :] if message.role == "tool" for result in message.results]
+    return bool(
+        results
+        and results[-1].name == "delete_completed_tasks"
+        and not results[-1].is_error
+        and results[-1].content.get("would_delete", 0) > 0
+        and results[-1].content.get("deleted", 0) == 0
+    )
+
+
+def _change(command: ChangeTask, results: list[ToolResult], today: date) -> list[str | ToolCall]:
+    """Find the task by name, then act on it; several candidates are listed, never guessed between."""
+    if not results:
+        arguments: dict[str, Any] = {"query": command.name, "status": SEARCH_STATUS.get(command.action, "all")}
+        return [ToolCall(id="call_1", name="list_tasks", arguments={**arguments, "limit": 50})]
+    if results[-1].is_error:
+        return [_failure(results[-1])]
+    if len(results) > 1:
+        return [_changed(command, results[-1].content, today)]
+    candidates = _candidates(results[0].content["tasks"], command)
+    if not candidates:
+        return [f"I couldn't find a task matching “{command.name}”."]
+    if len(candidates) > 1:
+        return [f"Several tasks match “{command.name}”; which one did you mean?\n" + task_list(candidates, today)]
+    task = candidates[0]
+    arguments = {"task_id": task["id"]}
+    if command.action == "update":
+        arguments |= _update_arguments(task, command.changes, today)
+    return [ToolCall(id="call_2", name=ACTION_TOOLS[command.action], arguments=arguments)]
+
+
+def _candidates(tasks: list[dict[str, Any]], command: ChangeTask) -> list[dict[str, Any]]:
+    """An exact title wins over partial matches; open tasks win over completed ones (but for reopening)."""
+    name = _fold(command.name)
+    pool = [task for task in tasks if _fold(task["title"]) == name] or tasks
+    if command.action != "reopen" and len(pool) > 1:
+        pool = [task for task in pool if task["status"] == "open"] or pool
+    return pool
+
+
+def _update_arguments(task: dict[str, Any], changes: dict[str, Any], today: date) -> dict[str, Any]:
+    """Interpreter changes made concrete against the task: tags added to its own, a new time on its own day."""
+    arguments = {key: value for key, value in changes.items() if key not in ("add_tags", "due_time")}
+    if "add_tags" in changes:
+        arguments["tags"] = list(dict.fromkeys([*task["tags"], *changes["add_tags"]]))
+    due = task.get("due")
+    if "due_time" in changes:
+        day = due[:10] if due else today.isoformat()
+        arguments["due"] = f"{day}T{changes['due_time']}"
+    elif isinstance(arguments.get("due"), str) and len(arguments["due"]) == 10 and due and len(due) > 10:
+        arguments["due"] = f"{arguments['due']}T{due[11:16]}"  # moved to another day at the same time
+    return arguments
+
+
+def _changed(command: ChangeTask, task: dict[str, Any], today: date) -> str:
+    verbs = {"complete": "Marked “{}” as done.", "reopen": "Reopened “{}”.", "delete": "Deleted “{}”."}
+    if command.action in verbs:
+        text = verbs[command.action].format(task["title"])
+        if command.action == "complete" and task.get("recurrence"):
+            text += " The next occurrence is on its way."
+        return text
+    return f"Updated: {describe(task, today)}."
+
+
+def _added(task: dict[str, Any], today: date) -> str:
+    text = f"Added: {describe(task, today)}."
+    if task.get("remind_at"):
+        text += f" I'll remind you {when_text(task['remind_at'], today)}."
+    return text
+
+
+def _listing(page: dict[str, Any], today: date) -> str:
+    tasks = page["tasks"]
+    if not tasks:
+        return "No tasks match."
+    more = "\n…and more; ask me to narrow it down." if page.get("next_cursor") else ""
+    return f"{len(tasks)} task{'s' if len(tasks) != 1 else ''}:\n{task_list(tasks, today)}{more}"
+
+
+def _bulk_delete_question(result: dict[str, Any]) -> str:
+    count = result["would_delete"]
+    if not count:
+        return "You have no completed tasks to delete."
+    if count == 1:
+        return "You have 1 completed task. Delete it? (yes/no)"
+    return f"You have {count} completed tasks. Delete them all? (yes/no)"
+
+
+def _failure(result: ToolResult) -> str:
+    reason = re.sub(r"^Error executing tool \w+: ", "", str(result.content))
+    return f"I couldn't do that: {reason}"
+
+
+def _fold(text: str) -> str:
+    return " ".join(text.casefold().split())

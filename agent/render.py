@@ -1,0 +1,37 @@
+"""Tasks as people read them in a reply: title first, then when, how important, and labels."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+
+def when_text(value: str | None, today: date | None = None) -> str:
+    """'2026-11-30T17:00:00+05:00' reads 'Mon 30 Nov 17:00' (already in the person's zone); years but this one show."""
+    if not value:
+        return ""
+    moment = date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
+    day = moment.date() if isinstance(moment, datetime) else moment
+    text = f"{day:%a} {day.day} {day:%b}"
+    if today is None or day.year != today.year:
+        text += f" {day.year}"
+    return f"{text} {moment:%H:%M}" if isinstance(moment, datetime) else text
+
+
+def describe(task: dict[str, Any], today: date | None = None) -> str:
+    """'buy milk — due Mon 30 Nov 17:00 · high priority · #errands'."""
+    details = []
+    if task.get("due"):
+        details.append(f"due {when_text(task['due'], today)}")
+    if task.get("recurrence"):
+        details.append("repeats")
+    if task.get("priority") and task["priority"] != "medium":
+        details.append(f"{task['priority']} priority")
+    details.extend(f"#{tag}" for tag in task.get("tags") or [])
+    if task.get("status") == "completed":
+        details.append("done")
+    return task["title"] + (" — " + " · ".join(details) if details else "")
+
+
+def task_list(tasks: list[dict[str, Any]], today: date | None = None) -> str:
+    return "\n".join(f"• {describe(task, today)}" for task in tasks)

@@ -1,0 +1,68 @@
+"""One chat turn end to end: the thread from memory, the tools over MCP, the model, and the thread saved again."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.memory import create_connected_server_and_client_session
+
+from agent.conversation import Model, TurnContext
+from agent.loop import ToolBox, TurnObserver, run_turn
+from agent.memory import load_thread, save_messages
+from agent.offline import OfflineModel
+from mcp_server.config import Settings
+from mcp_server.runtime import Runtime
+from mcp_server.service import Actor
+from mcp_server.tools import create_mcp_server
+
+
+def model_for(settings: Settings, *, offline: bool = False) -> Model:
+    """Gemini when a key is configured, else (or when asked) the offline interpreter."""
+    if offline or settings.gemini_api_key is None:
+        return OfflineModel()
+    from agent.gemini import GeminiModel
+
+    return GeminiModel(api_key=settings.gemini_api_key.get_secret_value(), model=settings.gemini_model)
+
+
+@asynccontextmanager
+async def tool_session(runtime: Runtime) -> AsyncIterator[ToolBox]:
+    """The task tools: in memory against this process's server, or streamable HTTP to TASKFLOW_MCP_URL."""
+    settings = runtime.settings
+    if not settings.mcp_url:
+        async with create_connected_server_and_client_session(create_mcp_server(runtime)) as session:
+            yield ToolBox(session)
+        return
+    token = settings.mcp_token.get_secret_value() if settings.mcp_token else ""
+    async with (
+        httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http,
+        streamable_http_client(settings.mcp_url, http_client=http) as (read, write, _),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        yield ToolBox(session)
+
+
+async def chat_turn(
+    runtime: Runtime,
+    *,
+    actor: Actor,
+    user_name: str,
+    text: str,
+    thread: str,
+    model: Model,
+    observer: TurnObserver | None = None,
+) -> str:
+    """Say `text` in `thread`; return the agent's answer. The thread keeps the turn for the next one."""
+    with runtime.unit_of_work() as session:
+        history = load_thread(session, user_id=actor.user_id, key=thread)
+    context = TurnContext(user_name=user_name, zone=actor.zone, now=runtime.clock().astimezone(actor.zone))
+    async with tool_session(runtime) as tools:
+        new = await run_turn(model, tools, history, text, context, observer)
+    with runtime.unit_of_work() as session:
+        save_messages(session, user_id=actor.user_id, key=thread, messages=new)
+    return new[-1].text

@@ -1,0 +1,455 @@
+"""Tests for agent.interpreter: one English utterance -> one structured command, offline and deterministic."""
+
+from datetime import date, datetime
+from itertools import islice
+from zoneinfo import ZoneInfo
+
+import pytest
+from dateutil.rrule import rrulestr
+
+from agent.interpreter import (
+    AddTask,
+    Answer,
+    ChangeTask,
+    DeleteCompleted,
+    ListTasks,
+    Unclear,
+    interpret,
+)
+from mcp_server.recurrence import next_occurrence
+
+KARACHI = ZoneInfo("Asia/Karachi")
+NEW_YORK = ZoneInfo("America/New_York")
+NOW = datetime(2026, 11, 29, 10, 0, tzinfo=KARACHI)  # a Sunday morning
+NY_BEFORE_DST = datetime(2027, 3, 13, 10, 0, tzinfo=NEW_YORK)  # clocks spring forward at 02:00 the next day
+
+
+def add(text: str, now: datetime = NOW) -> AddTask:
+    """interpret(text), checked to be an AddTask."""
+    command = interpret(text, now=now)
+    assert isinstance(command, AddTask), command
+    return command
+
+
+def occurrences(task: AddTask, zone: ZoneInfo = KARACHI, count: int = 3) -> list[str]:
+    """The series' first wall times ('YYYY-MM-DDTHH:MM', or days for all-day tasks), as TaskFlow expands it."""
+    assert task.due is not None
+    assert task.recurrence is not None
+    due: date | datetime = date.fromisoformat(task.due) if len(task.due) == 10 else datetime.fromisoformat(task.due)
+    found, rule = [due], task.recurrence
+    while len(found) < count and (following := next_occurrence(rule, found[-1], zone)) is not None:
+        found.append(following.due)
+        rule = following.rule
+    if isinstance(due, datetime):
+        return [moment.astimezone(zone).strftime("%Y-%m-%dT%H:%M") for moment in found]
+    return [day.isoformat() for day in found]
+
+
+# ---------------------------------------------------------------- adding: titles
+
+
+@pytest.mark.parametrize(
+    ("text", "title"),
+    [
+        ("add buy milk", "buy milk"),
+        ("Add buy milk tomorrow at 5pm high priority #errands", "buy milk"),
+        ("create a task to renew passport on dec 15 with low priority", "renew passport"),
+        ("new task: Email Sarah about the Q4 budget", "Email Sarah about the Q4 budget"),
+        ("I need to finish the quarterly report by friday, it's urgent", "finish the quarterly report"),
+        ("don't forget to pick up the dry cleaning tomorrow", "pick up the dry cleaning"),
+        ("I have to call the landlord on monday", "call the landlord"),
+        ("please add water the ferns", "water the ferns"),
+        ("can you add order new glasses?", "order new glasses"),
+        ("in 2 hours check the oven", "check the oven"),
+        ("call the bank on friday about the loan", "call the bank about the loan"),
+        ("add 📞 call grandma tomorrow", "📞 call grandma"),
+        ("add '; DROP TABLE tasks; --", "'; DROP TABLE tasks; --"),
+        ("add reply to urgent email from Dana", "reply to urgent email from Dana"),
+        ("add prepare the weekly report", "prepare the weekly report"),
+        ("add send invoice to bob@example.com", "send invoice to bob@example.com"),
+        ("add research flights to Lisbon", "research flights to Lisbon"),
+        ("make dinner reservations for friday", "make dinner reservations"),
+        ("set a reminder for 5pm to call the pharmacy", "call the pharmacy"),
+    ],
+)
+def test_add_keeps_the_persons_words_as_title(text: str, title: str) -> None:
+    assert add(text).title == title
+
+
+def test_add_without_details_leaves_defaults() -> None:
+    assert add("add buy milk") == AddTask(title="buy milk")
+
+
+# ---------------------------------------------------------------- adding: dates
+
+
+@pytest.mark.parametrize(
+    ("text", "due"),
+    [
+        ("add buy milk tomorrow at 5pm", "2026-11-30T17:00:00+05:00"),
+        ("submit the form by friday", "2026-12-04"),
+        ("dentist on january 12 at 3:15pm", "2027-01-12T15:15:00+05:00"),
+        ("in 2 hours check the oven", "2026-11-29T12:00:00+05:00"),
+        ("lunch with Ali at noon", "2026-11-29T12:00:00+05:00"),
+        ("add pay electricity bill for today", "2026-11-29"),
+        ("add renew insurance on dec 15", "2026-12-15"),
+        ("take out the trash at 7am", "2026-11-30T07:00:00+05:00"),  # 7am has passed today
+        ("add book club next wednesday 6:30pm", "2026-12-02T18:30:00+05:00"),
+        ("add call the vet monday, 4pm", "2026-11-30T16:00:00+05:00"),
+    ],
+)
+def test_add_reads_due(text: str, due: str) -> None:
+    assert add(text).due == due
+
+
+def test_add_without_a_date_has_no_due() -> None:
+    assert add("add learn the ukulele").due is None
+
+
+# ---------------------------------------------------------------- adding: priorities, tags, descriptions, quotes
+
+
+@pytest.mark.parametrize(
+    ("text", "priority"),
+    [
+        ("add buy milk high priority", "high"),
+        ("create a task to renew passport with low priority", "low"),
+        ("I need to file taxes by friday, it's urgent", "high"),
+        ("fix the leaking tap asap", "high"),
+        ("important: sign the lease", "high"),
+        ("add fix login bug p1 tomorrow at 9am", "high"),
+        ("submit timesheet every friday p2", "medium"),
+        ("add tidy the garage p3", "low"),
+        ("low priority: clean the fridge", "low"),
+        ("add update the wiki, priority: low", "low"),
+        ("add walk the dog low priority", "low"),
+        ("add defrost freezer, not urgent", "low"),
+        ("add reply to urgent email from Dana", "medium"),
+    ],
+)
+def test_add_reads_priority(text: str, priority: str) -> None:
+    assert add(text).priority == priority
+
+
+@pytest.mark.parametrize(
+    ("text", "tags"),
+    [
+        ("add plan sprint #work #planning", ("work", "planning")),
+        ("team standup every weekday at 9:30 @work", ("work",)),
+        ("add buy a gift tomorrow, tag it with family and xmas", ("family", "xmas")),
+        ("add book hotel tagged travel", ("travel",)),
+        ("add fix bug #42 in the parser #Backend", ("backend",)),
+    ],
+)
+def test_add_reads_tags(text: str, tags: tuple[str, ...]) -> None:
+    assert add(text).tags == tags
+
+
+@pytest.mark.parametrize(
+    ("text", "title", "description"),
+    [
+        ("add prepare slides with note: include Q3 numbers", "prepare slides", "include Q3 numbers"),
+        (
+            "add call the plumber tomorrow note: the sink, not the shower",
+            "call the plumber",
+            "the sink, not the shower",
+        ),
+        ("add draft the memo, notes: keep it short", "draft the memo", "keep it short"),
+        ('add call Bob note: "bring the contract"', "call Bob", "bring the contract"),
+        ("add plan offsite description: two days, near Lahore", "plan offsite", "two days, near Lahore"),
+    ],
+)
+def test_add_reads_description(text: str, title: str, description: str) -> None:
+    task = add(text)
+    assert (task.title, task.description) == (title, description)
+
+
+@pytest.mark.parametrize(
+    ("text", "title", "due"),
+    [
+        ("add 'review PR #42' for today", "review PR #42", "2026-11-29"),
+        ('add "Call mom tomorrow" on friday', "Call mom tomorrow", "2026-12-04"),
+        ("add “p1: ship it”", "p1: ship it", None),
+    ],
+)
+def test_add_keeps_quoted_titles_verbatim(text: str, title: str, due: str | None) -> None:
+    task = add(text)
+    assert (task.title, task.due, task.tags, task.priority) == (title, due, (), "medium")
+
+
+# ---------------------------------------------------------------- adding: recurrence
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        ("water the plants every day at 8am", "FREQ=DAILY"),
+        ("take vitamins daily", "FREQ=DAILY"),
+        ("team standup every weekday at 9:30", "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR"),
+        ("gym every monday and thursday at 7pm", "FREQ=WEEKLY;BYDAY=MO,TH"),
+        ("swim on tuesdays and saturdays", "FREQ=WEEKLY;BYDAY=TU,SA"),
+        ("submit timesheet every friday", "FREQ=WEEKLY;BYDAY=FR"),
+        ("review goals weekly", "FREQ=WEEKLY"),
+        ("take out recycling every other tuesday", "FREQ=WEEKLY;INTERVAL=2;BYDAY=TU"),
+        ("water the cactus every 3 days", "FREQ=DAILY;INTERVAL=3"),
+        ("pay rent on the 1st of every month", "FREQ=MONTHLY;BYMONTHDAY=1"),
+        ("back up the laptop monthly", "FREQ=MONTHLY"),
+        ("pay the card every month on the 15th", "FREQ=MONTHLY;BYMONTHDAY=15"),
+        ("mom's birthday every year on march 8", "FREQ=YEARLY;BYMONTH=3;BYMONTHDAY=8"),
+        ("anniversary every june 21", "FREQ=YEARLY;BYMONTH=6;BYMONTHDAY=21"),
+        ("stretch every day at 7am until dec 3", "FREQ=DAILY;UNTIL=20261203"),
+        ("clean the filter every friday until dec 25", "FREQ=WEEKLY;BYDAY=FR;UNTIL=20261225"),
+        ("physio every monday for 5 times", "FREQ=WEEKLY;BYDAY=MO;COUNT=5"),
+    ],
+)
+def test_add_reads_recurrence_rule(text: str, rule: str) -> None:
+    assert add(text).recurrence == rule
+
+
+@pytest.mark.parametrize(
+    ("text", "first"),
+    [
+        ("water the plants every day at 8am", ["2026-11-30T08:00", "2026-12-01T08:00", "2026-12-02T08:00"]),
+        ("read every day at 9pm", ["2026-11-29T21:00", "2026-11-30T21:00", "2026-12-01T21:00"]),
+        ("team standup every weekday at 9:30", ["2026-11-30T09:30", "2026-12-01T09:30", "2026-12-02T09:30"]),
+        ("gym every monday and thursday at 7pm", ["2026-11-30T19:00", "2026-12-03T19:00", "2026-12-07T19:00"]),
+        ("submit timesheet every friday", ["2026-12-04", "2026-12-11", "2026-12-18"]),
+        ("take out recycling every other tuesday", ["2026-12-01", "2026-12-15", "2026-12-29"]),
+        ("water the cactus every 3 days at 8am", ["2026-11-30T08:00", "2026-12-03T08:00", "2026-12-06T08:00"]),
+        ("pay rent on the 1st of every month", ["2026-12-01", "2027-01-01", "2027-02-01"]),
+        ("pay bills on the last day of each month", ["2026-11-30", "2026-12-31", "2027-01-31"]),
+        ("mom's birthday every year on march 8", ["2027-03-08", "2028-03-08", "2029-03-08"]),
+        ("yoga every day at 7am starting march 13", ["2027-03-13T07:00", "2027-03-14T07:00", "2027-03-15T07:00"]),
+        ("run every saturday from dec 12", ["2026-12-12", "2026-12-19", "2026-12-26"]),
+        ("stretch every day at 7am until dec 3", ["2026-11-30T07:00", "2026-12-01T07:00", "2026-12-02T07:00"]),
+    ],
+)
+def test_recurring_due_is_the_first_occurrence(text: str, first: list[str]) -> None:
+    assert occurrences(add(text)) == first
+
+
+def test_until_ends_the_series_on_that_local_day() -> None:
+    assert occurrences(add("stretch every day at 7am until dec 3"), count=10)[-1] == "2026-12-03T07:00"
+
+
+def test_count_limits_the_series() -> None:
+    assert len(occurrences(add("physio every monday at 5pm 4 times"), count=10)) == 4
+
+
+def test_recurrence_is_cut_from_the_title() -> None:
+    assert add("mom's birthday every year on march 8").title == "mom's birthday"
+
+
+def test_adjective_use_is_not_recurrence() -> None:
+    assert add("add finish the quarterly report by friday").recurrence is None
+
+
+# ---------------------------------------------------------------- adding: reminders
+
+
+@pytest.mark.parametrize(
+    ("text", "due", "remind_at"),
+    [
+        ("remind me to call mom at 6pm", "2026-11-29T18:00:00+05:00", "2026-11-29T18:00:00+05:00"),
+        ("remind me to stretch in 10 minutes", "2026-11-29T10:10:00+05:00", "2026-11-29T10:10:00+05:00"),
+        (
+            "dentist appointment on january 12 at 3:15pm, remind me 1 hour before",
+            "2027-01-12T15:15:00+05:00",
+            "2027-01-12T14:15:00+05:00",
+        ),
+        ("call Sam tomorrow 5pm, remind me 30 min before", "2026-11-30T17:00:00+05:00", "2026-11-30T16:30:00+05:00"),
+        ("buy flowers tomorrow with a reminder at 5pm", "2026-11-30", "2026-11-30T17:00:00+05:00"),
+        ("remind me to pay rent tomorrow", "2026-11-30", "2026-11-30T09:00:00+05:00"),
+        ("remind me 15 minutes before the call at 3pm", "2026-11-29T15:00:00+05:00", "2026-11-29T14:45:00+05:00"),
+        ("set a reminder for 5pm to call the pharmacy", "2026-11-29T17:00:00+05:00", "2026-11-29T17:00:00+05:00"),
+        ("add standup every weekday at 9:30, remind me 10 min before", "2026-11-30T09:30:00+05:00",
+         "2026-11-30T09:20:00+05:00"),
+    ],
+)  # fmt: skip
+def test_add_reads_reminders(text: str, due: str, remind_at: str) -> None:
+    task = add(text)
+    assert (task.due, task.remind_at) == (due, remind_at)
+
+
+def test_reminder_in_the_past_is_dropped() -> None:
+    assert add("remind me to water the plants today").remind_at is None  # 09:00 has passed
+
+
+def test_reminder_phrase_is_cut_from_the_title() -> None:
+    assert add("call Sam tomorrow at 5pm, remind me 30 minutes before").title == "call Sam"
+
+
+# ---------------------------------------------------------------- another zone and date, across a DST change
+
+
+def test_daily_series_starts_after_the_dst_change_at_local_time() -> None:
+    task = add("walk the dog every day at 9am", now=NY_BEFORE_DST)
+    assert task.due == "2027-03-14T09:00:00-04:00"
+
+
+def test_daily_series_stays_at_local_time_across_dst() -> None:
+    task = add("walk the dog every day at 9am", now=datetime(2027, 3, 12, 10, 0, tzinfo=NEW_YORK))
+    due = datetime.fromisoformat(task.due or "")
+    series = list(islice(rrulestr(task.recurrence or "", dtstart=due.astimezone(NEW_YORK)), 3))
+    assert [(m.hour, m.utcoffset().total_seconds() / 3600) for m in series] == [(9, -5), (9, -4), (9, -4)]
+
+
+@pytest.mark.parametrize(
+    ("text", "due", "remind_at"),
+    [
+        ("remind me to check the oven in 2 hours", "2027-03-13T12:00:00-05:00", "2027-03-13T12:00:00-05:00"),
+        ("call Ana tomorrow at 9am", "2027-03-14T09:00:00-04:00", None),
+        ("pay tolls by tuesday", "2027-03-16", None),
+        ("flight sunday 8am, remind me 2 hours before", "2027-03-14T08:00:00-04:00", "2027-03-14T06:00:00-04:00"),
+    ],
+)
+def test_add_in_new_york_around_dst(text: str, due: str, remind_at: str | None) -> None:
+    task = add(text, now=NY_BEFORE_DST)
+    assert (task.due, task.remind_at) == (due, remind_at)
+
+
+def test_timed_until_is_the_named_local_day_in_new_york() -> None:
+    task = add("stretch every day at 7am until mar 20", now=NY_BEFORE_DST)
+    assert task.recurrence == "FREQ=DAILY;UNTIL=20270320"
+    assert occurrences(task, NEW_YORK, count=10)[-1] == "2027-03-20T07:00"
+
+
+def test_listing_dates_are_days_in_the_persons_zone() -> None:
+    late_evening = datetime(2027, 3, 13, 22, 0, tzinfo=NEW_YORK)  # already the 14th in UTC
+    assert interpret("what's due today?", now=late_evening) == ListTasks(
+        {"due_after": "2027-03-13", "due_before": "2027-03-13"}
+    )
+
+
+def test_series_skips_a_wall_time_lost_to_dst() -> None:
+    task = add("feed the cat every day at 2:30am", now=datetime(2027, 3, 14, 1, 0, tzinfo=NEW_YORK))
+    assert task.due == "2027-03-15T02:30:00-04:00"
+
+
+# ---------------------------------------------------------------- listing
+
+
+@pytest.mark.parametrize(
+    ("text", "arguments"),
+    [
+        ("show my tasks", {}),
+        ("what's on my list", {}),
+        ("list completed tasks", {"status": "completed"}),
+        ("show my open tasks", {"status": "open"}),
+        ("show all tasks including done ones", {"status": "all"}),
+        ("show my high priority tasks", {"priority": "high"}),
+        ("any urgent tasks?", {"priority": "high"}),
+        ("what's due today?", {"due_after": "2026-11-29", "due_before": "2026-11-29"}),
+        ("what do I have tomorrow", {"due_after": "2026-11-30", "due_before": "2026-11-30"}),
+        ("what's due this week", {"due_after": "2026-11-29", "due_before": "2026-12-05"}),
+        ("show tasks for next week", {"due_after": "2026-11-30", "due_before": "2026-12-06"}),
+        ("anything due before friday?", {"due_before": "2026-12-04"}),
+        ("show tasks due after dec 10", {"due_after": "2026-12-10"}),
+        ("what's overdue", {"overdue": True}),
+        ("find tasks about lisbon", {"query": "lisbon"}),
+        ("search for dentist", {"query": "dentist"}),
+        ("look for Passport", {"query": "Passport"}),
+        ("tasks tagged work", {"tags": ["work"]}),
+        ("show #work", {"tags": ["work"]}),
+        ("low priority tasks tagged home", {"tags": ["home"], "priority": "low"}),
+    ],
+)
+def test_listing_passes_only_what_was_said(text: str, arguments: dict) -> None:
+    assert interpret(text, now=NOW) == ListTasks(arguments)
+
+
+# ---------------------------------------------------------------- changing a task by name
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("mark buy milk as done", ChangeTask("complete", "buy milk", {})),
+        ("complete call", ChangeTask("complete", "call", {})),
+        ("done with the report", ChangeTask("complete", "the report", {})),
+        ("I finished Slides for Monday review", ChangeTask("complete", "Slides for Monday review", {})),
+        ("check off pick up parcel", ChangeTask("complete", "pick up parcel", {})),
+        ("the laundry is done", ChangeTask("complete", "the laundry", {})),
+        ("finish the slides", ChangeTask("complete", "the slides", {})),
+        ("mark 'Buy Milk' done", ChangeTask("complete", "Buy Milk", {})),
+        ("reopen buy milk", ChangeTask("reopen", "buy milk", {})),
+        ("mark water plants as not done", ChangeTask("reopen", "water plants", {})),
+        ("delete clean garage", ChangeTask("delete", "clean garage", {})),
+        ("remove call Ahmed from my list", ChangeTask("delete", "call Ahmed", {})),
+        ("cancel the task yoga class", ChangeTask("delete", "yoga class", {})),
+    ],
+)
+def test_actions_on_a_named_task(text: str, expected: ChangeTask) -> None:
+    assert interpret(text, now=NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "changes"),
+    [
+        ("move call the bank to monday", "call the bank", {"due": "2026-11-30"}),
+        ("push team lunch to 2pm", "team lunch", {"due_time": "14:00"}),
+        ("reschedule dentist for friday at 11am", "dentist", {"due": "2026-12-04T11:00:00+05:00"}),
+        ("move talk to Bob to tomorrow", "talk to Bob", {"due": "2026-11-30"}),
+        ("postpone the demo until dec 20", "the demo", {"due": "2026-12-20"}),
+        ("set pay rent due tomorrow", "pay rent", {"due": "2026-11-30"}),
+        ("push back the report to monday", "the report", {"due": "2026-11-30"}),
+        ("change call mom's due date to dec 2", "call mom", {"due": "2026-12-02"}),
+        ("set taxes to low", "taxes", {"priority": "low"}),
+        ("rename buy milk to buy oat milk", "buy milk", {"title": "buy oat milk"}),
+        ("change the priority of write blog post to high", "write blog post", {"priority": "high"}),
+        ("make taxes low priority", "taxes", {"priority": "low"}),
+        ("mark the report as urgent", "the report", {"priority": "high"}),
+        ("prioritize renew visa", "renew visa", {"priority": "high"}),
+        ("tag book flights with travel", "book flights", {"add_tags": ["travel"]}),
+        ("tag budget with finance and q4", "budget", {"add_tags": ["finance", "q4"]}),
+        ("add #errands to buy stamps", "buy stamps", {"add_tags": ["errands"]}),
+        ("add a note to the report: include charts", "the report", {"description": "include charts"}),
+    ],
+)
+def test_updates_to_a_named_task(text: str, name: str, changes: dict) -> None:
+    assert interpret(text, now=NOW) == ChangeTask("update", name, changes)
+
+
+def test_complete_with_a_date_is_a_new_task() -> None:
+    assert add("complete the tax form by friday").title == "complete the tax form"
+
+
+# ---------------------------------------------------------------- bulk deletion, answers, the rest
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["delete all completed tasks", "clear completed", "clear done tasks", "remove finished tasks",
+     "delete everything that's done", "please purge all my completed tasks"],
+)  # fmt: skip
+def test_bulk_deletion_of_completed_tasks(text: str) -> None:
+    assert interpret(text, now=NOW) == DeleteCompleted()
+
+
+@pytest.mark.parametrize(
+    ("text", "yes"),
+    [("yes", True), ("y", True), ("Sure!", True), ("ok", True), ("confirm", True), ("do it", True),
+     ("yep, do it", True), ("Yes please.", True), ("no", False), ("cancel", False), ("never mind", False),
+     ("nope, cancel", False)],
+)  # fmt: skip
+def test_answers(text: str, yes: bool) -> None:
+    assert interpret(text, now=NOW) == Answer(yes)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["how are you?", "hello", "thanks!", "", "what's the weather tomorrow?", "tell me a joke", "asdfgh",
+     "is it going to rain on friday?", "add", "every day at 8am"],
+)  # fmt: skip
+def test_anything_else_is_unclear(text: str) -> None:
+    assert interpret(text, now=NOW) == Unclear(text)
+
+
+@pytest.mark.parametrize("text", ["gym every monday", "tomorrow 5pm dinner with Zoe", "#home fix the shelf"])
+def test_statements_without_a_verb_are_tasks(text: str) -> None:
+    assert isinstance(interpret(text, now=NOW), AddTask)
+
+
+def test_now_must_be_aware() -> None:
+    with pytest.raises(ValueError, match="aware"):
+        interpret("add buy milk", now=datetime(2026, 11, 29, 10, 0))
