@@ -174,8 +174,16 @@ def chat(text: str | None, thread: str, user_name: str | None, offline: bool) ->
     if text:
         click.echo(anyio.run(_chat_and_deliver, runtime, model, text, thread))
         return
-    while (line := click.prompt("you", prompt_suffix="> ", default="", show_default=False).strip()) not in {"", "exit"}:
-        click.echo(anyio.run(_chat_and_deliver, runtime, model, line, thread))
+    while True:
+        try:
+            line = click.prompt("you", prompt_suffix="> ", default="", show_default=False).strip()
+        except click.exceptions.Abort:  # end of input or Ctrl-C: a normal way to leave
+            click.echo()
+            return
+        if line in {"exit", "quit"}:
+            return
+        if line:
+            click.echo(anyio.run(_chat_and_deliver, runtime, model, line, thread))
 
 
 async def _chat_and_deliver(runtime: Runtime, model: object, text: str, thread: str) -> str:

@@ -120,3 +120,35 @@ def test_every_command_has_help(env, command):
     done = taskflow(*command, "--help", env=env)
     assert done.returncode == 0
     assert done.stdout.startswith("Usage: taskflow")
+
+
+def test_chat_runs_one_turn_and_continues_the_thread(env):
+    assert taskflow("chat", "add buy milk", env=env).stdout.startswith("Added: buy milk")
+    taskflow("chat", "mark buy milk as done", env=env)
+    assert "Delete it? (yes/no)" in taskflow("chat", "--thread", "x", "delete all completed tasks", env=env).stdout
+    done = taskflow("chat", "--thread", "x", "yes", env=env)
+    assert (done.returncode, done.stdout.strip()) == (0, "Deleted 1 completed task(s).")
+
+
+def test_chat_leaves_the_next_occurrence_of_a_completed_recurring_task(env):
+    taskflow("chat", "water plants every day at 8am", env=env)
+    taskflow("chat", "mark water plants as done", env=env)
+    statuses = [
+        (t["title"], t["status"]) for t in json.loads(taskflow("tasks", "--json", "--status", "all", env=env).stdout)
+    ]
+    assert sorted(statuses) == [("water plants", "completed"), ("water plants", "open")]
+
+
+def test_chat_without_text_is_an_interactive_prompt(env):
+    done = subprocess.run(
+        ["taskflow", "chat"], env=env, input="add buy milk\nshow my tasks\n", capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0
+    assert "Added: buy milk" in done.stdout
+    assert "1 task:\n• buy milk" in done.stdout
+
+
+def test_chat_failure_is_one_line(env):
+    done = taskflow("chat", "add x", env={**env, "TASKFLOW_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/x"})
+    assert done.returncode == 1
+    assert done.stderr.startswith("taskflow: cannot use the database")
