@@ -15,6 +15,7 @@ class ToolCall(BaseModel):
     id: str
     name: str
     arguments: dict[str, Any] = Field(default_factory=dict)
+    signature: str | None = None  # opaque data the model wants back with this call (Gemini's thought signature)
 
 
 class ToolResult(BaseModel):

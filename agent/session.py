@@ -26,7 +26,11 @@ def model_for(settings: Settings, *, offline: bool = False) -> Model:
         return OfflineModel()
     from agent.gemini import GeminiModel
 
-    return GeminiModel(api_key=settings.gemini_api_key.get_secret_value(), model=settings.gemini_model)
+    return GeminiModel(
+        api_key=settings.gemini_api_key.get_secret_value(),
+        model=settings.gemini_model,
+        base_url=settings.gemini_base_url,
+    )
 
 
 @asynccontextmanager

@@ -32,6 +32,9 @@ def _login_name() -> str:
         return "local"
 
 
+DEFAULT_GEMINI_MODEL = "gemini-3.8-flash"  # the current stable Flash model of the Gemini API
+
+
 class ConfigError(Exception):
     """Configuration that stops start-up; the message is one line naming the variable."""
 
@@ -45,7 +48,8 @@ class Settings(BaseSettings):
     gemini_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("GEMINI_API_KEY", "GOOGLE_API_KEY")
     )
-    gemini_model: str = "gemini-2.5-flash"
+    gemini_model: str = DEFAULT_GEMINI_MODEL
+    gemini_base_url: str | None = None  # another endpoint speaking the Gemini API (a proxy or gateway)
     # The agent's tool server: empty for the in-process one, else streamable HTTP with a personal token.
     mcp_url: str | None = None
     mcp_token: SecretStr | None = None

@@ -21,11 +21,20 @@ from mcp_server.migrate import upgrade
 from mcp_server.runtime import Runtime
 from mcp_server.service import Actor
 from mcp_server.tools import create_mcp_server
+from tests.fake_gemini import fake_gemini_fixture, refuse_google_hosts  # noqa: F401  (fake_gemini_fixture: a fixture)
 
 ADMIN_URL = os.environ.get("TASKFLOW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 # Sunday 2026-11-29 10:00 in Asia/Karachi.
 NOW = datetime(2026, 11, 29, 5, 0, tzinfo=UTC)
 ZONE = "Asia/Karachi"
+
+
+@pytest.fixture(autouse=True)
+def no_real_gemini(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may reach the real Gemini API, whatever a test or the environment configures."""
+    for variable in ("GEMINI_API_KEY", "GOOGLE_API_KEY"):
+        monkeypatch.delenv(variable, raising=False)
+    refuse_google_hosts(monkeypatch)
 
 
 @pytest.fixture(scope="session")
