@@ -43,12 +43,16 @@ async def run_event_services(runtime: Runtime, transport: Transport) -> None:
     scheduler = ReminderScheduler(
         runtime.engine, runtime.signals, runtime.clock, max_sleep=30.0 if on_postgres else 1.0
     )
-    async with anyio.create_task_group() as group:
-        group.start_soon(relay.run)
-        group.start_soon(scheduler.run)
-        if on_postgres:
-            url = runtime.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-            group.start_soon(forward_notifications, url, runtime.signals, (OUTBOX_CHANNEL, REMINDERS_CHANNEL))
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(relay.run)
+            group.start_soon(scheduler.run)
+            if on_postgres:
+                url = runtime.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+                group.start_soon(forward_notifications, url, runtime.signals, (OUTBOX_CHANNEL, REMINDERS_CHANNEL))
+    finally:
+        with anyio.CancelScope(shield=True):
+            await transport.aclose()
 
 
 async def forward_notifications(conninfo: str, signals: Signals, channels: Iterable[str]) -> None:

@@ -19,6 +19,9 @@ class InProcessTransport:
         """Only topics with a consumer here: others stay in the outbox for a process that has one."""
         return self._consumers.topics
 
+    async def aclose(self) -> None:
+        return None
+
     async def publish(self, events: Sequence[Outgoing]) -> set[int]:
         failed: set[int] = set()
         held_back: set[tuple[int, str]] = set()  # after a failure, a user's later events wait to keep their order

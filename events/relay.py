@@ -44,6 +44,10 @@ class Transport(Protocol):
         """Publish in order; return the ids that failed (raising means they all did)."""
         ...
 
+    async def aclose(self) -> None:
+        """Release connections when the process stops."""
+        ...
+
 
 @dataclass(frozen=True)
 class Backlog:

@@ -14,6 +14,7 @@ from events.catalog import EventType
 from events.signals import Signals
 from mcp_server.db import unit_of_work
 from mcp_server.models import PENDING, Task, User, utcnow
+from mcp_server.service import due_text, local_iso
 
 # A reminder fired this long after its time is marked late (after downtime, say).
 LATE_AFTER = timedelta(seconds=5)
@@ -50,12 +51,11 @@ class ReminderScheduler:
             for task, timezone in rows:
                 task.reminded_at = now
                 zone = ZoneInfo(timezone)
-                due = task.due_date.isoformat() if task.due_date else _local(task.due_at, zone)
                 data = {
                     "task_id": task.id,
                     "title": task.title,
-                    "due": due,
-                    "remind_at": _local(task.remind_at, zone),
+                    "due": due_text(task, zone),
+                    "remind_at": local_iso(task.remind_at, zone),
                     "user_id": task.user_id,
                     "late": now - task.remind_at > LATE_AFTER,  # type: ignore[operator]
                 }
@@ -78,7 +78,3 @@ class ReminderScheduler:
                 await anyio.to_thread.run_sync(self.fire_due)
                 with anyio.move_on_after(await anyio.to_thread.run_sync(self.seconds_to_next)):
                     await woken.wait()
-
-
-def _local(moment: datetime | None, zone: ZoneInfo) -> str | None:
-    return moment.astimezone(zone).isoformat() if moment else None

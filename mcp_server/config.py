@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     mcp_url: str | None = None
     mcp_token: SecretStr | None = None
     event_transport: Literal["inprocess", "dapr"] = "inprocess"
+    # Dapr's app API token: when set, only the sidecar (which sends it) may deliver events to our routes.
+    app_api_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("APP_API_TOKEN"))
     pubsub_name: str = "taskflow-pubsub"
     # Host headers the HTTP server answers, comma-separated; "*" turns the DNS-rebinding guard off.
     mcp_allowed_hosts: Annotated[list[str], NoDecode] = ["127.0.0.1:*", "localhost:*", "[::1]:*", "mcp-server:*"]

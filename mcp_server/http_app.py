@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from events.background import consumers_for, run_event_services, transport_for
 from events.relay import Relay
+from events.subscriptions import subscription_router
 from mcp_server.accounts import user_for_token
 from mcp_server.db import unit_of_work
 from mcp_server.runtime import Runtime
@@ -63,5 +64,7 @@ def create_http_app(runtime: Runtime) -> FastAPI:
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
         return JSONResponse({"status": "ok", "outbox": asdict(backlog)})
 
+    token = runtime.settings.app_api_token
+    app.include_router(subscription_router(consumers, app_api_token=token.get_secret_value() if token else None))
     app.mount("/", mcp_app)
     return app

@@ -85,13 +85,18 @@ class TaskFilter(BaseModel):
     cursor: str | None = None
 
 
+def local_iso(moment: datetime | None, zone: ZoneInfo) -> str | None:
+    """ISO 8601 with the offset of the owner's zone."""
+    return moment.astimezone(zone).isoformat() if moment else None
+
+
+def due_text(task: Task, zone: ZoneInfo) -> str | None:
+    """The public `due`: the day of an all-day task, else the moment in the owner's zone."""
+    return task.due_date.isoformat() if task.due_date else local_iso(task.due_at, zone)
+
+
 def to_public(task: Task, zone: ZoneInfo) -> TaskPublic:
     """The shared task shape, with every moment in the owner's zone."""
-
-    def local(moment: datetime | None) -> str | None:
-        return moment.astimezone(zone).isoformat() if moment else None
-
-    due = task.due_date.isoformat() if task.due_date else local(task.due_at)
     return TaskPublic(
         id=task.id,  # type: ignore[arg-type]
         title=task.title,
@@ -99,13 +104,13 @@ def to_public(task: Task, zone: ZoneInfo) -> TaskPublic:
         status=Status(task.status),
         priority=PRIORITY_BY_RANK[task.priority],
         tags=list(task.tags),
-        due=due,
+        due=due_text(task, zone),
         recurrence=task.recurrence,
-        remind_at=local(task.remind_at),
+        remind_at=local_iso(task.remind_at, zone),
         series_id=task.series_id,
-        created_at=local(task.created_at),  # type: ignore[arg-type]
-        updated_at=local(task.updated_at),  # type: ignore[arg-type]
-        completed_at=local(task.completed_at),
+        created_at=local_iso(task.created_at, zone),  # type: ignore[arg-type]
+        updated_at=local_iso(task.updated_at, zone),  # type: ignore[arg-type]
+        completed_at=local_iso(task.completed_at, zone),
     )
 
 
