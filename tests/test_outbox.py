@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import Session
 
+from events.catalog import to_cloudevent
 from events.models import OutboxEvent
 from mcp_server import service
 from mcp_server.db import unit_of_work
@@ -83,3 +84,15 @@ def test_a_rolled_back_change_wakes_nobody(engine, actor):
         service.add_task(session, actor=actor, data=TaskCreate(title="x"), now=NOW)
         raise InvalidField("title", "changed my mind")
     assert woken == []
+
+
+def test_an_active_trace_travels_with_the_event(session, actor):
+    from opentelemetry import trace
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    context = SpanContext(trace_id=0x1234, span_id=0x5678, is_remote=False, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+    with trace.use_span(NonRecordingSpan(context)):
+        service.add_task(session, actor=actor, data=TaskCreate(title="traced"), now=NOW)
+    (event,) = events_of(session, actor)
+    assert event.traceparent == f"00-{0x1234:032x}-{0x5678:016x}-01"
+    assert to_cloudevent(event)["traceparent"] == event.traceparent
