@@ -6,7 +6,7 @@ import re
 from typing import Protocol
 
 import anyio
-from mcp import ClientSession
+from mcp import ClientSession, types
 
 from agent.conversation import Message, Model, ModelRequest, ToolCall, ToolResult, ToolSpec, TurnContext
 
@@ -59,7 +59,12 @@ class ToolBox:
         return self._specs
 
     async def call(self, call: ToolCall) -> ToolResult:
-        result = await self._session.call_tool(call.name, call.arguments)
+        # Sent as a plain request: ClientSession.call_tool re-checks results against the output schema with
+        # jsonschema (milliseconds per call), which our tool server has already validated with pydantic.
+        request = types.ClientRequest(
+            types.CallToolRequest(params=types.CallToolRequestParams(name=call.name, arguments=call.arguments))
+        )
+        result = await self._session.send_request(request, types.CallToolResult)
         text = "\n".join(block.text for block in result.content if block.type == "text")
         content = text if result.isError or result.structuredContent is None else result.structuredContent
         return ToolResult(call_id=call.id, name=call.name, content=content, is_error=result.isError)

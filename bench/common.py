@@ -30,11 +30,6 @@ class Stats:
     max: float
     mean: float
 
-    @property
-    def per_second(self) -> float:
-        """Calls per second that back-to-back calls at the mean latency would make."""
-        return 1000.0 / self.mean if self.mean else math.inf
-
 
 def percentile(samples: Sequence[float], q: float) -> float:
     """The q-th percentile (0-100) of the samples, nearest-rank."""
@@ -49,13 +44,16 @@ def stats(seconds: Sequence[float]) -> Stats:
     return Stats(n=len(ms), p50=percentile(ms, 50), p99=percentile(ms, 99), max=max(ms), mean=statistics.fmean(ms))
 
 
-def time_calls(call: Callable[[], object], runs: int) -> list[float]:
-    """Run call `runs` times back to back and return each duration in seconds."""
+def time_calls(call: Callable[[], object], runs: int, max_seconds: float = math.inf) -> list[float]:
+    """Run call `runs` times back to back (stopping early after max_seconds); each duration in seconds."""
     durations: list[float] = []
+    deadline = time.perf_counter() + max_seconds
     for _ in range(runs):
         started = time.perf_counter()
         call()
         durations.append(time.perf_counter() - started)
+        if started > deadline:
+            break
     return durations
 
 
@@ -73,6 +71,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
 
 def _cell(value: object) -> str:
+    """A number with thousands separators (two decimals below 100), anything else as text."""
     if isinstance(value, float):
         return f"{value:,.2f}" if value < 100 else f"{value:,.0f}"
     if isinstance(value, int):
@@ -81,7 +80,14 @@ def _cell(value: object) -> str:
 
 
 def verdict(met: bool) -> str:
+    """MET or NOT MET, for goal lines."""
     return "MET" if met else "NOT MET"
+
+
+def machine() -> str:
+    """CPU count and load average: other processes on the machine skew the figures."""
+    one, five, _ = os.getloadavg()
+    return f"{os.cpu_count()} CPUs, load average {one:.1f} (1 min) / {five:.1f} (5 min)"
 
 
 def database_url(name: str, admin_url: str = ADMIN_URL) -> str:

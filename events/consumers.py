@@ -59,10 +59,11 @@ class Consumers:
     def __init__(self, engine: Engine, wake: Waker | None = None) -> None:
         self._engine = engine
         self._wake = wake
-        self._handlers: dict[str, list[tuple[str, Handler]]] = defaultdict(list)
+        self._handlers: dict[str, list[tuple[str, frozenset[str] | None, Handler]]] = defaultdict(list)
 
-    def subscribe(self, topic: str, name: str, handler: Handler) -> None:
-        self._handlers[topic].append((name, handler))
+    def subscribe(self, topic: str, name: str, handler: Handler, types: frozenset[str] | None = None) -> None:
+        """Hand `handler` the events on `topic` (only these types, if given: others never cost it a transaction)."""
+        self._handlers[topic].append((name, types, handler))
 
     @property
     def topics(self) -> frozenset[str]:
@@ -72,8 +73,9 @@ class Consumers:
         """Hand one event to every consumer of its topic, each in its own transaction with its inbox entry."""
         try:
             event = Event.from_envelope(envelope)
-            for name, handler in self._handlers.get(topic, []):
-                self._handle_once(name, handler, event)
+            for name, types, handler in self._handlers.get(topic, []):
+                if types is None or event.type in types:
+                    self._handle_once(name, handler, event)
         except MalformedEvent as error:
             log.warning("dropping malformed event on %s: %s", topic, error)
             return Outcome.drop

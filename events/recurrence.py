@@ -14,9 +14,7 @@ from mcp_server.service import add_next_occurrence
 CONSUMER = "recurrence"
 
 
-def on_task_event(session: Session, event: Event) -> None:
-    if event.type != EventType.task_completed:
-        return
+def on_task_completed(session: Session, event: Event) -> None:
     try:
         completed = TaskPublic.model_validate(event.data["task"])
         user = session.get(User, int(event.data["user_id"]))
@@ -27,4 +25,4 @@ def on_task_event(session: Session, event: Event) -> None:
 
 
 def subscribe(consumers: Consumers) -> None:
-    consumers.subscribe(TASK_EVENTS, CONSUMER, on_task_event)
+    consumers.subscribe(TASK_EVENTS, CONSUMER, on_task_completed, frozenset({EventType.task_completed.value}))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict
@@ -23,21 +24,35 @@ from mcp_server.tools import create_mcp_server
 
 
 class DatabaseTokenVerifier(TokenVerifier):
-    """Personal tokens made with `taskflow token create`; the token decides whose tasks a request sees."""
+    """Personal tokens made with `taskflow token create`; the token decides whose tasks a request sees.
 
-    def __init__(self, engine: Engine) -> None:
+    Answers are remembered briefly, so a busy client costs one lookup per half minute rather than one per call.
+    """
+
+    def __init__(self, engine: Engine, remember_seconds: float = 30.0, remember_most: int = 4096) -> None:
         self._engine = engine
+        self._remember_seconds = remember_seconds
+        self._remember_most = remember_most
+        self._remembered: dict[str, tuple[float, AccessToken | None]] = {}
 
     async def verify_token(self, token: str) -> AccessToken | None:
-        def lookup() -> AccessToken | None:
-            with unit_of_work(self._engine) as session:
-                user = user_for_token(session, token)
-                if user is None:
-                    return None
-                claims = {"timezone": user.timezone, "name": user.name}
-                return AccessToken(token=token, client_id=str(user.id), scopes=[], claims=claims)
+        now = time.monotonic()
+        remembered = self._remembered.get(token)
+        if remembered is not None and remembered[0] > now:
+            return remembered[1]
+        found = await anyio.to_thread.run_sync(self._lookup, token)
+        if len(self._remembered) >= self._remember_most:
+            self._remembered.clear()
+        self._remembered[token] = (now + self._remember_seconds, found)
+        return found
 
-        return await anyio.to_thread.run_sync(lookup)
+    def _lookup(self, token: str) -> AccessToken | None:
+        with unit_of_work(self._engine) as session:
+            user = user_for_token(session, token)
+            if user is None:
+                return None
+            claims = {"timezone": user.timezone, "name": user.name}
+            return AccessToken(token=token, client_id=str(user.id), scopes=[], claims=claims)
 
 
 def create_http_app(runtime: Runtime) -> FastAPI:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 import anyio
@@ -15,8 +16,8 @@ from mcp.server.auth.settings import AuthSettings
 from mcp.server.fastmcp import FastMCP
 from mcp.server.fastmcp.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
-from mcp.types import ToolAnnotations
-from pydantic import Field
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from mcp_server import service
@@ -26,7 +27,6 @@ from mcp_server.runtime import Runtime
 from mcp_server.service import Actor, TaskChanges, TaskCreate, TaskFilter
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 INSTRUCTIONS = """\
 TaskFlow keeps one person's tasks. Tasks have a title, optional description, priority (high/medium/low),
@@ -60,6 +60,19 @@ IDEMPOTENT_WRITE = ToolAnnotations(readOnlyHint=False, destructiveHint=False, id
 DESTRUCTIVE = ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False)
 
 
+# Tools return their result ready-made: FastMCP checks it against the model with pydantic, and the protocol layer
+# then skips re-validating it with jsonschema, which costs several milliseconds per call.
+TaskResult = Annotated[CallToolResult, TaskPublic]
+PageResult = Annotated[CallToolResult, TaskPage]
+BulkResult = Annotated[CallToolResult, BulkDeleteResult]
+
+
+def structured(result: BaseModel) -> CallToolResult:
+    """A tool result carrying the model as structured content, and as JSON text for clients that read only text."""
+    data = result.model_dump(mode="json")
+    return CallToolResult(content=[TextContent(type="text", text=json.dumps(data))], structuredContent=data)
+
+
 def create_mcp_server(
     runtime: Runtime,
     *,
@@ -84,11 +97,11 @@ def create_mcp_server(
         json_response=True,
     )
 
-    async def run(work: Callable[[Session, Actor, datetime], T]) -> T:
+    async def run(work: Callable[[Session, Actor, datetime], BaseModel]) -> CallToolResult:
         """Run one operation in its own unit of work, off the event loop; expected failures become tool errors."""
         token = get_access_token()
 
-        def job() -> T:
+        def job() -> BaseModel:
             if token is not None:
                 actor = Actor(user_id=int(token.client_id), zone=ZoneInfo((token.claims or {})["timezone"]))
             else:
@@ -97,7 +110,7 @@ def create_mcp_server(
                 return work(session, actor, runtime.clock())
 
         try:
-            return await anyio.to_thread.run_sync(job)
+            return structured(await anyio.to_thread.run_sync(job))
         except TaskError as error:
             raise ToolError(str(error)) from None
         except Exception:
@@ -118,7 +131,7 @@ def create_mcp_server(
         remind_at: Annotated[
             str | None, Field(description="When to remind, a future date-time: ISO 8601 or 'tomorrow 9am'")
         ] = None,
-    ) -> TaskPublic:
+    ) -> TaskResult:
         """Add a task for the person and return it."""
         data = TaskCreate(
             title=title,
@@ -154,7 +167,7 @@ def create_mcp_server(
         ] = "asc",
         limit: Annotated[int, Field(description="Page size", ge=1, le=200)] = 50,
         cursor: Annotated[str | None, Field(description="next_cursor from the previous page")] = None,
-    ) -> TaskPage:
+    ) -> PageResult:
         """List, filter, search and sort the person's tasks, one page at a time (open tasks by default)."""
         spec = TaskFilter(
             status=status,
@@ -172,7 +185,7 @@ def create_mcp_server(
         return await run(lambda s, actor, now: service.list_tasks(s, actor=actor, spec=spec, now=now))
 
     @mcp.tool(annotations=READ, structured_output=True)
-    async def get_task(task_id: TaskId) -> TaskPublic:
+    async def get_task(task_id: TaskId) -> TaskResult:
         """Get one task by id."""
         return await run(lambda s, actor, _now: public(service.get_task(s, actor=actor, task_id=task_id), actor))
 
@@ -190,7 +203,7 @@ def create_mcp_server(
         ] = None,
         recurrence: Annotated[str | None, Field(description="New RRULE; empty string stops the repetition")] = None,
         remind_at: Annotated[str | None, Field(description="New reminder time; empty string removes it")] = None,
-    ) -> TaskPublic:
+    ) -> TaskResult:
         """Change some fields of a task; fields left out keep their value (recurrence included)."""
         given = {
             "title": title,
@@ -209,21 +222,21 @@ def create_mcp_server(
         )
 
     @mcp.tool(annotations=IDEMPOTENT_WRITE, structured_output=True)
-    async def complete_task(task_id: TaskId) -> TaskPublic:
+    async def complete_task(task_id: TaskId) -> TaskResult:
         """Mark a task as done. For a recurring task the next occurrence follows."""
         return await run(
             lambda s, actor, now: public(service.complete_task(s, actor=actor, task_id=task_id, now=now), actor)
         )
 
     @mcp.tool(annotations=IDEMPOTENT_WRITE, structured_output=True)
-    async def reopen_task(task_id: TaskId) -> TaskPublic:
+    async def reopen_task(task_id: TaskId) -> TaskResult:
         """Mark a completed task as open again."""
         return await run(
             lambda s, actor, now: public(service.reopen_task(s, actor=actor, task_id=task_id, now=now), actor)
         )
 
     @mcp.tool(annotations=DESTRUCTIVE, structured_output=True)
-    async def delete_task(task_id: TaskId) -> TaskPublic:
+    async def delete_task(task_id: TaskId) -> TaskResult:
         """Delete one task for good; returns the task as it was."""
         return await run(lambda s, actor, _now: public(service.delete_task(s, actor=actor, task_id=task_id), actor))
 
@@ -232,7 +245,7 @@ def create_mcp_server(
         confirm: Annotated[
             bool, Field(description="true only after the person agreed; false just counts what would go")
         ] = False,
-    ) -> BulkDeleteResult:
+    ) -> BulkResult:
         """Delete all of the person's completed tasks. Without confirm=true nothing is deleted; ask first."""
         return await run(lambda s, actor, _now: service.delete_completed_tasks(s, actor=actor, confirm=confirm))
 

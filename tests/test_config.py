@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 
 from mcp_server.config import ConfigError, load_settings
-from mcp_server.db import create_db_engine, normalise_url, postgres_connect_args
+from mcp_server.db import create_db_engine, normalise_url
 
 
 @pytest.mark.parametrize(
@@ -28,11 +28,13 @@ def test_hosted_urls_keep_their_options_and_use_psycopg(given, driver, query):
     assert dict(url.query) == query
 
 
-def test_pooler_hosts_do_without_prepared_statements():
-    assert postgres_connect_args(normalise_url("postgresql://u:p@ep-x-pooler.neon.tech/app")) == {
-        "prepare_threshold": None
-    }
-    assert postgres_connect_args(normalise_url("postgresql://u:p@db.example.com/app")) == {}
+def test_statements_are_not_prepared_on_the_server(pg_url):
+    engine = create_db_engine(pg_url)
+    with engine.connect() as connection:
+        for _ in range(8):  # psycopg would prepare from the fifth execution on
+            connection.execute(text("SELECT 1 WHERE 1 = :one"), {"one": 1})
+        assert connection.scalar(text("SELECT count(*) FROM pg_prepared_statements")) == 0
+    engine.dispose()
 
 
 def test_an_idle_disconnect_is_survived(pg_url):

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from events import recurrence
 from events.consumers import Consumers, Outcome
 from events.inprocess import InProcessTransport
-from events.models import OutboxEvent
+from events.models import InboxEntry, OutboxEvent
 from events.relay import Outgoing, Relay
 from mcp_server import service
 from mcp_server.db import unit_of_work
@@ -73,6 +73,14 @@ async def test_completing_a_recurring_task_creates_the_next_occurrence(engine, a
     for field in ("title", "description", "priority", "tags", "recurrence", "series_id"):
         assert following[field] == done[field]
     assert following["series_id"] == first
+
+
+async def test_events_a_consumer_ignores_cost_it_no_inbox_entry(engine, actor, relay):
+    add(engine, actor, title="plain")
+    await relay.drain()
+    with unit_of_work(engine) as session:
+        created = session.scalars(select(OutboxEvent.id).where(OutboxEvent.user_id == actor.user_id)).one()
+        assert session.get(InboxEntry, ("recurrence", str(created))) is None
 
 
 async def test_the_last_occurrence_of_a_series_has_no_successor(engine, actor, relay):
