@@ -95,6 +95,7 @@ def create_mcp_server(
         transport_security=security,
         stateless_http=True,
         json_response=True,
+        log_level="WARNING",  # the SDK logs every request at INFO otherwise
     )
 
     async def run(work: Callable[[Session, Actor, datetime], BaseModel]) -> CallToolResult:
