@@ -16,6 +16,7 @@ from events.models import InboxEntry, OutboxEvent
 from events.relay import Outgoing, Relay
 from mcp_server import service
 from mcp_server.db import unit_of_work
+from mcp_server.errors import InvalidField
 from mcp_server.models import utcnow
 from mcp_server.service import Actor, TaskCreate, TaskFilter
 from tests.conftest import NOW
@@ -201,3 +202,19 @@ async def test_a_consumer_that_cannot_reach_the_database_asks_for_a_retry(actor)
     recurrence.subscribe(offline)
     event = {"id": "e1", "type": "com.taskflow.task.completed", "data": {"task": {}, "user_id": actor.user_id}}
     assert offline.deliver("task-events", event) is Outcome.retry
+
+
+async def test_moving_an_occurrence_onto_another_is_refused(engine, actor, relay):
+    first = add(engine, actor, title="yoga", due="2026-11-30T07:00", recurrence="FREQ=DAILY")
+    complete(engine, actor, first)
+    await relay.drain()
+    following = next(task for task in series(engine, actor) if task["status"] == "open")
+
+    def move_onto_the_first() -> None:
+        with unit_of_work(engine) as session:
+            changes = service.TaskChanges(due="2026-11-30T07:00")
+            service.update_task(session, actor=actor, task_id=following["id"], changes=changes, now=NOW)
+
+    with pytest.raises(InvalidField, match="another occurrence of this recurring task is already due then"):
+        move_onto_the_first()
+    assert [task["due"] for task in series(engine, actor)] == ["2026-11-30T07:00:00+05:00", "2026-12-01T07:00:00+05:00"]
