@@ -524,6 +524,8 @@ _CHANGES: list[tuple[str, _Handler]] = [
      _update(lambda value: {"title": value})),
     (rf"(?:change|set|update|make|bump|move)\s+(?:the\s+)?priority\s+(?:of|for|on)\s+{_NAME}\s+(?:to|as)\s+(?P<value>.+)",
      _update(_priority_change)),
+    (rf"(?:change|set|update|make|bump)\s+{_NAME}(?:'s)?\s+priority\s+(?:to|as)\s+(?P<value>.+)",
+     _update(_priority_change)),
     (rf"(?:make|mark|set|flag|bump|move|change)\s+{_NAME}\s+(?:as\s+|to\s+)?{_LEVEL_PHRASE}",
      _update(_priority_change)),
     (rf"(?P<value>prioriti[sz]e|(?:raise|increase)\s+(?:the\s+)?priority\s+(?:of|for|on))\s+{_NAME}",

@@ -397,6 +397,7 @@ def test_actions_on_a_named_task(text: str, expected: ChangeTask) -> None:
         ("set taxes to low", "taxes", {"priority": "low"}),
         ("rename buy milk to buy oat milk", "buy milk", {"title": "buy oat milk"}),
         ("change the priority of write blog post to high", "write blog post", {"priority": "high"}),
+        ("set buy groceries priority to low", "buy groceries", {"priority": "low"}),
         ("make taxes low priority", "taxes", {"priority": "low"}),
         ("mark the report as urgent", "the report", {"priority": "high"}),
         ("prioritize renew visa", "renew visa", {"priority": "high"}),
