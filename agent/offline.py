@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from agent.conversation import Message, ModelRequest, ToolCall, ToolResult
-from agent.interpreter import AddTask, Answer, ChangeTask, DeleteCompleted, ListTasks, Unclear, interpret
+from agent.interpreter import AddTask, Answer, ChangeTask, Command, DeleteCompleted, ListTasks, Unclear, interpret
 from agent.render import describe, task_list, when_text
 
 HELP = (
@@ -21,6 +21,7 @@ HELP = (
 )
 ACTION_TOOLS = {"complete": "complete_task", "reopen": "reopen_task", "delete": "delete_task", "update": "update_task"}
 SEARCH_STATUS = {"complete": "open", "reopen": "completed"}
+ORDINALS = {"first": 0, "1": 0, "1st": 0, "second": 1, "2": 1, "2nd": 1, "third": 2, "3": 2, "3rd": 2, "last": -1}
 
 
 class OfflineModel:
@@ -34,10 +35,13 @@ class OfflineModel:
 def respond(request: ModelRequest) -> list[str | ToolCall]:
     """The next step of this turn: tool calls to make, or the reply."""
     history = request.history
-    start = max(i for i, message in enumerate(history) if message.role == "user")
-    results = [result for message in history[start + 1 :] if message.role == "tool" for result in message.results]
+    start = _last_said(history)
+    results = _results_after(history, start)
     today = request.context.now.date()
     command = interpret(history[start].text, now=request.context.now)
+    choice = _chosen(history[start].text, command, history[:start], request.context.now)
+    if choice is not None:
+        return _act_on(*choice, results, today)
     if isinstance(command, Unclear):
         return [HELP]
     if isinstance(command, Answer):
@@ -89,12 +93,21 @@ def _answer(answer: Answer, before: list[Message], results: list[ToolResult]) ->
     return [ToolCall(id="call_1", name="delete_completed_tasks", arguments={"confirm": True})]
 
 
+def _last_said(history: list[Message]) -> int:
+    return max((i for i, message in enumerate(history) if message.role == "user"), default=-1)
+
+
+def _results_after(history: list[Message], start: int) -> list[ToolResult]:
+    """The tool results of the turn that began at `start`."""
+    return [result for message in history[start + 1 :] if message.role == "tool" for result in message.results]
+
+
 def _asked_to_delete_completed(before: list[Message]) -> bool:
     """Whether the previous turn ended by asking to confirm deleting completed tasks."""
-    previous = max((i for i, message in enumerate(before) if message.role == "user"), default=None)
-    if previous is None:
+    previous = _last_said(before)
+    if previous < 0:
         return False
-    results = [result for message in before[previous + 1 :] if message.role == "tool" for result in message.results]
+    results = _results_after(before, previous)
     return bool(
         results
         and results[-1].name == "delete_completed_tasks"
@@ -109,20 +122,54 @@ def _change(command: ChangeTask, results: list[ToolResult], today: date) -> list
     if not results:
         arguments: dict[str, Any] = {"query": command.name, "status": SEARCH_STATUS.get(command.action, "all")}
         return [ToolCall(id="call_1", name="list_tasks", arguments={**arguments, "limit": 50})]
-    if results[-1].is_error:
-        return [_failure(results[-1])]
-    if len(results) > 1:
-        return [_changed(command, results[-1].content, today)]
+    if results[0].is_error:
+        return [_failure(results[0])]
     candidates = _candidates(results[0].content["tasks"], command)
     if not candidates:
         return [f"I couldn't find a task matching “{command.name}”."]
     if len(candidates) > 1:
         return [f"Several tasks match “{command.name}”; which one did you mean?\n" + task_list(candidates, today)]
-    task = candidates[0]
+    return _act_on(command, candidates[0], results[1:], today)
+
+
+def _act_on(command: ChangeTask, task: dict[str, Any], results: list[ToolResult], today: date) -> list[str | ToolCall]:
+    """The action on the one task meant, then the reply once the tool has answered."""
+    if results:
+        return [_failure(results[-1]) if results[-1].is_error else _changed(command, results[-1].content, today)]
     arguments = {"task_id": task["id"]}
     if command.action == "update":
         arguments |= _update_arguments(task, command.changes, today)
     return [ToolCall(id="call_2", name=ACTION_TOOLS[command.action], arguments=arguments)]
+
+
+def _chosen(text: str, command: Command, before: list[Message], now: datetime) -> tuple[ChangeTask, dict] | None:
+    """The task picked in answer to "which one did you mean?" (by title, part of it, or position), if that was asked."""
+    if not isinstance(command, Unclear | Answer):
+        return None  # a new command of its own
+    previous = _last_said(before)
+    if previous < 0:
+        return None
+    asked = interpret(before[previous].text, now=now)
+    results = _results_after(before, previous)
+    if not isinstance(asked, ChangeTask) or len(results) != 1 or results[0].is_error:
+        return None
+    candidates = _candidates(results[0].content["tasks"], asked)
+    picked = _pick(text, candidates) if len(candidates) > 1 else None
+    return (asked, picked) if picked else None
+
+
+def _pick(text: str, candidates: list[dict[str, Any]]) -> dict[str, Any] | None:
+    said = _fold(re.sub(r"(?i)\b(?:the|one|please|i meant?|task)\b", " ", text)).strip(" .!")
+    for matches in (
+        [task for task in candidates if _fold(task["title"]) == said],
+        [task for task in candidates if said and said in _fold(task["title"])],
+    ):
+        if len(matches) == 1:
+            return matches[0]
+    for word in re.findall(r"[\w']+", said):
+        if word in ORDINALS and -len(candidates) <= ORDINALS[word] < len(candidates):
+            return candidates[ORDINALS[word]]
+    return None
 
 
 def _candidates(tasks: list[dict[str, Any]], command: ChangeTask) -> list[dict[str, Any]]:

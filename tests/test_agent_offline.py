@@ -135,3 +135,20 @@ async def test_an_invalid_change_is_explained(runtime):
 
 async def test_something_unclear_gets_help(runtime):
     assert (await say(runtime, "how are you?")).startswith("I can add, list, find")
+
+
+@pytest.mark.parametrize("answer", ["call bob", "bob", "the second one", "2"])
+async def test_the_answer_to_which_one_settles_it(runtime, answer):
+    await say(runtime, "add call alice")
+    await say(runtime, "add call bob")
+    await say(runtime, "complete call")
+    assert await say(runtime, answer) == "Marked “call bob” as done."
+    assert {task["title"]: task["status"] for task in tasks(runtime)} == {"call alice": "open", "call bob": "completed"}
+
+
+async def test_a_new_command_after_which_one_is_just_that(runtime):
+    await say(runtime, "add call alice")
+    await say(runtime, "add call bob")
+    await say(runtime, "complete call")
+    assert (await say(runtime, "add buy milk")).startswith("Added: buy milk")
+    assert {task["status"] for task in tasks(runtime)} == {"open"}
