@@ -40,7 +40,8 @@ class ConfigError(Exception):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TASKFLOW_", extra="ignore")
+    # An empty variable (GEMINI_API_KEY= in a compose file) means "not set", not an empty value.
+    model_config = SettingsConfigDict(env_prefix="TASKFLOW_", extra="ignore", env_ignore_empty=True)
 
     database_url: str = Field(default_factory=_default_database_url)
     timezone: str = Field(default_factory=_system_timezone)

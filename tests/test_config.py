@@ -74,3 +74,11 @@ def test_bad_configuration_names_the_variable(monkeypatch, variable, value, mess
 def test_allowed_hosts_are_comma_separated(monkeypatch):
     monkeypatch.setenv("TASKFLOW_MCP_ALLOWED_HOSTS", "mcp-server:*, tasks.example.com")
     assert load_settings().mcp_allowed_hosts == ["mcp-server:*", "tasks.example.com"]
+
+
+def test_an_empty_variable_counts_as_unset(monkeypatch):
+    monkeypatch.setenv("GEMINI_API_KEY", "")
+    monkeypatch.setenv("TASKFLOW_TIMEZONE", "")
+    settings = load_settings()
+    assert settings.gemini_api_key is None
+    assert settings.timezone  # the system zone, not ""
