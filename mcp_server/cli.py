@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import NoReturn
 
 import click
@@ -16,7 +16,7 @@ from mcp_server import service
 from mcp_server.accounts import UnknownUser, actor_for, add_user, create_token, find_user
 from mcp_server.config import ConfigError, Settings, load_settings
 from mcp_server.db import create_db_engine, unit_of_work
-from mcp_server.errors import TaskError
+from mcp_server.errors import InvalidField, TaskError
 from mcp_server.migrate import SchemaOutdated, upgrade
 from mcp_server.models import TaskPublic
 from mcp_server.runtime import Runtime
@@ -62,12 +62,31 @@ def user() -> None:
 @user.command("add")
 @click.argument("name")
 @click.option("--timezone", help="IANA time zone, e.g. Europe/Lisbon (default: TASKFLOW_TIMEZONE).")
-def user_add(name: str, timezone: str | None) -> None:
+@click.option(
+    "--password",
+    "with_password",
+    is_flag=True,
+    help="Set a password for the chat's login: prompted for, or one line read from stdin when it is not a terminal.",
+)
+def user_add(name: str, timezone: str | None, with_password: bool) -> None:
     """Create a user."""
+    from chat_ui.passwords import hash_password
+
+    password_hash = hash_password(_read_password()) if with_password else None
     runtime = _runtime()
     with unit_of_work(runtime.engine) as session:
         created = add_user(session, name=name, timezone=timezone or runtime.settings.timezone)
-    click.echo(f"created user {created.name} ({created.timezone})")
+        created.password_hash = password_hash
+    click.echo(f"created user {created.name} ({created.timezone})" + (" with a password" if password_hash else ""))
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise InvalidField("password", "none on stdin, which is not a terminal to ask at")
+    return password
 
 
 @cli.group()
@@ -227,6 +246,30 @@ def serve_mcp(host: str, port: int) -> None:
     app = create_http_app(_runtime())
     click.echo(f"TaskFlow MCP server on http://{host}:{port}/mcp", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@serve.command("chat")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Anything but localhost requires login.")
+@click.option("--port", default=8000, show_default=True, type=int)
+def serve_chat(host: str, port: int) -> None:
+    """Serve the chat alone: tools at TASKFLOW_MCP_URL, reminders from Dapr at /events/notifications."""
+    from chat_ui.launcher import display_url, serve
+
+    serve(_settings(), host=host, port=port, embedded=False, ready=_announce("TaskFlow chat", display_url(host, port)))
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Anything but localhost requires login.")
+@click.option("--port", default=8000, show_default=True, type=int)
+def up(host: str, port: int) -> None:
+    """Run TaskFlow in one process: the chat, the task tools, reminders and events (Ctrl-C stops it)."""
+    from chat_ui.launcher import display_url, serve
+
+    serve(_settings(), host=host, port=port, embedded=True, ready=_announce("TaskFlow", display_url(host, port)))
+
+
+def _announce(what: str, url: str) -> Callable[[], None]:
+    return lambda: click.echo(f"{what} on {url} (Ctrl-C stops it)", err=True)
 
 
 @cli.command()

@@ -1,0 +1,52 @@
+"""Who may use the chat: password login anywhere beyond localhost, else the one local user without a login screen.
+
+Chainlit turns login on when an auth callback is registered, so exactly one is: the password callback when login is
+required, else a header callback that signs every loopback visitor in as the local user. Chainlit then still has a
+user for every session, which its thread list and resume need.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import anyio
+import chainlit as cl
+from starlette.datastructures import Headers
+
+from chat_ui import state
+from chat_ui.launcher import LOOPBACK_HOSTS
+from chat_ui.passwords import check_login
+
+
+def register(login_required: bool) -> None:
+    """Register the one auth callback that fits how the chat is exposed."""
+    if login_required:
+        cl.password_auth_callback(password_login)
+    else:
+        cl.header_auth_callback(local_user)
+
+
+async def password_login(username: str, password: str) -> cl.User | None:
+    """The TaskFlow user with this name and password (Argon2id-checked off the event loop)."""
+    runtime = state.current().runtime
+
+    def check() -> str | None:
+        with runtime.unit_of_work() as session:
+            user = check_login(session, username.strip(), password)
+            return user.name if user is not None else None
+
+    name = await anyio.to_thread.run_sync(check)
+    return cl.User(identifier=name, display_name=name, metadata={"provider": "credentials"}) if name else None
+
+
+async def local_user(headers: Headers) -> cl.User | None:
+    """The local user, for pages loaded from a loopback address only.
+
+    The server only listens on loopback in this mode; checking the Host header as well stops another web site from
+    reaching it through a name that resolves to 127.0.0.1 (DNS rebinding).
+    """
+    host = urlsplit("//" + headers.get("host", "")).hostname or ""
+    if host not in LOOPBACK_HOSTS:
+        return None
+    name = state.current().runtime.settings.user
+    return cl.User(identifier=name, display_name=name, metadata={"provider": "local"})

@@ -1,0 +1,157 @@
+"""Chainlit's data layer over TaskFlow's own database: its users are ours, its threads and steps our chat tables.
+
+Chainlit's SQLAlchemy data layer would want tables of its own named `users` (ours already is) and an async
+driver; this adapter is small, runs on the engine every TaskFlow process already has, and works on SQLite too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from chainlit.data.base import BaseDataLayer
+from chainlit.data.utils import queue_until_user_message
+from chainlit.types import Feedback, PageInfo, PaginatedResponse, Pagination, ThreadDict, ThreadFilter
+from chainlit.user import PersistedUser, User
+from sqlmodel import Session
+
+from chat_ui import threads
+from mcp_server.accounts import find_user
+from mcp_server.runtime import Runtime
+
+if TYPE_CHECKING:
+    from chainlit.element import Element, ElementDict
+    from chainlit.step import StepDict
+
+T = TypeVar("T")
+
+
+class TaskFlowDataLayer(BaseDataLayer):
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        # Chainlit fires its writes as separate tasks; one at a time, in the order fired, keeps "update" after
+        # "create" (asyncio.Lock wakes waiters first come, first served).
+        self._writes = asyncio.Lock()
+
+    async def _read(self, work: Callable[[Session], T]) -> T:
+        return await asyncio.to_thread(self._run, work)
+
+    async def _write(self, work: Callable[[Session], T]) -> T:
+        async with self._writes:
+            return await asyncio.to_thread(self._run, work)
+
+    def _run(self, work: Callable[[Session], T]) -> T:
+        with self._runtime.unit_of_work() as session:
+            return work(session)
+
+    # Users: accounts are made with `taskflow user add` (or are the local user); logging in never creates one.
+
+    async def get_user(self, identifier: str) -> PersistedUser | None:
+        def find(session: Session) -> PersistedUser | None:
+            user = find_user(session, identifier)
+            if user is None:
+                return None
+            return PersistedUser(
+                id=str(user.id),
+                identifier=user.name,
+                display_name=user.name,
+                createdAt=user.created_at.isoformat(),
+                metadata={"timezone": user.timezone},
+            )
+
+        return await self._read(find)
+
+    async def create_user(self, user: User) -> PersistedUser | None:
+        return await self.get_user(user.identifier)
+
+    # Threads.
+
+    async def get_thread_author(self, thread_id: str) -> str:
+        return await self._read(lambda session: threads.thread_author(session, thread_id)) or ""
+
+    async def get_thread(self, thread_id: str) -> ThreadDict | None:
+        return await self._read(lambda session: threads.get_thread(session, thread_id))  # type: ignore[return-value,arg-type]
+
+    async def list_threads(self, pagination: Pagination, filters: ThreadFilter) -> PaginatedResponse[ThreadDict]:
+        if not filters.userId:
+            return PaginatedResponse(pageInfo=PageInfo(hasNextPage=False, startCursor=None, endCursor=None), data=[])
+        user_id = int(filters.userId)
+        found, more = await self._read(
+            lambda session: threads.list_threads(
+                session, user_id=user_id, first=pagination.first, cursor=pagination.cursor, search=filters.search
+            )
+        )
+        return PaginatedResponse(
+            pageInfo=PageInfo(
+                hasNextPage=more,
+                startCursor=found[0]["id"] if found else None,
+                endCursor=found[-1]["id"] if found else None,
+            ),
+            data=found,  # type: ignore[arg-type]
+        )
+
+    async def update_thread(
+        self,
+        thread_id: str,
+        name: str | None = None,
+        user_id: str | None = None,
+        metadata: dict | None = None,
+        tags: list[str] | None = None,
+    ) -> None:
+        owner = int(user_id) if user_id else None
+        await self._write(
+            lambda session: threads.update_thread(
+                session, thread_id, name=name, user_id=owner, metadata=metadata, tags=tags
+            )
+        )
+
+    async def delete_thread(self, thread_id: str) -> None:
+        await self._write(lambda session: threads.delete_thread(session, thread_id))
+
+    # Steps: queued by Chainlit until the person's first message makes the thread worth keeping.
+
+    @queue_until_user_message()
+    async def create_step(self, step_dict: StepDict) -> None:
+        await self._write(lambda session: threads.create_step(session, dict(step_dict)))
+
+    @queue_until_user_message()
+    async def update_step(self, step_dict: StepDict) -> None:
+        await self._write(lambda session: threads.update_step(session, dict(step_dict)))
+
+    @queue_until_user_message()
+    async def delete_step(self, step_id: str) -> None:
+        await self._write(lambda session: threads.delete_step(session, step_id))
+
+    async def upsert_feedback(self, feedback: Feedback) -> str:
+        # One feedback per step: the step's id is the feedback's.
+        record: dict[str, Any] = {"id": feedback.forId, "forId": feedback.forId, "value": feedback.value}
+        if feedback.comment:
+            record["comment"] = feedback.comment
+        await self._write(lambda session: threads.set_feedback(session, feedback.forId, record))
+        return feedback.forId
+
+    async def delete_feedback(self, feedback_id: str) -> bool:
+        return await self._write(lambda session: threads.set_feedback(session, feedback_id, None))
+
+    # Elements: the chat sends none and accepts no uploads (see .chainlit/config.toml).
+
+    @queue_until_user_message()
+    async def create_element(self, element: Element) -> None:
+        return None
+
+    async def get_element(self, thread_id: str, element_id: str) -> ElementDict | None:
+        return None
+
+    @queue_until_user_message()
+    async def delete_element(self, element_id: str, thread_id: str | None = None) -> None:
+        return None
+
+    async def get_favorite_steps(self, user_id: str) -> list[StepDict]:
+        return []
+
+    async def build_debug_url(self) -> str:
+        return ""
+
+    async def close(self) -> None:
+        return None  # the engine belongs to the Runtime, which the launcher closes
