@@ -17,7 +17,7 @@ from agent.offline import OfflineModel
 from mcp_server.config import Settings
 from mcp_server.runtime import Runtime
 from mcp_server.service import Actor
-from mcp_server.tools import create_mcp_server
+from mcp_server.tools import ACTING_AS
 
 
 def model_for(settings: Settings, *, offline: bool = False) -> Model:
@@ -34,12 +34,17 @@ def model_for(settings: Settings, *, offline: bool = False) -> Model:
 
 
 @asynccontextmanager
-async def tool_session(runtime: Runtime) -> AsyncIterator[ToolBox]:
-    """The task tools: in memory against this process's server, or streamable HTTP to TASKFLOW_MCP_URL."""
+async def tool_session(runtime: Runtime, actor: Actor) -> AsyncIterator[ToolBox]:
+    """The task tools: in memory against this process's server acting for `actor`, or over streamable HTTP to
+    TASKFLOW_MCP_URL, where the token decides."""
     settings = runtime.settings
     if not settings.mcp_url:
-        async with create_connected_server_and_client_session(create_mcp_server(runtime)) as session:
-            yield ToolBox(session)
+        acting = ACTING_AS.set(actor)  # the in-memory server's tasks start in this context, so they act for actor
+        try:
+            async with create_connected_server_and_client_session(runtime.tool_server) as session:
+                yield ToolBox(session)
+        finally:
+            ACTING_AS.reset(acting)
         return
     token = settings.mcp_token.get_secret_value() if settings.mcp_token else ""
     async with (
@@ -65,7 +70,7 @@ async def chat_turn(
     with runtime.unit_of_work() as session:
         history = load_thread(session, user_id=actor.user_id, key=thread)
     context = TurnContext(user_name=user_name, zone=actor.zone, now=runtime.clock().astimezone(actor.zone))
-    async with tool_session(runtime) as tools:
+    async with tool_session(runtime, actor) as tools:
         new = await run_turn(model, tools, history, text, context, observer)
     with runtime.unit_of_work() as session:
         save_messages(session, user_id=actor.user_id, key=thread, messages=new)

@@ -5,16 +5,26 @@ from __future__ import annotations
 import math
 import os
 import statistics
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 import psycopg
+from sqlmodel import Session
 
+from events.consumers import Consumers, Event
+from mcp_server.accounts import actor_for, add_user
+from mcp_server.config import Settings
 from mcp_server.db import create_db_engine
 from mcp_server.migrate import upgrade
+from mcp_server.models import utcnow
+from mcp_server.runtime import Runtime
+from mcp_server.service import Actor
 
 # The server the benchmark databases are created on; override with TASKFLOW_BENCH_POSTGRES_URL.
 ADMIN_URL = os.environ.get("TASKFLOW_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -119,3 +129,61 @@ def throwaway_database(admin_url: str = ADMIN_URL) -> Iterator[str]:
     finally:
         with psycopg.connect(admin_url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def describe(title: str, setup: Sequence[tuple[str, str]]) -> str:
+    """A report header: the title, then one aligned `label: value` line per part of the setup, then a blank line."""
+    width = max(len(label) for label, _ in setup) + 1
+    return "\n".join([title, *(f"  {(label + ':').ljust(width)}  {value}" for label, value in setup), ""])
+
+
+def database_line(url: str) -> str:
+    """The measured PostgreSQL database: server version, host and the throwaway database's name."""
+    return f"{server_version(url)} at 127.0.0.1, fresh migrated database {url.rsplit('/', 1)[1]}"
+
+
+def stat_cells(s: Stats) -> list[float]:
+    """p50, p99 and max of a series, for a table row."""
+    return [s.p50, s.p99, s.max]
+
+
+def bench_runtime(url: str, user: str = "bench", timezone: str = "UTC") -> Runtime:
+    """A Runtime on the database at `url` (PostgreSQL or SQLite), as a process of the product holds one."""
+    return Runtime(settings=Settings(database_url=url, timezone=timezone, user=user), engine=create_db_engine(url))
+
+
+def add_users(runtime: Runtime, count: int, prefix: str = "bench") -> list[Actor]:
+    """`count` new users in the runtime's time zone, created through the accounts service."""
+    with runtime.unit_of_work() as session:
+        users = [add_user(session, name=f"{prefix}-{n}", timezone=runtime.settings.timezone) for n in range(count)]
+        return [actor_for(user) for user in users]
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """One event as a consumer received it, with the wall-clock moment (UTC) it arrived."""
+
+    event_id: str
+    type: str
+    data: dict[str, Any]
+    at: datetime
+
+
+class RecordingConsumer:
+    """A consumer of every event type on its topics that notes each arrival; its inbox entry is the real work."""
+
+    def __init__(self, name: str = "bench-recorder") -> None:
+        self.name = name
+        self.arrivals: list[Arrival] = []
+        self._lock = threading.Lock()
+
+    def subscribe(self, consumers: Consumers, topics: Iterable[str]) -> None:
+        """Receive every event of these topics (each handled once, through the inbox)."""
+        for topic in topics:
+            consumers.subscribe(topic, self.name, self.handle)
+
+    def handle(self, _session: Session, event: Event) -> None:
+        """Note the event and when it arrived."""
+        arrival = Arrival(event.id, event.type, event.data, utcnow())
+        with self._lock:
+            self.arrivals.append(arrival)

@@ -17,8 +17,8 @@ TOKEN_LABEL = "chat"
 def acting_as(chat: ChatState, name: str) -> tuple[Runtime, Actor]:
     """The runtime the agent's tools act through for this user, and the user.
 
-    The tools act as the runtime's local user (in memory) or as the owner of its MCP token (over HTTP), so each
-    person gets a view of the shared runtime naming them: the same engine and signals, their name, their token.
+    In process the tools act for whoever the turn names, so the shared runtime serves everyone. Over HTTP they act
+    as the owner of the MCP token, so each person gets a view of the shared runtime carrying their own token.
     """
     runtime = chat.runtime
     with runtime.unit_of_work() as session:
@@ -26,9 +26,9 @@ def acting_as(chat: ChatState, name: str) -> tuple[Runtime, Actor]:
         if user is None:
             raise UnknownUser(name)
         actor = actor_for(user)
-        update: dict[str, object] = {"user": user.name}
-        if runtime.settings.mcp_url:
-            if name not in chat.tool_tokens:  # minted once per user and process; only its hash is stored
-                chat.tool_tokens[name] = create_token(session, user_id=actor.user_id, name=TOKEN_LABEL)
-            update["mcp_token"] = SecretStr(chat.tool_tokens[name])
+        if not runtime.settings.mcp_url:
+            return runtime, actor  # the in-process tools act for whoever the turn names
+        if name not in chat.tool_tokens:  # minted once per user and process; only its hash is stored
+            chat.tool_tokens[name] = create_token(session, user_id=actor.user_id, name=TOKEN_LABEL)
+    update = {"user": user.name, "mcp_token": SecretStr(chat.tool_tokens[name])}
     return dataclasses.replace(runtime, settings=runtime.settings.model_copy(update=update)), actor

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 
+from mcp.server.fastmcp import FastMCP
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -42,6 +43,13 @@ class Runtime:
         """A local user by name, created in the configured zone on first use."""
         with self.unit_of_work() as session:
             return actor_for(ensure_user(session, name=name, timezone=self.settings.timezone))
+
+    @cached_property
+    def tool_server(self) -> FastMCP:
+        """The task tools for in-process MCP connections, built once (building costs tens of milliseconds)."""
+        from mcp_server.tools import create_mcp_server
+
+        return create_mcp_server(self)
 
     @cached_property
     def local_actor(self) -> Actor:

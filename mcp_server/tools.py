@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -27,6 +28,9 @@ from mcp_server.runtime import Runtime
 from mcp_server.service import Actor, TaskChanges, TaskCreate, TaskFilter
 
 log = logging.getLogger(__name__)
+
+# Whom an in-process connection acts for (one server serves every chat user); HTTP requests carry a token instead.
+ACTING_AS: ContextVar[Actor | None] = ContextVar("taskflow_acting_as", default=None)
 
 INSTRUCTIONS = """\
 TaskFlow keeps one person's tasks. Tasks have a title, optional description, priority (high/medium/low),
@@ -100,13 +104,13 @@ def create_mcp_server(
 
     async def run(work: Callable[[Session, Actor, datetime], BaseModel]) -> CallToolResult:
         """Run one operation in its own unit of work, off the event loop; expected failures become tool errors."""
-        token = get_access_token()
+        token, acting_as = get_access_token(), ACTING_AS.get()
 
         def job() -> BaseModel:
             if token is not None:
                 actor = Actor(user_id=int(token.client_id), zone=ZoneInfo((token.claims or {})["timezone"]))
             else:
-                actor = runtime.local_actor
+                actor = acting_as or runtime.local_actor
             with runtime.unit_of_work() as session:
                 return work(session, actor, runtime.clock())
 

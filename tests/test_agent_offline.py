@@ -12,7 +12,7 @@ from mcp_server import service
 from mcp_server.config import Settings
 from mcp_server.runtime import Runtime
 from mcp_server.service import TaskFilter
-from tests.conftest import NOW, ZONE
+from tests.conftest import NOW, ZONE, new_actor
 
 pytestmark = pytest.mark.anyio
 
@@ -152,3 +152,15 @@ async def test_a_new_command_after_which_one_is_just_that(runtime):
     await say(runtime, "complete call")
     assert (await say(runtime, "add buy milk")).startswith("Added: buy milk")
     assert {task["status"] for task in tasks(runtime)} == {"open"}
+
+
+async def test_one_runtime_acts_for_whoever_each_turn_names(runtime, engine):
+    other = new_actor(engine)
+    reply = await chat_turn(
+        runtime, actor=other, user_name="other", text="add buy milk", thread="t", model=OfflineModel()
+    )
+    assert reply.startswith("Added: buy milk")
+    assert tasks(runtime) == []  # the runtime's local user has nothing
+    with runtime.unit_of_work() as session:
+        theirs = service.list_tasks(session, actor=other, spec=TaskFilter(), now=NOW).tasks
+    assert [task.title for task in theirs] == ["buy milk"]
