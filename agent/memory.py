@@ -48,20 +48,20 @@ def save_messages(session: Session, *, user_id: int, key: str, messages: list[Me
     for message in messages:
         session.add(ConversationMessage(thread_id=thread.id, payload=message.model_dump(mode="json")))  # type: ignore[arg-type]
     session.flush()
-    oldest_kept = session.scalar(
+    oldest_kept = (
         select(ConversationMessage.id)
         .where(ConversationMessage.thread_id == thread.id)
         .order_by(ConversationMessage.id.desc())  # type: ignore[union-attr]
         .offset(KEEP_MESSAGES - 1)
         .limit(1)
+        .scalar_subquery()
     )
-    if oldest_kept is not None:
-        session.execute(
-            delete(ConversationMessage).where(
-                ConversationMessage.thread_id == thread.id,
-                ConversationMessage.id < oldest_kept,  # type: ignore[operator]
-            )
+    session.execute(  # one statement: nothing goes while the thread is shorter than KEEP_MESSAGES
+        delete(ConversationMessage).where(
+            ConversationMessage.thread_id == thread.id,
+            ConversationMessage.id < oldest_kept,  # type: ignore[operator]
         )
+    )
 
 
 def _find(session: Session, user_id: int, key: str) -> ConversationThread | None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlmodel import Session
 
@@ -70,31 +70,65 @@ class Consumers:
         return frozenset(self._handlers)
 
     def deliver(self, topic: str, envelope: Any) -> Outcome:
-        """Hand one event to every consumer of its topic, each in its own transaction with its inbox entry."""
-        try:
-            event = Event.from_envelope(envelope)
-            for name, types, handler in self._handlers.get(topic, []):
-                if types is None or event.type in types:
-                    self._handle_once(name, handler, event)
-        except MalformedEvent as error:
-            log.warning("dropping malformed event on %s: %s", topic, error)
-            return Outcome.drop
-        except (OperationalError, DBAPIError) as error:
-            log.warning("event on %s will be retried: %s", topic, type(error).__name__)
-            return Outcome.retry
-        except Exception:
-            log.exception("consumer failed on an event of %s; it will be retried", topic)
-            return Outcome.retry
-        return Outcome.success
+        """Hand one event to every consumer of its topic, in a transaction with its inbox entry."""
+        return self.deliver_many(topic, [envelope])[0]
 
-    def _handle_once(self, name: str, handler: Handler, event: Event) -> None:
+    def deliver_many(self, topic: str, envelopes: Sequence[Any]) -> list[Outcome]:
+        """Hand events to every consumer of their topic: one transaction per consumer for the lot, with inbox entries.
+
+        Should any of it fail, each event is delivered on its own instead, so one bad event costs only itself.
+        """
+        outcomes = [Outcome.success] * len(envelopes)
+        events: list[Event] = []
+        for index, envelope in enumerate(envelopes):
+            try:
+                events.append(Event.from_envelope(envelope))
+            except MalformedEvent as error:
+                log.warning("dropping malformed event on %s: %s", topic, error)
+                outcomes[index] = Outcome.drop
+        try:
+            for name, types, handler in self._handlers.get(topic, []):
+                if mine := [event for event in events if types is None or event.type in types]:
+                    self._handle(name, handler, mine)
+        except Exception as error:
+            if len(envelopes) > 1:
+                return [self.deliver_many(topic, [envelope])[0] for envelope in envelopes]
+            return [_outcome_of(topic, error)]
+        return outcomes
+
+    def _handle(self, name: str, handler: Handler, events: list[Event]) -> None:
+        """Record the events not seen before in the consumer's inbox and handle them, all in one transaction."""
         with unit_of_work(self._engine, self._wake) as session:
-            if session.get(InboxEntry, (name, event.id)) is not None:
+            seen = set(
+                session.scalars(
+                    select(InboxEntry.event_id).where(
+                        InboxEntry.consumer == name,
+                        InboxEntry.event_id.in_([event.id for event in events]),  # type: ignore[attr-defined]
+                    )
+                )
+            )
+            fresh = list({event.id: event for event in events if event.id not in seen}.values())
+            if not fresh:
                 return
             try:
                 with session.begin_nested():
-                    session.add(InboxEntry(consumer=name, event_id=event.id))
+                    session.add_all([InboxEntry(consumer=name, event_id=event.id) for event in fresh])
                     session.flush()
-            except IntegrityError:  # a concurrent delivery of the same event got there first
-                return
-            handler(session, event)
+            except IntegrityError:
+                if len(fresh) == 1:
+                    return  # a concurrent delivery of the same event got there first
+                raise
+            for event in fresh:
+                handler(session, event)
+
+
+def _outcome_of(topic: str, error: Exception) -> Outcome:
+    """How Dapr should treat an event whose delivery failed."""
+    if isinstance(error, MalformedEvent):
+        log.warning("dropping malformed event on %s: %s", topic, error)
+        return Outcome.drop
+    if isinstance(error, OperationalError | DBAPIError):
+        log.warning("event on %s will be retried: %s", topic, type(error).__name__)
+        return Outcome.retry
+    log.error("consumer failed on an event of %s; it will be retried", topic, exc_info=error)
+    return Outcome.retry

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import groupby
 
 import anyio
 
@@ -25,13 +26,13 @@ class InProcessTransport:
     async def publish(self, events: Sequence[Outgoing]) -> set[int]:
         failed: set[int] = set()
         held_back: set[tuple[int, str]] = set()  # after a failure, a user's later events wait to keep their order
-        for event in events:
-            stream = (event.user_id, event.topic)
-            if stream in held_back:
-                failed.add(event.id)
-                continue
-            outcome = await anyio.to_thread.run_sync(self._consumers.deliver, event.topic, event.cloudevent)
-            if outcome is Outcome.retry:
-                failed.add(event.id)
-                held_back.add(stream)
+        for topic, run in groupby(events, key=lambda event: event.topic):
+            batch = list(run)
+            envelopes = [event.cloudevent for event in batch]
+            outcomes = await anyio.to_thread.run_sync(self._consumers.deliver_many, topic, envelopes)
+            for event, outcome in zip(batch, outcomes, strict=True):
+                stream = (event.user_id, event.topic)
+                if outcome is Outcome.retry or stream in held_back:
+                    failed.add(event.id)
+                    held_back.add(stream)
         return failed

@@ -23,6 +23,10 @@ class OutboxEvent(SQLModel, table=True):
         Index("ix_outbox_unsent", "id", postgresql_where=UNSENT, sqlite_where=UNSENT),
         Index("ix_outbox_unsent_user", "user_id", "id", postgresql_where=UNSENT, sqlite_where=UNSENT),
         Index("ix_outbox_sent_at", "sent_at"),
+        # Streams waiting on a leased or backed-off event, which the relay's claim skips.
+        Index("ix_outbox_unsent_available", "available_at", postgresql_where=UNSENT, sqlite_where=UNSENT),
+        # Event ids must never come back: consumers remember them to ignore repeats (SQLite reuses rowids otherwise).
+        {"sqlite_autoincrement": True},
     )
 
     id: int | None = Field(

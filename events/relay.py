@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import anyio
 from sqlalchemy import Engine, delete, func, select, text, update
-from sqlalchemy.orm import aliased
+from sqlmodel import Session
 
 from events.catalog import to_cloudevent
 from events.models import OutboxEvent
@@ -38,7 +39,10 @@ class Outgoing:
 class Transport(Protocol):
     """Where events go: the Dapr sidecar, or this process's own consumers."""
 
-    topics: frozenset[str] | None  # the topics it delivers; None for every topic
+    @property
+    def topics(self) -> frozenset[str] | None:
+        """The topics it delivers; None for every topic."""
+        ...
 
     async def publish(self, events: Sequence[Outgoing]) -> set[int]:
         """Publish in order; return the ids that failed (raising means they all did)."""
@@ -81,43 +85,46 @@ class Relay:
         self._clock = clock
 
     def claim(self) -> list[Outgoing]:
-        """Lease the next batch: oldest first, skipping users whose earlier event is leased or backing off."""
+        """Lease the next batch, oldest first, passing over users whose earlier event is leased or backing off."""
         now = self._clock()
-        earlier = aliased(OutboxEvent)
-        blocked = (
-            select(earlier.id)
-            .where(
-                earlier.user_id == OutboxEvent.user_id,
-                earlier.topic == OutboxEvent.topic,
-                earlier.sent_at.is_(None),  # type: ignore[union-attr]
-                earlier.id < OutboxEvent.id,  # type: ignore[operator]
-                earlier.available_at > now,
-            )
-            .exists()
+        unsent = OutboxEvent.sent_at.is_(None)  # type: ignore[union-attr]
+        waiting = (
+            select(OutboxEvent.user_id, OutboxEvent.topic).where(unsent, OutboxEvent.available_at > now).distinct()
         )
-        statement = (
+        ready = (
             select(OutboxEvent)
-            .where(OutboxEvent.sent_at.is_(None), OutboxEvent.available_at <= now, ~blocked)  # type: ignore[union-attr]
+            .where(unsent, OutboxEvent.available_at <= now)
             .order_by(OutboxEvent.id)  # type: ignore[arg-type]
             .limit(self._settings.batch_size)
         )
         if self._transport.topics is not None:
-            statement = statement.where(OutboxEvent.topic.in_(self._transport.topics))  # type: ignore[attr-defined]
-        with unit_of_work(self._engine) as session:
+            ready = ready.where(OutboxEvent.topic.in_(self._transport.topics))  # type: ignore[attr-defined]
+        with self._serialised() as session:
             if self._engine.dialect.name == "postgresql":
-                session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CLAIM_LOCK})
-                statement = statement.with_for_update(skip_locked=True)
-            rows = list(session.scalars(statement))
-            for row in rows:
-                row.available_at = now + self._settings.lease
-                row.attempts += 1
+                ready = ready.with_for_update(skip_locked=True)
+            blocked = {(user_id, topic) for user_id, topic in session.execute(waiting)}
+            rows = [row for row in session.scalars(ready) if (row.user_id, row.topic) not in blocked]
+            if rows:
+                session.execute(
+                    update(OutboxEvent)
+                    .where(OutboxEvent.id.in_([row.id for row in rows]))  # type: ignore[union-attr]
+                    .values(available_at=now + self._settings.lease, attempts=OutboxEvent.attempts + 1)
+                )
             return [Outgoing(row.id, row.topic, row.user_id, to_cloudevent(row)) for row in rows]  # type: ignore[arg-type]
+
+    @contextmanager
+    def _serialised(self) -> Iterator[Session]:
+        """A transaction that no other relay's claim or settlement overlaps, so per-user order holds."""
+        with unit_of_work(self._engine) as session:
+            if self._engine.dialect.name == "postgresql":  # SQLite's writers are serialised already
+                session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CLAIM_LOCK})
+            yield session
 
     def settle(self, claimed: Sequence[Outgoing], failed: set[int]) -> None:
         """Mark the published events sent; push the failed ones back with capped exponential backoff."""
         now = self._clock()
         sent = [event.id for event in claimed if event.id not in failed]
-        with unit_of_work(self._engine) as session:
+        with self._serialised() as session:
             if sent:
                 session.execute(update(OutboxEvent).where(OutboxEvent.id.in_(sent)).values(sent_at=now))  # type: ignore[union-attr]
             for row in session.scalars(select(OutboxEvent).where(OutboxEvent.id.in_(failed))):  # type: ignore[union-attr]
@@ -127,7 +134,7 @@ class Relay:
     def release(self, claimed: Sequence[Outgoing]) -> None:
         """Make claimed events available again at once (their publish may or may not have happened)."""
         ids = [event.id for event in claimed]
-        with unit_of_work(self._engine) as session:
+        with self._serialised() as session:
             session.execute(update(OutboxEvent).where(OutboxEvent.id.in_(ids)).values(available_at=self._clock()))  # type: ignore[union-attr]
 
     async def publish_batch(self) -> int:

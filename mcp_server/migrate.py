@@ -8,7 +8,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine
 
-from mcp_server.search import PG_INDEX, SQLITE_FTS_TABLE
+from mcp_server.search import PG_COLUMN, PG_INDEX, SQLITE_FTS_TABLE
 
 # Objects the models cannot describe (per-dialect search indexes), created by the migrations alone.
 TAGS_INDEX = "ix_tasks_tags"
@@ -23,6 +23,8 @@ def is_managed_by_hand(name: str | None, kind: str) -> bool:
     """Whether autogenerate should leave this object alone."""
     if kind == "table":
         return bool(name and name.startswith(SQLITE_FTS_TABLE))
+    if kind == "column":
+        return name == PG_COLUMN
     return kind == "index" and name in _HAND_MANAGED_INDEXES
 
 

@@ -107,6 +107,8 @@ class Task(SQLModel, table=True):
         Index("ix_tasks_pending_reminders", "remind_at", postgresql_where=PENDING, sqlite_where=PENDING),
         # One occurrence per series and due moment: redelivered or concurrent completions cannot duplicate it.
         Index("uq_tasks_series_due", "series_id", "due_at", unique=True),
+        # A deleted task's id is never given to another (SQLite reuses rowids otherwise).
+        {"sqlite_autoincrement": True},
     )
 
     # BIGINT on PostgreSQL; INTEGER on SQLite, where only that type aliases the rowid that FTS5 indexes by.

@@ -8,10 +8,25 @@ from sqlalchemy import ColumnElement, select, text
 
 from mcp_server.models import Task
 
-# The indexed document; the migration builds the GIN index on exactly this expression so the planner uses it.
+# The searched document: on PostgreSQL a stored generated column with a GIN index (computed once per write, not
+# per row and query); on SQLite an external-content FTS5 table kept in step by triggers.
 PG_DOCUMENT = "to_tsvector('simple'::regconfig, title || ' ' || coalesce(description, ''))"
+PG_COLUMN = "search_vector"
 PG_INDEX = "ix_tasks_search"
 SQLITE_FTS_TABLE = "tasks_fts"
+_FTS_INSERT = f"INSERT INTO {SQLITE_FTS_TABLE}(rowid, title, description) VALUES (new.id, new.title, new.description)"
+_FTS_REMOVE = (
+    f"INSERT INTO {SQLITE_FTS_TABLE}({SQLITE_FTS_TABLE}, rowid, title, description) "
+    "VALUES ('delete', old.id, old.title, old.description)"
+)
+SQLITE_FTS_TRIGGERS = {
+    "tasks_fts_insert": f"CREATE TRIGGER tasks_fts_insert AFTER INSERT ON tasks BEGIN {_FTS_INSERT}; END",
+    "tasks_fts_delete": f"CREATE TRIGGER tasks_fts_delete AFTER DELETE ON tasks BEGIN {_FTS_REMOVE}; END",
+    "tasks_fts_update": (
+        "CREATE TRIGGER tasks_fts_update AFTER UPDATE OF title, description ON tasks "
+        f"BEGIN {_FTS_REMOVE}; {_FTS_INSERT}; END"
+    ),
+}
 
 # Letters and digits only: underscores split words, as both engines' tokenizers do.
 _WORD = re.compile(r"[^\W_]+")
@@ -31,7 +46,7 @@ def matches(dialect: str, query: str) -> ColumnElement[bool]:
         return Task.title.ilike(f"%{escaped}%", escape="\\")  # type: ignore[attr-defined]
     if dialect == "postgresql":
         tsquery = " & ".join(f"{term}:*" for term in terms)
-        return text(f"{PG_DOCUMENT} @@ to_tsquery('simple'::regconfig, :tsquery)").bindparams(tsquery=tsquery)
+        return text(f"{PG_COLUMN} @@ to_tsquery('simple'::regconfig, :tsquery)").bindparams(tsquery=tsquery)
     fts = " ".join(f'"{term}"*' for term in terms)
     hits = select(text("rowid")).select_from(text(SQLITE_FTS_TABLE)).where(text(f"{SQLITE_FTS_TABLE} MATCH :fts"))
     return Task.id.in_(hits.params(fts=fts))  # type: ignore[union-attr]

@@ -150,3 +150,23 @@ def test_a_thread_grows_turn_by_turn(engine, session):
     save_messages(session, user_id=actor.user_id, key=key, messages=[Message(role="user", text="a")])
     save_messages(session, user_id=actor.user_id, key=key, messages=[Message(role="user", text="b")])
     assert [m.text for m in load_thread(session, user_id=actor.user_id, key=key)] == ["a", "b"]
+
+
+def test_a_thread_keeps_only_its_newest_messages(engine, session, monkeypatch):
+    from sqlalchemy import func, select
+
+    from agent import memory
+    from agent.models import ConversationMessage
+
+    monkeypatch.setattr(memory, "KEEP_MESSAGES", 5)
+    actor = new_actor(engine)
+    for n in range(4):
+        save_messages(session, user_id=actor.user_id, key="t", messages=[Message(role="user", text=f"m{n}")] * 3)
+    stored = session.scalar(
+        select(func.count())
+        .select_from(ConversationMessage)
+        .join(memory.ConversationThread)
+        .where(memory.ConversationThread.user_id == actor.user_id)
+    )
+    assert stored == 5
+    assert [m.text for m in load_thread(session, user_id=actor.user_id, key="t")] == ["m2", "m2", "m3", "m3", "m3"]

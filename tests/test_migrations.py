@@ -71,3 +71,35 @@ def test_an_outdated_postgresql_schema_is_refused_with_the_command_to_run(make_p
     with pytest.raises(SchemaOutdated, match="run `taskflow db upgrade`"):
         ensure_schema(engine)
     engine.dispose()
+
+
+def test_sqlite_partial_indexes_keep_their_condition(tmp_path):
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
+    upgrade(engine)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql LIKE '%WHERE%'")
+        )
+        partial = {name for name, _sql in rows}
+    assert {"ix_outbox_unsent", "ix_outbox_unsent_user", "ix_outbox_unsent_available"} <= partial
+    assert "ix_tasks_pending_reminders" in partial
+
+
+@pytest.mark.parametrize("table", ["tasks", "outbox"])
+def test_ids_are_never_given_out_again(empty_engine, table):
+    """Events are recognised by id and tasks named by it: an id freed by a delete must not come back."""
+    from mcp_server.db import unit_of_work
+    from mcp_server.service import TaskCreate, add_task
+    from tests.conftest import NOW, new_actor
+
+    upgrade(empty_engine)
+    actor = new_actor(empty_engine)
+    with unit_of_work(empty_engine) as session:
+        add_task(session, actor=actor, data=TaskCreate(title="x"), now=NOW)
+    with empty_engine.begin() as connection:
+        newest = connection.scalar(text(f"SELECT max(id) FROM {table}"))
+        connection.execute(text(f"DELETE FROM {table} WHERE id = :id"), {"id": newest})
+    with unit_of_work(empty_engine) as session:
+        add_task(session, actor=actor, data=TaskCreate(title="y"), now=NOW)
+    with empty_engine.connect() as connection:
+        assert connection.scalar(text(f"SELECT max(id) FROM {table}")) > newest

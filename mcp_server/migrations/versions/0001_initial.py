@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql
 
 from mcp_server.migrate import TAGS_INDEX
 from mcp_server.models import UTCDateTime
-from mcp_server.search import PG_DOCUMENT, PG_INDEX, SQLITE_FTS_TABLE
+from mcp_server.search import PG_DOCUMENT, PG_INDEX, SQLITE_FTS_TABLE, SQLITE_FTS_TRIGGERS
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -75,20 +75,13 @@ def _create_sqlite_fts() -> None:
         f"CREATE VIRTUAL TABLE {fts} USING fts5(title, description, content='tasks', content_rowid='id', "
         "tokenize='unicode61 remove_diacritics 2')"
     )
-    insert = f"INSERT INTO {fts}(rowid, title, description) VALUES (new.id, new.title, new.description)"
-    remove = (
-        f"INSERT INTO {fts}({fts}, rowid, title, description) VALUES ('delete', old.id, old.title, old.description)"
-    )
-    op.execute(f"CREATE TRIGGER tasks_fts_insert AFTER INSERT ON tasks BEGIN {insert}; END")
-    op.execute(f"CREATE TRIGGER tasks_fts_delete AFTER DELETE ON tasks BEGIN {remove}; END")
-    op.execute(
-        f"CREATE TRIGGER tasks_fts_update AFTER UPDATE OF title, description ON tasks BEGIN {remove}; {insert}; END"
-    )
+    for trigger in SQLITE_FTS_TRIGGERS.values():
+        op.execute(trigger)
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
-        for trigger in ("tasks_fts_insert", "tasks_fts_delete", "tasks_fts_update"):
+        for trigger in SQLITE_FTS_TRIGGERS:
             op.execute(f"DROP TRIGGER IF EXISTS {trigger}")
         op.execute(f"DROP TABLE IF EXISTS {SQLITE_FTS_TABLE}")
     op.drop_table("tasks")
