@@ -84,7 +84,7 @@ async def on_audio_end() -> None:
         return
     sample_rate = config.features.audio.sample_rate if config.features.audio else 24000
     try:
-        text = await voice.transcribe(state.current().runtime.settings, voice.wav_bytes(bytes(recording), sample_rate))
+        text = await voice.heard(state.current().runtime.settings, bytes(recording), sample_rate)
     except ModelUnavailable as error:
         await cl.ErrorMessage(content=str(error)).send()
         return

@@ -160,8 +160,6 @@ def _load_app(runtime: Runtime, *, host: str, port: int, login: bool) -> FastAPI
     from chat_ui.open_chats import ChainlitOpenChats
 
     config.run.host, config.run.port, config.run.headless = host, port, True
-    if runtime.settings.gemini_api_key is None and config.features.audio:
-        config.features.audio.enabled = False  # speech is transcribed by Gemini: without it the microphone only fails
     reminders = notifications.ReminderDelivery(runtime, ChainlitOpenChats())
     state.configure(state.ChatState(runtime, model_for(runtime.settings), login, reminders))
     importlib.import_module("chat_ui.app")
