@@ -102,19 +102,8 @@ class StandIn(fake_gemini._Server):
 @contextmanager
 def gemini_stand_in() -> Iterator[StandIn]:
     """The scripted stand-in on a free local port, served from a thread of this process."""
-    fake = fake_gemini.FakeGemini(script=script)
-    server = StandIn(fake)
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-    if fake.failures:
-        raise fake.failures[0]
+    with fake_gemini.serving(StandIn(fake_gemini.FakeGemini(script=script))) as server:
+        yield server  # type: ignore[misc]
 
 
 @dataclass

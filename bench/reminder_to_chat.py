@@ -31,18 +31,10 @@ from bench.common import machine, stats, table, verdict
 from mcp_server.config import Settings
 from mcp_server.runtime import Runtime
 from mcp_server.service import TaskCreate, add_task
+from tests.e2e_helpers import CHROMIUM, CHROMIUM_ARGS
 
 GOAL_P99_MS = 1000.0
 USER = "bench"
-CHROMIUM = os.environ.get("TASKFLOW_TEST_CHROMIUM", "/usr/bin/chromium")  # Debian's package
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 # Stamps each reminder message the moment it is added to the page, keyed by its title.
 STAMP_REMINDERS = """
 window.reminderSeen = {};
@@ -77,7 +69,7 @@ def main() -> None:
 def _measure(database_url: str, port: int, count: int, spacing: float, lead: float) -> tuple[list[float], int]:
     """Seconds from each remind_at to its message in the page; and how many never showed up."""
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page()
         page.add_init_script(STAMP_REMINDERS)
         page.goto(f"http://127.0.0.1:{port}/")

@@ -16,13 +16,10 @@ Run from the repository root: python -m bench.voice_accuracy
 from __future__ import annotations
 
 import argparse
-import io
 import itertools
 import shutil
-import subprocess
 import sys
 import time
-import wave
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -30,12 +27,11 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # also runnable as `python bench/voice_accuracy.py`
 
-import numpy as np
 
 from agent.interpreter import interpret
 from chat_ui import voice
+from tests.speech import BROWSER_RATE, speak
 
-BROWSER_RATE = 24000
 NOW = datetime(2026, 3, 10, 8, 0, tzinfo=ZoneInfo("Europe/London"))
 VOICES = [("en-us", 150), ("en-gb", 140), ("en-us", 170), ("en-us", 140), ("en-gb", 160), ("en-us", 160)]
 CASES = {
@@ -117,17 +113,6 @@ class Result:
     @property
     def same_command(self) -> bool:
         return interpret(voice.normalise(self.heard), now=NOW) == interpret(voice.normalise(self.spoken), now=NOW)
-
-
-def speak(text: str, voice_name: str, speed: int) -> bytes:
-    """espeak-ng saying `text`, as 16-bit mono PCM at 24 kHz (linear interpolation from espeak's 22.05 kHz)."""
-    spoken = subprocess.run(
-        ["espeak-ng", "-v", voice_name, "-s", str(speed), "--stdout", text], capture_output=True, check=True
-    ).stdout
-    with wave.open(io.BytesIO(spoken)) as wav:
-        rate, samples = wav.getframerate(), np.frombuffer(wav.readframes(wav.getnframes()), "<i2")
-    times = np.arange(int(samples.size * BROWSER_RATE / rate)) * rate / BROWSER_RATE
-    return np.rint(np.interp(times, np.arange(samples.size), samples)).astype("<i2").tobytes()
 
 
 def word_errors(reference: list[str], heard: list[str]) -> int:

@@ -14,6 +14,7 @@ import re
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -271,19 +272,24 @@ def refuse_google_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(variable.lower(), raising=False)
 
 
-@pytest.fixture(name="fake_gemini")
-def fake_gemini_fixture() -> Iterator[FakeGemini]:
-    """The fake Gemini API on a free local port, for one test."""
-    fake = FakeGemini()
-    server = _Server(fake)
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
+@contextmanager
+def serving(server: _Server) -> Iterator[_Server]:
+    """Serve the fake on its free local port from a thread until the block ends; a script's error is raised then."""
+    server.fake.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
-        yield fake
+        yield server
     finally:
         server.shutdown()
         server.server_close()
         thread.join()
-    if fake.failures:
-        raise fake.failures[0]
+    if server.fake.failures:
+        raise server.fake.failures[0]
+
+
+@pytest.fixture(name="fake_gemini")
+def fake_gemini_fixture() -> Iterator[FakeGemini]:
+    """The fake Gemini API on a free local port, for one test."""
+    with serving(_Server(FakeGemini())) as server:
+        yield server.fake

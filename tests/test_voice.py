@@ -3,11 +3,8 @@ espeak-ng (resampled to 24 kHz like the browser's recordings) heard well enough 
 
 from __future__ import annotations
 
-import io
 import math
 import shutil
-import subprocess
-import wave
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -17,23 +14,17 @@ import pytest
 
 from agent.interpreter import AddTask, ChangeTask, ListTasks, interpret
 from chat_ui import voice
+from tests.speech import BROWSER_RATE
+from tests.speech import speak as spoken_pcm
 
-BROWSER_RATE = 24000
 NOW = datetime(2026, 3, 10, 8, 0, tzinfo=ZoneInfo("Europe/London"))  # a Tuesday
 
 
 def speak(text: str, voice_name: str = "en-us", speed: int = 150) -> bytes:
-    """espeak-ng saying `text`, as 16-bit mono PCM at the browser's 24 kHz."""
+    """espeak-ng saying `text` as the browser records it; the test skips where espeak-ng is missing."""
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
-    spoken = subprocess.run(
-        ["espeak-ng", "-v", voice_name, "-s", str(speed), "--stdout", text], capture_output=True, check=True
-    ).stdout
-    with wave.open(io.BytesIO(spoken)) as wav:
-        rate, samples = wav.getframerate(), np.frombuffer(wav.readframes(wav.getnframes()), "<i2")
-    # Linear interpolation, not the module's own resampler, so a fault there cannot cancel itself out.
-    times = np.arange(int(samples.size * BROWSER_RATE / rate)) * rate / BROWSER_RATE
-    return np.rint(np.interp(times, np.arange(samples.size), samples)).astype("<i2").tobytes()
+    return spoken_pcm(text, voice_name, speed)
 
 
 @pytest.mark.parametrize(
