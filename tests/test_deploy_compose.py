@@ -205,7 +205,7 @@ def test_required_secrets_stop_compose_with_a_message_instead_of_defaulting():
 def test_optional_variables_are_never_passed_empty_where_empty_means_set():
     # An empty GEMINI_API_KEY would be taken as a key; these are passed only when .env sets them.
     chat = environment_of(services("local")["chat"])
-    for name in ("GEMINI_API_KEY", "TASKFLOW_GEMINI_MODEL", "TASKFLOW_MCP_URL", "TASKFLOW_MCP_TOKEN"):
+    for name in ("GEMINI_API_KEY", "TASKFLOW_GEMINI_MODEL", "TASKFLOW_MCP_URL"):
         assert chat[name] is None, name
         assert env_example()[name] is None, f"{name} is left commented out in .env.example"
 

@@ -339,7 +339,7 @@ def test_the_tool_server_answers_the_host_names_the_chat_and_cluster_use():
     (chat,) = containers(named("tool-server-for-chat", "Deployment", "-chat"))
     url = container_env(chat)["TASKFLOW_MCP_URL"]["value"]
     assert url == f"http://{service.name}:{service.resource['spec']['ports'][0]['port']}/mcp"
-    assert "TASKFLOW_MCP_TOKEN" in container_env(chat)
+    assert "TASKFLOW_MCP_TOKEN" not in container_env(chat)  # the chat makes each person a token of their own
 
 
 def test_pods_run_as_the_images_non_root_user_with_a_read_only_root():
