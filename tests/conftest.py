@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -22,6 +23,9 @@ from mcp_server.runtime import Runtime
 from mcp_server.service import Actor
 from mcp_server.tools import create_mcp_server
 from tests.fake_gemini import fake_gemini_fixture, refuse_google_hosts  # noqa: F401  (fake_gemini_fixture: a fixture)
+
+# Chainlit writes a default config into its app root when first imported; keep that out of the working tree.
+os.environ.setdefault("CHAINLIT_APP_ROOT", tempfile.mkdtemp(prefix="taskflow-test-chainlit-"))
 
 ADMIN_URL = os.environ.get("TASKFLOW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 # Sunday 2026-11-29 10:00 in Asia/Karachi.
