@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import anyio
 import chainlit as cl
-from chainlit.config import config
 from chainlit.context import context
 from chainlit.data.base import BaseDataLayer
 from chainlit.types import ThreadDict
@@ -82,9 +81,9 @@ async def on_audio_end() -> None:
     cl.user_session.set(AUDIO, None)  # the session's data is persisted as JSON; raw audio has no place there
     if not recording:
         return
-    sample_rate = config.features.audio.sample_rate if config.features.audio else 24000
     try:
-        text = await voice.heard(state.current().runtime.settings, bytes(recording), sample_rate)
+        # Chainlit's recorder captures at 24 kHz whatever features.audio.sample_rate says.
+        text = await voice.heard(state.current().runtime.settings, bytes(recording), voice.BROWSER_RATE)
     except ModelUnavailable as error:
         await cl.ErrorMessage(content=str(error)).send()
         return

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+BROWSER_RATE = 24000  # what the chat page records at, whatever the configuration asks for
 NO_KEY = "Voice input needs the Gemini API (set GEMINI_API_KEY); until then, please type your request."
 UNHEARD = "I could not make out any words; please try again, or type your request."
 PROMPT = (
