@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import anyio
-from sqlalchemy import Engine, delete, func, select, text, update
+from sqlalchemy import ColumnElement, Engine, delete, func, select, text, tuple_, update
 from sqlmodel import Session
 
 from events.catalog import to_cloudevent
@@ -84,26 +84,32 @@ class Relay:
         self._settings = settings or RelaySettings()
         self._clock = clock
 
+    def _mine(self) -> list[ColumnElement[bool]]:
+        """Unsent events of the topics this relay's transport delivers."""
+        conditions = [OutboxEvent.sent_at.is_(None)]  # type: ignore[union-attr]
+        if self._transport.topics is not None:
+            conditions.append(OutboxEvent.topic.in_(self._transport.topics))  # type: ignore[attr-defined]
+        return conditions
+
     def claim(self) -> list[Outgoing]:
         """Lease the next batch, oldest first, passing over users whose earlier event is leased or backing off."""
         now = self._clock()
-        unsent = OutboxEvent.sent_at.is_(None)  # type: ignore[union-attr]
-        waiting = (
-            select(OutboxEvent.user_id, OutboxEvent.topic).where(unsent, OutboxEvent.available_at > now).distinct()
-        )
+        # Streams waiting on a leased or backed-off event; excluded in the query, so they never fill a batch.
+        waiting = select(OutboxEvent.user_id, OutboxEvent.topic).where(*self._mine(), OutboxEvent.available_at > now)
         ready = (
             select(OutboxEvent)
-            .where(unsent, OutboxEvent.available_at <= now)
+            .where(
+                *self._mine(),
+                OutboxEvent.available_at <= now,
+                tuple_(OutboxEvent.user_id, OutboxEvent.topic).not_in(waiting),
+            )
             .order_by(OutboxEvent.id)  # type: ignore[arg-type]
             .limit(self._settings.batch_size)
         )
-        if self._transport.topics is not None:
-            ready = ready.where(OutboxEvent.topic.in_(self._transport.topics))  # type: ignore[attr-defined]
         with self._serialised() as session:
             if self._engine.dialect.name == "postgresql":
                 ready = ready.with_for_update(skip_locked=True)
-            blocked = {(user_id, topic) for user_id, topic in session.execute(waiting)}
-            rows = [row for row in session.scalars(ready) if (row.user_id, row.topic) not in blocked]
+            rows = list(session.scalars(ready))
             if rows:
                 session.execute(
                     update(OutboxEvent)
@@ -171,16 +177,23 @@ class Relay:
                     pruned_at = self._clock()
                 if published:
                     continue
-                with anyio.move_on_after(await anyio.to_thread.run_sync(self._seconds_to_next)):
+                with anyio.move_on_after(await anyio.to_thread.run_sync(self.seconds_to_next)):
                     await woken.wait()
 
-    def _seconds_to_next(self) -> float:
-        """Until the earliest backed-off event is ready again, at most the poll interval."""
+    def seconds_to_next(self) -> float:
+        """Until the next of this relay's leased or backed-off events is ready again, at most the poll interval.
+
+        Only future moments count: events of topics another process delivers, or ready ones that the last claim
+        passed over, would otherwise make the relay spin.
+        """
+        now = self._clock()
         with unit_of_work(self._engine) as session:
-            nearest = session.scalar(select(func.min(OutboxEvent.available_at)).where(OutboxEvent.sent_at.is_(None)))  # type: ignore[union-attr]
+            nearest = session.scalar(
+                select(func.min(OutboxEvent.available_at)).where(*self._mine(), OutboxEvent.available_at > now)
+            )
         if nearest is None:
             return self._settings.poll
-        return max(0.0, min(self._settings.poll, (nearest - self._clock()).total_seconds()))
+        return max(0.0, min(self._settings.poll, (nearest - now).total_seconds()))
 
     def prune(self) -> int:
         cutoff = self._clock() - self._settings.retention

@@ -13,13 +13,13 @@ from events import recurrence
 from events.consumers import Consumers, Outcome
 from events.inprocess import InProcessTransport
 from events.models import InboxEntry, OutboxEvent
-from events.relay import Outgoing, Relay
+from events.relay import Outgoing, Relay, RelaySettings
 from mcp_server import service
 from mcp_server.db import unit_of_work
 from mcp_server.errors import InvalidField
 from mcp_server.models import utcnow
 from mcp_server.service import Actor, TaskCreate, TaskFilter
-from tests.conftest import NOW
+from tests.conftest import NOW, new_actor
 
 pytestmark = pytest.mark.anyio
 
@@ -218,3 +218,38 @@ async def test_moving_an_occurrence_onto_another_is_refused(engine, actor, relay
     with pytest.raises(InvalidField, match="another occurrence of this recurring task is already due then"):
         move_onto_the_first()
     assert [task["due"] for task in series(engine, actor)] == ["2026-11-30T07:00:00+05:00", "2026-12-01T07:00:00+05:00"]
+
+
+class Sink:
+    """A transport that takes every topic and keeps nothing: clears the outbox of earlier tests' events."""
+
+    topics = None
+
+    async def publish(self, events: Sequence[Outgoing]) -> set[int]:
+        return set()
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_a_user_backing_off_does_not_hold_up_the_others(engine, actor):
+    await Relay(engine, Sink()).drain()
+    other = new_actor(engine)
+    for n in range(3):
+        add(engine, actor, title=f"mine {n}")
+    relay = Relay(engine, Sink(), settings=RelaySettings(batch_size=2))
+    (first,) = Relay(engine, Sink(), settings=RelaySettings(batch_size=1)).claim()
+    relay.settle([first], failed={first.id})  # the user's oldest event now backs off; the two after it must wait
+    theirs = add(engine, other, title="theirs")
+    claimed = relay.claim()
+    assert [event.cloudevent["data"]["task"]["id"] for event in claimed] == [theirs]
+
+
+def test_a_relay_does_not_spin_on_events_of_topics_it_does_not_deliver(engine, actor, consumers):
+    from events.scheduler import ReminderScheduler
+
+    add(engine, actor, title="x", remind_at="2026-11-29T11:00")
+    ReminderScheduler(engine, clock=lambda: NOW + timedelta(hours=1)).fire_due()  # a notifications event, unsent
+    relay = Relay(engine, InProcessTransport(consumers))  # delivers task-events only
+    assert "notifications" not in InProcessTransport(consumers).topics
+    assert relay.seconds_to_next() > 0
