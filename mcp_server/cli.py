@@ -11,7 +11,7 @@ from typing import NoReturn
 import click
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from agent.conversation import ModelUnavailable
+from agent.conversation import Model, ModelUnavailable
 from mcp_server import service
 from mcp_server.accounts import UnknownUser, actor_for, add_user, create_token, find_user
 from mcp_server.config import ConfigError, Settings, load_settings
@@ -205,7 +205,7 @@ def chat(text: str | None, thread: str, user_name: str | None, offline: bool) ->
             click.echo(anyio.run(_chat_and_deliver, runtime, model, line, thread))
 
 
-async def _chat_and_deliver(runtime: Runtime, model: object, text: str, thread: str) -> str:
+async def _chat_and_deliver(runtime: Runtime, model: Model, text: str, thread: str) -> str:
     """One turn, then the events it caused are handled before the command exits (bounded wait)."""
     import anyio
 
@@ -221,7 +221,7 @@ async def _chat_and_deliver(runtime: Runtime, model: object, text: str, thread: 
         user_name=runtime.settings.user,
         text=text,
         thread=thread,
-        model=model,  # type: ignore[arg-type]
+        model=model,
     )
     if runtime.settings.event_transport == "inprocess":
         with anyio.move_on_after(5):
