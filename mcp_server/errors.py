@@ -18,3 +18,11 @@ class InvalidField(TaskError):
     def __init__(self, field: str, message: str) -> None:
         self.field = field
         super().__init__(f"{field}: {message}")
+
+
+class InvalidRule(InvalidField):
+    """A recurrence rule that cannot make a task series: refused as input; stored before the checks, it cannot be
+    expanded, however often it is tried."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("recurrence", message)

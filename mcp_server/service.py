@@ -23,13 +23,12 @@ from mcp_server import search
 from mcp_server.errors import InvalidField, TaskNotFound
 from mcp_server.models import PRIORITY_BY_RANK, BulkDeleteResult, Priority, Status, Task, TaskPage, TaskPublic
 from mcp_server.paging import Order, SortBy, after_cursor, encode_cursor, ordering
-from mcp_server.recurrence import next_occurrence
+from mcp_server.recurrence import first_occurrence, next_occurrence
 from mcp_server.validation import (
     clean_description,
     clean_recurrence,
     clean_tags,
     clean_title,
-    first_occurrence,
     read_when,
     resolve_due,
     resolve_remind_at,
@@ -128,7 +127,7 @@ def add_task(session: Session, *, actor: Actor, data: TaskCreate, now: datetime)
         updated_at=now,
     )
     task.due_at, task.due_date = resolve_due(data.due, local_now)
-    _start_series(task, local_now)
+    _start_series(task, actor.zone, local_now)
     session.add(task)
     session.flush()
     if task.recurrence:
@@ -163,7 +162,8 @@ def update_task(session: Session, *, actor: Actor, task_id: int, changes: TaskCh
         task.recurrence = clean_recurrence(given["recurrence"])
     if "remind_at" in given:
         task.remind_at, task.reminded_at = resolve_remind_at(changes.remind_at, local_now), None
-    _start_series(task, local_now)
+    if "recurrence" in given or "due" in given:
+        _start_series(task, actor.zone, local_now)
     if task.recurrence and task.series_id is None:
         task.series_id = task.id
     old, new = before.model_dump(), to_public(task, actor.zone).model_dump()
@@ -180,14 +180,16 @@ def update_task(session: Session, *, actor: Actor, task_id: int, changes: TaskCh
     return task
 
 
-def _start_series(task: Task, local_now: datetime) -> None:
-    """A recurring task needs a start: without a due date it begins on the rule's first day from today."""
-    if not task.recurrence or task.due_at is not None:
+def _start_series(task: Task, zone: ZoneInfo, local_now: datetime) -> None:
+    """A recurring task starts at its due, or without one on the rule's first day from today; either way the rule
+    must occur from its start on (InvalidRule otherwise)."""
+    if not task.recurrence:
         return
-    first = first_occurrence(task.recurrence, local_now.date())
-    if first is None:
-        raise InvalidField("recurrence", "has no occurrence from today on; check its UNTIL or COUNT")
-    task.due_at, task.due_date = start_of_day(first, local_now.tzinfo), first
+    if task.due_at is None:
+        first = first_occurrence(task.recurrence, local_now.date(), zone)
+        task.due_at, task.due_date = start_of_day(first, zone), first  # type: ignore[arg-type]
+    else:
+        first_occurrence(task.recurrence, task.due_date or task.due_at, zone)
 
 
 def complete_task(session: Session, *, actor: Actor, task_id: int, now: datetime) -> Task:

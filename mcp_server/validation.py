@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, tzinfo
 
-from dateutil.rrule import rrulestr
-
 from mcp_server.dates import WhenError, parse_when
 from mcp_server.errors import InvalidField
 from mcp_server.models import DESCRIPTION_MAX, TAGS_MAX, TITLE_MAX
+from mcp_server.recurrence import parse_rule
 
 TAG_MAX = 50
-RULE_EXAMPLES = (
-    "e.g. FREQ=DAILY, FREQ=WEEKLY;BYDAY=MO,TH, FREQ=MONTHLY;BYMONTHDAY=1, FREQ=YEARLY;BYMONTH=3;BYMONTHDAY=8"
-)
 
 
 def clean_title(value: str) -> str:
@@ -86,29 +82,7 @@ def resolve_remind_at(value: str | datetime | None, now: datetime) -> datetime |
 
 
 def clean_recurrence(value: str | None) -> str | None:
-    """A valid RFC 5545 RRULE without DTSTART, upper-cased; the series starts at the task's due."""
+    """A valid RFC 5545 RRULE without DTSTART, upper-cased; whether it occurs is checked against the series start."""
     if value is None or not value.strip():
         return None
-    rule = value.strip().upper().removeprefix("RRULE:")
-    if "DTSTART" in rule or "\n" in rule:
-        raise InvalidField(
-            "recurrence", f"give only the RRULE, without DTSTART; the series starts at due ({RULE_EXAMPLES})"
-        )
-    parts = dict(part.split("=", 1) for part in rule.split(";") if "=" in part)
-    if "FREQ" not in parts:
-        raise InvalidField("recurrence", f"{value!r} has no FREQ ({RULE_EXAMPLES})")
-    if "COUNT" in parts and "UNTIL" in parts:
-        raise InvalidField("recurrence", "use COUNT or UNTIL, not both")
-    try:
-        rrulestr(rule, dtstart=datetime(2000, 1, 1), ignoretz=True)
-    except (ValueError, TypeError) as error:
-        raise InvalidField("recurrence", f"{value!r} is not an RFC 5545 RRULE ({error}); {RULE_EXAMPLES}") from None
-    return rule
-
-
-def first_occurrence(rule: str, today: date) -> date | None:
-    """The first day of the series on or after today, for a recurring task given without a due date."""
-    found = rrulestr(rule, dtstart=datetime.combine(today, time(0)), ignoretz=True).after(
-        datetime.combine(today, time(0)), inc=True
-    )
-    return found.date() if found else None
+    return parse_rule(value).text
