@@ -9,16 +9,15 @@ import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time
 
-from dateutil.rrule import DAILY, MONTHLY, WEEKLY, YEARLY, rrule
-
 from mcp_server.dates import WhenError, parse_when
+from mcp_server.errors import InvalidRule
+from mcp_server.recurrence import parse_rule, scan
 
 _DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _DAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 _DAY_GROUPS = {"weekday": (0, 1, 2, 3, 4), "weekend": (5, 6)}
 _MONTH_STEMS = {"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"}
 _UNITS = {"day": "DAILY", "week": "WEEKLY", "month": "MONTHLY", "year": "YEARLY"}
-_FREQUENCIES = {"DAILY": DAILY, "WEEKLY": WEEKLY, "MONTHLY": MONTHLY, "YEARLY": YEARLY}
 _ADVERBS = {"daily": ("DAILY", 1), "everyday": ("DAILY", 1), "nightly": ("DAILY", 1), "weekly": ("WEEKLY", 1),
             "biweekly": ("WEEKLY", 2), "fortnightly": ("WEEKLY", 2), "monthly": ("MONTHLY", 1),
             "quarterly": ("MONTHLY", 3), "yearly": ("YEARLY", 1), "annually": ("YEARLY", 1)}  # fmt: skip
@@ -210,18 +209,16 @@ def _bounded(repeat: Repeat, text: str, now: datetime) -> Repeat:
 
 
 def first_occurrence(repeat: Repeat, dtstart: datetime, not_before: datetime) -> datetime | None:
-    """The rule's first naive wall time from `dtstart` that is not before `not_before`.
+    """The rule's first naive wall time from `dtstart` that is not before `not_before`; None if it has none.
 
-    The interval is left out on purpose: 'every other tuesday' starts on the next Tuesday, then skips a week.
+    The interval and bounds are left out on purpose: 'every other tuesday' starts on the next Tuesday, then skips a
+    week. A rule that cannot occur is left for the task tools to refuse with their reason.
     """
-    rule = rrule(
-        _FREQUENCIES[repeat.freq],
-        dtstart=dtstart,
-        byweekday=repeat.by_day or None,
-        bymonth=repeat.by_month,
-        bymonthday=repeat.by_month_day,
-    )
-    return rule.after(max(dtstart, not_before), inc=True)
+    core = replace(repeat, interval=1, count=None, until=None)
+    try:
+        return scan(parse_rule(rrule_text(core)), dtstart, max(dtstart, not_before), inclusive=True)
+    except InvalidRule:
+        return None
 
 
 def rrule_text(repeat: Repeat) -> str:
