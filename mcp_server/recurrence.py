@@ -342,8 +342,8 @@ def next_occurrence(text: str, due: date | datetime, zone: ZoneInfo) -> Occurren
         return None
     all_day = not isinstance(due, datetime)
     start = _wall_clock(due, zone)
-    after = start + timedelta(days=1) if all_day else start
-    following = scan(rule, start, after, inclusive=all_day, until=rule.wall_until(zone, all_day))
+    after = datetime.combine(due, clock(23, 59, 59)) if all_day else start  # occurrences are whole seconds
+    following = scan(rule, start, after, inclusive=False, until=rule.wall_until(zone, all_day))
     if following is None:
         return None
     return Occurrence(following.date() if all_day else following.replace(tzinfo=zone), rule.counted_down().text)
