@@ -120,6 +120,8 @@ def parse_rule(value: str) -> Rule:
             raise InvalidRule(f"{name} cannot be used with FREQ={given['FREQ']} (RFC 5545)")
     if "COUNT" in given and "UNTIL" in given:
         raise InvalidRule("use COUNT or UNTIL, not both")
+    if "BYSETPOS" in given and freq in (DAILY, HOURLY):
+        raise InvalidRule("BYSETPOS picks among the days of a week, month or year: use FREQ=WEEKLY, MONTHLY or YEARLY")
     if "BYSETPOS" in given and not any(name.startswith("BY") and name != "BYSETPOS" for name in given):
         raise InvalidRule("BYSETPOS picks among the days other BY… parts give, e.g. FREQ=MONTHLY;BYDAY=MO;BYSETPOS=-1")
     options: dict[str, Any] = {}

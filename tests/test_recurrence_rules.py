@@ -68,6 +68,7 @@ def cpu_seconds(call) -> float:
         ("FREQ=MONTHLY;BYWEEKNO=20", "BYWEEKNO cannot be used with FREQ=MONTHLY"),
         ("FREQ=WEEKLY;BYMONTHDAY=1", "BYMONTHDAY cannot be used with FREQ=WEEKLY"),
         ("FREQ=MONTHLY;BYSETPOS=1", "BYSETPOS picks among the days other BY… parts give"),
+        ("FREQ=DAILY;BYHOUR=9,17;BYSETPOS=1", "BYSETPOS picks among the days of a week, month or year"),
         ("FREQ=WEEKLY;WKST=XX", "WKST must be one of MO, TU"),
         ("FREQ=DAILY;UNTIL=20261301", "UNTIL must be a date YYYYMMDD or a UTC date-time YYYYMMDDTHHMMSSZ"),
         ("FREQ=DAILY;UNTIL=tomorrow", "UNTIL must be a date YYYYMMDD"),
