@@ -11,7 +11,8 @@ from datetime import date, datetime, time
 
 from mcp_server.dates import WhenError, parse_when
 from mcp_server.errors import InvalidRule
-from mcp_server.recurrence import parse_rule, scan
+from mcp_server.recurrence import scan
+from mcp_server.rrules import parse_rule
 
 _DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _DAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")

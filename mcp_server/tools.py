@@ -54,7 +54,8 @@ RuleText = Annotated[
         description="RFC 5545 RRULE without DTSTART, e.g. FREQ=DAILY, FREQ=WEEKLY;BYDAY=MO,TH, "
         "FREQ=MONTHLY;BYMONTHDAY=1, FREQ=WEEKLY;INTERVAL=2;BYDAY=TU, FREQ=DAILY;UNTIL=20261203. The series "
         "starts at due (the next matching day if due is omitted). Months without the given day are skipped "
-        "(BYMONTHDAY=31 skips 30-day months; use BYMONTHDAY=-1 for the last day)"
+        "(BYMONTHDAY=31 skips 30-day months; use BYMONTHDAY=-1 for the last day). HOURLY is the finest FREQ, and "
+        "the rule must occur at least once every 10 years"
     ),
 ]
 

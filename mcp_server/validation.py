@@ -7,7 +7,7 @@ from datetime import date, datetime, time, tzinfo
 from mcp_server.dates import WhenError, parse_when
 from mcp_server.errors import InvalidField
 from mcp_server.models import DESCRIPTION_MAX, TAGS_MAX, TITLE_MAX
-from mcp_server.recurrence import parse_rule
+from mcp_server.rrules import parse_rule
 
 TAG_MAX = 50
 
