@@ -42,14 +42,17 @@ class _ScanBudget:
     """Stands in for a day filter of dateutil's rrule (same values, same answers) and counts each day it checks.
 
     dateutil's `_iter` tests every day it scans against BYMONTH first, so a budget in its place sees the whole
-    scan, including the periods that yield nothing; running out raises out of the scan.
+    scan, including the periods that yield nothing; running out raises out of the scan. In BYMONTH's place it also
+    counts the changes of month it sees, a calendar clock for scans whose checked days lie far apart.
     """
 
-    __slots__ = ("_allowed", "_left", "_deadline")
+    __slots__ = ("_allowed", "_days", "_months", "_last", "_deadline")
 
-    def __init__(self, allowed: Iterable[int], days: int) -> None:
+    def __init__(self, allowed: Iterable[int], days: int, months: float) -> None:
         self._allowed = tuple(allowed)
-        self._left = days
+        self._days = days
+        self._months = months
+        self._last: object = None
         self._deadline = time.thread_time() + SCAN_CPU_SECONDS
 
     def __bool__(self) -> bool:
@@ -59,9 +62,13 @@ class _ScanBudget:
         return iter(self._allowed)
 
     def __contains__(self, value: object) -> bool:
-        self._left -= 1
-        if self._left % 64 == 0:
-            if self._left <= 0:
+        self._days -= 1
+        if value != self._last:
+            self._last, self._months = value, self._months - 1
+            if self._months <= 0:
+                raise _OutOfBudget(timed_out=False)
+        if self._days % 64 == 0:
+            if self._days <= 0:
                 raise _OutOfBudget(timed_out=False)
             if time.thread_time() > self._deadline:
                 raise _OutOfBudget(timed_out=True)
@@ -88,7 +95,8 @@ def scan(
     # dateutil checks each day of a period once and then jumps INTERVAL periods (an HOURLY rule checks a day once
     # if it fails the filters), so it checks about one day in every `stride` of the calendar.
     stride = max(1.0, rule.interval * 365.25 / PERIODS_PER_YEAR[rule.freq] / _DAYS_PER_PERIOD[rule.freq])
-    _install_budget(expansion, math.ceil((horizon - dtstart).days / stride) + 2 * _DAYS_PER_PERIOD[rule.freq])
+    span = (horizon - dtstart).days
+    _install_budget(expansion, math.ceil(span / stride) + 2 * _DAYS_PER_PERIOD[rule.freq], span / 30.44 + 26)
     try:
         found = next((moment for moment in expansion if moment > after or inclusive and moment == after), None)
     except _OutOfBudget as out:
@@ -107,14 +115,15 @@ def scan(
     return found
 
 
-def _install_budget(expansion: rrule, days: int) -> None:
-    """Put a budget of `days` in place of the first filter dateutil applies to each scanned day."""
+def _install_budget(expansion: rrule, days: int, months: float) -> None:
+    """Put a budget of `days` checked (and, in BYMONTH's place, `months` seen) in place of the first filter dateutil
+    applies to each scanned day."""
     # A yearly rule with numbered weekdays (+1MO) and no BYMONTH counts them within the year; dateutil reads
     # BYMONTH to tell, so there the weekday filter, next in its order and then always consulted, takes the budget.
     if expansion._bymonth is None and expansion._freq == YEARLY and expansion._bynweekday:
-        expansion._byweekday = _ScanBudget(expansion._byweekday or range(7), days)
+        expansion._byweekday = _ScanBudget(expansion._byweekday or range(7), days, months=math.inf)
     else:
-        expansion._bymonth = _ScanBudget(expansion._bymonth or range(1, 13), days)
+        expansion._bymonth = _ScanBudget(expansion._bymonth or range(1, 13), days, months)
 
 
 @dataclass(frozen=True)

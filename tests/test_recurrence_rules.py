@@ -92,6 +92,7 @@ def test_a_rule_that_cannot_make_a_series_is_refused_naming_the_part(rule, reaso
         ("FREQ=DAILY;INTERVAL=7;BYDAY=WE", START, "and that INTERVAL lands on them"),  # 2026-12-01 is a Tuesday
         ("FREQ=MONTHLY;INTERVAL=12;BYMONTH=3", START, "has no occurrence within 10 years"),  # Decembers only
         ("FREQ=YEARLY;BYDAY=+53MO;BYYEARDAY=1", START, "has no occurrence within 10 years"),
+        ("FREQ=HOURLY;INTERVAL=23;BYHOUR=5;BYMONTH=2;BYMONTHDAY=30", START, "has no occurrence within 10 years"),
         ("FREQ=DAILY;UNTIL=20261130", START, "UNTIL=20261130 is before the series starts (2026-12-01)"),
         ("FREQ=DAILY;UNTIL=20261201T080000Z", datetime(2026, 12, 1, 9, tzinfo=LOS_ANGELES), "before the series"),
         ("FREQ=WEEKLY;BYDAY=MO;UNTIL=20261206", START, "has no occurrence between the series start 2026-12-01 and"),
@@ -110,6 +111,11 @@ def test_the_first_occurrence_is_at_or_after_the_start_in_the_starts_kind():
     nine = datetime(2026, 12, 1, 9, tzinfo=LOS_ANGELES)
     assert first_occurrence("FREQ=DAILY;BYHOUR=8", nine, LOS_ANGELES) == datetime(2026, 12, 2, 8, tzinfo=LOS_ANGELES)
     assert first_occurrence("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29", START, LOS_ANGELES) == date(2028, 2, 29)
+
+
+@pytest.mark.parametrize("rule", ["FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29", "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=29"])
+def test_a_gap_within_the_horizon_is_crossed(rule):
+    assert next_occurrence(rule, date(2096, 2, 29), LOS_ANGELES).due == date(2104, 2, 29)  # 2100 is no leap year
 
 
 # Stored before rules were checked: each must end in InvalidRule at once, never loop or raise anything else.
