@@ -282,8 +282,10 @@ def test_reminder_phrase_is_cut_from_the_title() -> None:
 
 
 # Words the interpreter reads as reminders, priorities or connectors: inside a hyphenated word they are the title's.
-KEYWORDS = ["ping", "remind", "reminder", "alert", "notify", "urgent", "important", "critical", "asap", "p1", "to",
-            "at", "in", "on", "by", "for", "and", "with", "due", "today", "tomorrow", "friday", "noon", "priority"]
+KEYWORDS = (
+    "ping remind reminder alert notify urgent important critical asap p1 priority "
+    "to at in on by for and with due today tomorrow friday noon"
+).split()
 
 
 def test_a_hyphenated_word_in_a_reminder_stays_whole() -> None:
