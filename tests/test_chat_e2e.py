@@ -98,10 +98,12 @@ def test_a_due_reminder_shows_in_every_open_chat_of_its_user_only(login_server, 
 
     say(first, "remind me to stretch in 3 seconds")
     first.locator(REPLY, has_text="Added: stretch").wait_for()
+    say(bob, "remind me to blink in 4 seconds")
+    bob.locator(REPLY, has_text="Added: blink").wait_for()
     for page in (first, second):  # nobody types: the reminder arrives by itself
-        page.locator(REPLY, has_text="Reminder: stretch").wait_for(timeout=10_000)
-    time.sleep(1)
-    assert bob.locator(REPLY, has_text="Reminder").count() == 0
+        page.locator(REPLY, has_text="Reminder: stretch").wait_for(timeout=30_000)
+    bob.locator(REPLY, has_text="Reminder: blink").wait_for(timeout=30_000)  # his own, due after hers
+    assert bob.locator(REPLY, has_text="Reminder: stretch").count() == 0
 
     say(first, "show my tasks")
     first.locator(REPLY, has_text="1 task").locator("table").wait_for()
