@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -24,7 +23,18 @@ from chat_ui.passwords import set_password
 from mcp_server.accounts import add_user, find_user
 from mcp_server.db import create_db_engine, unit_of_work
 from mcp_server.migrate import upgrade
-from tests.e2e_helpers import CHROMIUM, CHROMIUM_ARGS, Server, browser, clean_env, log_in, open_chat, running, say
+from tests.e2e_helpers import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    Server,
+    browser,
+    clean_env,
+    log_in,
+    open_chat,
+    running,
+    say,
+    wait_until,
+)
 from tests.processes import free_port
 
 if TYPE_CHECKING:
@@ -37,7 +47,6 @@ SECRET = "a-long-random-secret-for-the-tests-only-0123456789"
 PASSWORD = "correct horse battery staple"
 REPLY = "[data-step-type='assistant_message']"
 FOREIGN_HOST = "evil.example"
-T = TypeVar("T")
 
 # What an attacker's page does with a logged-in browser: open the chat's socket, finish the Socket.IO handshake
 # (the person's session), and ask for their threads. The same script runs on the chat's own page as the control.
@@ -77,13 +86,10 @@ async function probe([chat, threadId]) {
 """
 
 
-def wait_until(check: Callable[[], T | None], timeout: float = 30.0) -> T:
-    """Poll `check` until it returns something (not None), and return that."""
-    deadline = time.monotonic() + timeout
-    while (found := check()) is None:
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-    return found
+def tell(page: Page, text: str, answer: str) -> None:
+    """Say `text` and wait for the reply containing `answer`."""
+    say(page, text)
+    page.locator(REPLY, has_text=answer).wait_for()
 
 
 @pytest.fixture(scope="module")
@@ -153,8 +159,7 @@ def steps_in(engine: Engine, thread_id: str) -> list[dict[str, Any]]:
 def test_a_page_from_another_origin_cannot_use_a_logged_in_persons_chat(chat, browser):
     server, _ = chat
     alice = logged_in(browser, server, "alice")
-    say(alice, "add buy milk tomorrow")
-    alice.locator(REPLY, has_text="Added: buy milk").wait_for()
+    tell(alice, "add buy milk tomorrow", "Added: buy milk")
 
     alice.add_script_tag(content=PROBE)  # the control: the same script from the chat's own page works
     own = alice.evaluate("probe", [server.url, ""])
@@ -236,13 +241,21 @@ def test_a_foreign_host_is_refused_without_login(tmp_path, rebinding_browser):
         page.context.close()
 
 
-def test_feedback_on_another_persons_answer_is_refused(chat, browser):
-    server, engine = chat
+@pytest.fixture
+def alice_and_bob(chat, browser) -> Iterator[tuple[Page, Page]]:
+    """Alice and Bob, each logged in in a browser of their own."""
+    server, _ = chat
     alice, bob = logged_in(browser, server, "alice"), logged_in(browser, server, "bob")
-    say(bob, "add call the plumber on friday")
-    bob.locator(REPLY, has_text="Added: call the plumber").wait_for()
-    say(alice, "add water the ferns tomorrow")
-    alice.locator(REPLY, has_text="Added: water the ferns").wait_for()
+    yield alice, bob
+    alice.context.close()
+    bob.context.close()
+
+
+def test_feedback_on_another_persons_answer_is_refused(chat, alice_and_bob):
+    _, engine = chat
+    alice, bob = alice_and_bob
+    tell(bob, "add call the plumber on friday", "Added: call the plumber")
+    tell(alice, "add water the ferns tomorrow", "Added: water the ferns")
 
     def answer_of(name: str) -> str | None:
         thread = thread_of(engine, name)
@@ -259,21 +272,14 @@ def test_feedback_on_another_persons_answer_is_refused(chat, browser):
     assert alice.evaluate(rate, ["PUT", alices, 0])[0] == 200  # her own answer takes her feedback
     by_id = {step["id"]: step for step in steps_in(engine, thread_of(engine, "bob").id)}
     assert by_id[bobs]["feedback"]["value"] == 1  # bob's rating is untouched
-    alice.context.close()
-    bob.context.close()
 
 
-def test_one_person_cannot_list_open_or_resume_anothers_thread(chat, browser):
+def test_one_person_cannot_list_open_or_resume_anothers_thread(chat, alice_and_bob):
     server, engine = chat
-    alice = logged_in(browser, server, "alice")
-    say(alice, "add renew the passport next week")
-    alice.locator(REPLY, has_text="Added: renew the passport").wait_for()
+    alice, bob = alice_and_bob
+    tell(alice, "add renew the passport next week", "Added: renew the passport")
     thread = wait_until(lambda: thread_of(engine, "alice"))
-    before = steps_in(engine, thread.id)
-
-    bob = logged_in(browser, server, "bob")
-    say(bob, "add feed the cat tonight")
-    bob.locator(REPLY, has_text="Added: feed the cat").wait_for()
+    tell(bob, "add feed the cat tonight", "Added: feed the cat")
     bob.get_by_role("button", name="add feed the cat tonight").wait_for()  # his own thread is listed first…
     assert bob.get_by_role("button", name="add renew the passport next week").count() == 0  # …hers never
     listing = bob.evaluate(
@@ -287,8 +293,7 @@ def test_one_person_cannot_list_open_or_resume_anothers_thread(chat, browser):
 
     bob.goto(f"{server.url}/thread/{thread.id}")  # resuming her thread: nothing of hers shows, nothing he says sticks
     bob.wait_for_selector("#chat-input:not([disabled])")
-    say(bob, "add sweep the floor")
-    bob.locator(REPLY, has_text="Added: sweep the floor").wait_for()
+    tell(bob, "add sweep the floor", "Added: sweep the floor")
     assert bob.get_by_text("renew the passport").count() == 0
     bob.add_script_tag(content=PROBE)
     resumed = bob.evaluate("probe", [server.url, thread.id])
@@ -296,22 +301,15 @@ def test_one_person_cannot_list_open_or_resume_anothers_thread(chat, browser):
     with unit_of_work(engine) as session:
         kept = session.get(ChatThread, thread.id)
         assert kept.user_id == find_user(session, "alice").id
-    assert steps_in(engine, thread.id) == before
-    alice.context.close()
-    bob.context.close()
+    assert "sweep the floor" not in json.dumps(steps_in(engine, thread.id))
 
 
-def test_a_reminder_reaches_only_its_owner(chat, browser):
-    server, _ = chat
-    alice, bob = logged_in(browser, server, "alice"), logged_in(browser, server, "bob")
-    say(alice, "remind me to alice-ping in 5 seconds")
-    alice.locator(REPLY, has_text="Added: alice-ping").wait_for()
-    say(bob, "remind me to bob-ping in 6 seconds")
-    bob.locator(REPLY, has_text="Added: bob-ping").wait_for()
+def test_a_reminder_reaches_only_its_owner(alice_and_bob):
+    alice, bob = alice_and_bob
+    tell(alice, "remind me to alice-ping in 5 seconds", "Added: alice-ping")
+    tell(bob, "remind me to bob-ping in 6 seconds", "Added: bob-ping")
     # Each waits (bounded) for their own reminder, due after the other's: by then the other's was delivered.
     alice.locator(REPLY, has_text="Reminder: alice-ping").wait_for(timeout=60_000)
     bob.locator(REPLY, has_text="Reminder: bob-ping").wait_for(timeout=60_000)
     assert bob.locator(REPLY, has_text="Reminder: alice-ping").count() == 0
     assert alice.locator(REPLY, has_text="Reminder: bob-ping").count() == 0
-    alice.context.close()
-    bob.context.close()
