@@ -29,7 +29,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SCREENS = Path("/tmp/taskflow-screens")
-START_TIMEOUT = 40.0  # importing Chainlit alone takes seconds on a busy 2-core machine
+START_TIMEOUT = 120.0  # importing Chainlit alone takes seconds, and a minute on a busy 2-core machine
 STOP_TIMEOUT = 8.0
 T = TypeVar("T")
 
