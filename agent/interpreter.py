@@ -102,17 +102,21 @@ _DESCRIPTION_RE = re.compile(
     r"(?i)[\s,;]*(?:\bwith\s+(?:a\s+|the\s+)?(?:notes?|description|details)\b\s*:?"
     r"|(?<![^\s,;\0])(?:notes?|description|details|desc)\s*:)\s*(?P<value>[^\0]*?)\s*$"
 )
+# A keyword is a whole word: one inside a hyphenated word ('alice-ping', 'x-urgent', 'p1-check') is the title's.
+_START = r"(?<![\w-])"
+_END = r"(?![\w-])"
 _LEVEL_WORD = r"(?:high|medium|normal|low|top)"
 _PRIORITY_RE = re.compile(
-    rf"(?i)[\s,]*(?:\b(?:with|as|at|is|it's|its|it is|set to)\s+)?(?:\b(?:a|an)\s+)?(?:\b(?P<a>{_LEVEL_WORD})[\s-]*"
-    rf"(?:priority|prio|pri)\b|\bpriority\s*[:=]?\s*(?P<b>{_LEVEL_WORD}|[123])\b|\b(?P<c>p[123])\b)"
+    rf"(?i)[\s,]*(?:\b(?:with|as|at|is|it's|its|it is|set to)\s+)?(?:\b(?:a|an)\s+)?(?:{_START}(?P<a>{_LEVEL_WORD})"
+    rf"[\s-]*(?:priority|prio|pri){_END}|{_START}priority\s*[:=]?\s*(?P<b>{_LEVEL_WORD}|[123]){_END}"
+    rf"|{_START}(?P<c>p[123]){_END})"
 )
 # Adjectives count only at an edge ('urgent: call bob', 'fix it asap'), so 'reply to urgent email' keeps its words.
 _ADJECTIVE_RE = re.compile(
-    r"(?i)[\s,]*!*(?:\b(?:it's|its|it is|this is|that's|very|super|really|quite)\s+)*\b(?P<not>not\s+)?"
-    r"(?P<a>urgent|important|critical|asap)\b(?=\s*(?:$|[\0,.;:!#@-]))|\b(?P<b>asap)\b"
+    rf"(?i)[\s,]*!*(?:\b(?:it's|its|it is|this is|that's|very|super|really|quite)\s+)*{_START}(?P<not>not\s+)?"
+    rf"(?P<a>urgent|important|critical|asap){_END}(?=\s*(?:$|[\0,.;:!#@]|-(?!\w)))|{_START}(?P<b>asap){_END}"
 )
-_ANY_ADJECTIVE_RE = re.compile(r"(?i)\b(?P<not>not\s+)?(?P<a>urgent|important|critical)\b")
+_ANY_ADJECTIVE_RE = re.compile(rf"(?i){_START}(?P<not>not\s+)?(?P<a>urgent|important|critical){_END}")
 _HASHTAG_RE = re.compile(r"(?<![\w&/])[#@](?P<tag>\w[\w-]*)")
 _TAG_WORDS_RE = re.compile(
     r"(?i)[\s,]*(?:\band\s+)?(?:\b(?:tagged|labell?ed)\s+(?:(?:with|as)\s+)?|\b(?:tag|label)\s+(?:it|this)\s+"
@@ -121,7 +125,7 @@ _TAG_WORDS_RE = re.compile(
 )
 _LIST_SPLIT_RE = re.compile(r"(?i)\s*(?:,|\band\b|&)\s*")
 _REMINDER_RE = re.compile(
-    r"(?i)[\s,;]*(?:\band\s+)?(?:\bwith\s+)?(?:\b(?:a|an)\s+)?\b(?:remind(?:er)?|alert|notify|ping)(?:\s+me)?\s+"
+    rf"(?i)[\s,;]*(?:\band\s+)?(?:\bwith\s+)?(?:\b(?:a|an)\s+)?{_START}(?:remind(?:er)?|alert|notify|ping)(?:\s+me)?\s+"
 )
 _OFFSET_RE = re.compile(
     r"(?i)(?:(?P<n>half an?|\w+)\s+(?P<unit>min(?:ute)?s?|m|hours?|hrs?|h|days?|weeks?)|the\s+(?P<the>day|week))"
@@ -129,8 +133,11 @@ _OFFSET_RE = re.compile(
 )
 _UNIT_NAMES = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _EDGE_WORDS = r"(?:to|on|at|by|for|and|with|due|from|in|before|until|starting|also|then|that|is|it's)"
-_LEADING_RE = re.compile(rf"(?i)^(?:[\s,;:]+|{_EDGE_WORDS}\b\s*|(?:an?\s+)?(?:new\s+)?(?:task|todo|to-do)\s*:)")
-_TRAILING_RE = re.compile(rf"(?i)(?:[\s,;:]+|\s{_EDGE_WORDS})$")
+# A dash standing alone ('call mom - urgent') joins phrases; one inside a word ('e-mail') belongs to it.
+_LEADING_RE = re.compile(
+    rf"(?i)^(?:[\s,;:]+|[-–—](?=\s)|{_EDGE_WORDS}{_END}\s*|(?:an?\s+)?(?:new\s+)?(?:task|todo|to-do)\s*:)"
+)
+_TRAILING_RE = re.compile(rf"(?i)(?:[\s,;:]+|\s[-–—]|\s{_EDGE_WORDS})$")
 
 
 class _Draft:

@@ -7,14 +7,11 @@ user for every session, which its thread list and resume need.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import anyio
 import chainlit as cl
 from starlette.datastructures import Headers
 
 from chat_ui import state
-from chat_ui.launcher import LOOPBACK_HOSTS
 from chat_ui.passwords import check_login
 
 
@@ -40,13 +37,10 @@ async def password_login(username: str, password: str) -> cl.User | None:
 
 
 async def local_user(headers: Headers) -> cl.User | None:
-    """The local user, for pages loaded from a loopback address only.
+    """The local user, to whoever loads the page: in this mode the server listens on loopback only.
 
-    The server only listens on loopback in this mode; checking the Host header as well stops another web site from
-    reaching it through a name that resolves to 127.0.0.1 (DNS rebinding).
+    chat_ui.origins has already refused requests whose Host or Origin is not a loopback address of the chat: another
+    site's name pointed at 127.0.0.1 (DNS rebinding), or another site's page.
     """
-    host = urlsplit("//" + headers.get("host", "")).hostname or ""
-    if host not in LOOPBACK_HOSTS:
-        return None
     name = state.current().runtime.settings.user
     return cl.User(identifier=name, display_name=name, metadata={"provider": "local"})

@@ -23,12 +23,12 @@ import uvicorn
 from fastapi import APIRouter, FastAPI
 from platformdirs import user_data_dir
 
+from chat_ui.origins import LOOPBACK_HOSTS, Site
 from mcp_server.config import ConfigError, Settings
 from mcp_server.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 PACKAGE_DIR = Path(__file__).parent
 SHIPPED = (Path(".chainlit") / "config.toml", Path("chainlit.md"), Path("public"))  # settings, readme, logos
 STOP_TIMEOUT = 3  # seconds for open connections and background work to finish on Ctrl-C
@@ -77,13 +77,14 @@ def serve(
             "APP_API_TOKEN must be set: Dapr sends it with every event (dapr-api-token), so nobody else can "
             "post reminders into the chat"
         )
+    site = Site.of(settings.chat_public_url or display_url(host, port), port=port, local=not login)
     _check_port_free(host, port)
     _prepare_chainlit(Path(user_data_dir("taskflow")) / "chat", local_login=not login)
     runtime = Runtime.start(settings)
     try:
         if not login:
             runtime.local_actor  # noqa: B018  (the local user exists before the first page load)
-        app = _load_app(runtime, host=host, port=port, login=login)
+        app = _load_app(runtime, host=host, port=port, login=login, site=site)
         _attach_events(app, runtime, embedded=embedded, app_api_token=app_api_token, ready=ready)
     except BaseException:
         runtime.close()
@@ -149,21 +150,26 @@ def _local_secret(path: Path) -> str:
         return secret
 
 
-def _load_app(runtime: Runtime, *, host: str, port: int, login: bool) -> FastAPI:
-    """Configure the chat's state and load chat_ui.app into Chainlit; Chainlit's FastAPI app."""
+def _load_app(runtime: Runtime, *, host: str, port: int, login: bool, site: Site) -> FastAPI:
+    """Configure the chat's state and load chat_ui.app into Chainlit; Chainlit's FastAPI app, behind `site`'s guard."""
     from chainlit.auth import ensure_jwt_secret
     from chainlit.config import config
     from chainlit.server import app
 
     from agent.session import model_for
-    from chat_ui import notifications, state
+    from chat_ui import feedback, notifications, state
     from chat_ui.open_chats import ChainlitOpenChats
+    from chat_ui.origins import OriginGuard
+    from chat_ui.requester import SignedInUser
 
     config.run.host, config.run.port, config.run.headless = host, port, True
     reminders = notifications.ReminderDelivery(runtime, ChainlitOpenChats())
     state.configure(state.ChatState(runtime, model_for(runtime.settings), login, reminders))
     importlib.import_module("chat_ui.app")
     ensure_jwt_secret()
+    _mount_first(app, feedback.router)
+    app.add_middleware(SignedInUser)
+    app.add_middleware(OriginGuard, site=site)  # added last, so it runs first: before Chainlit sees anything
     return app
 
 

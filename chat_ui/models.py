@@ -25,7 +25,7 @@ class ChatThread(SQLModel, table=True):
     __table_args__ = (Index("ix_chat_threads_user_created", "user_id", "created_at", "id"),)
 
     id: str = Field(sa_column=Column(String(100), primary_key=True))
-    # Null only for a moment: Chainlit may store a thread's first step before it says whose thread it is.
+    # Set when the thread is first stored (by whoever's step or name comes first); null only in older rows.
     user_id: int | None = Field(
         default=None, sa_column=Column(Integer(), ForeignKey("users.id", ondelete="CASCADE"), nullable=True)
     )

@@ -15,34 +15,41 @@ from chat_ui.models import ChatStep, ChatThread
 from mcp_server.models import User, utcnow
 
 
-def ensure_thread(session: Session, thread_id: str) -> None:
-    """Create the thread row unless it exists; concurrent callers do not collide."""
+class NotYours(LookupError):
+    """No thread, step or feedback of this person has that id: someone else's and none at all look the same."""
+
+
+def ensure_thread(session: Session, thread_id: str, owner: int) -> ChatThread:
+    """The owner's thread, created unless it exists; concurrent callers do not collide. Someone else's is refused."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     now = utcnow()
     session.execute(
         insert(ChatThread)
-        .values(id=thread_id, tags=[], meta={}, created_at=now, updated_at=now)
+        .values(id=thread_id, user_id=owner, tags=[], meta={}, created_at=now, updated_at=now)
         .on_conflict_do_nothing(index_elements=["id"])
     )
+    thread = session.get(ChatThread, thread_id, with_for_update=True, populate_existing=True)
+    if thread is None or thread.user_id != owner:
+        raise NotYours(f"no thread {thread_id!r}")
+    return thread
 
 
 def update_thread(
     session: Session,
     thread_id: str,
+    owner: int,
     *,
     name: str | None = None,
     user_id: int | None = None,
     metadata: dict[str, Any] | None = None,
     tags: list[str] | None = None,
 ) -> None:
-    """Create or change a thread; metadata keys are merged into what is there."""
-    ensure_thread(session, thread_id)
-    thread = session.get(ChatThread, thread_id, with_for_update=True)
-    assert thread is not None
+    """Create or change the owner's thread (never handing it to someone else); metadata keys are merged in."""
+    if user_id is not None and user_id != owner:
+        raise NotYours(f"no thread {thread_id!r}")
+    thread = ensure_thread(session, thread_id, owner)
     if name is not None:
         thread.name = name[:255]
-    if user_id is not None:
-        thread.user_id = user_id
     if metadata is not None:
         thread.meta = {**thread.meta, **metadata}
     if tags is not None:
@@ -50,9 +57,9 @@ def update_thread(
     thread.updated_at = utcnow()
 
 
-def create_step(session: Session, step: dict[str, Any]) -> None:
-    """Store a step once; a later update of it (which may be written first) wins."""
-    ensure_thread(session, step["threadId"])
+def create_step(session: Session, owner: int, step: dict[str, Any]) -> None:
+    """Store a step in the owner's thread once; a later update of it (which may be written first) wins."""
+    ensure_thread(session, step["threadId"], owner)
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     session.execute(
         insert(ChatStep)
@@ -61,41 +68,42 @@ def create_step(session: Session, step: dict[str, Any]) -> None:
     )
 
 
-def update_step(session: Session, step: dict[str, Any]) -> None:
-    """Replace a step's content, creating it if its creation has not been stored yet."""
-    row = session.scalar(select(ChatStep).where(ChatStep.id == step["id"]))
-    if row is None:
-        create_step(session, step)
+def update_step(session: Session, owner: int, step: dict[str, Any]) -> None:
+    """Replace a step's content, creating it if its creation has not been stored yet; it stays in its thread."""
+    if session.scalar(select(ChatStep.id).where(ChatStep.id == step["id"])) is None:
+        create_step(session, owner, step)
         return
-    row.payload = {**row.payload, **step}
+    row = _owned_step(session, owner, step["id"])
+    row.payload = {**row.payload, **step, "threadId": row.thread_id}
 
 
-def delete_step(session: Session, step_id: str) -> None:
-    """Forget a step."""
-    session.execute(delete(ChatStep).where(ChatStep.id == step_id))
+def delete_step(session: Session, owner: int, step_id: str) -> None:
+    """Forget one of the owner's steps."""
+    session.delete(_owned_step(session, owner, step_id))
 
 
-def set_feedback(session: Session, step_id: str, feedback: dict[str, Any] | None) -> bool:
-    """Attach (or, given None, remove) the person's feedback on a step; False when there is no such step."""
-    row = session.scalar(select(ChatStep).where(ChatStep.id == step_id))
-    if row is None:
-        return False
+def set_feedback(session: Session, owner: int, step_id: str, feedback: dict[str, Any] | None) -> None:
+    """Attach (or, given None, remove) the owner's feedback on one of their steps."""
+    row = _owned_step(session, owner, step_id)
     payload = {key: value for key, value in row.payload.items() if key != "feedback"}
     row.payload = payload if feedback is None else {**payload, "feedback": feedback}
-    return True
 
 
-def thread_author(session: Session, thread_id: str) -> str | None:
-    """The name of the user a thread belongs to."""
+def thread_author(session: Session, owner: int, thread_id: str) -> str | None:
+    """The owner's name when the thread is theirs."""
     return session.scalar(
-        select(User.name).join(ChatThread, ChatThread.user_id == User.id).where(ChatThread.id == thread_id)
+        select(User.name)
+        .join(ChatThread, ChatThread.user_id == User.id)
+        .where(ChatThread.id == thread_id, ChatThread.user_id == owner)
     )
 
 
-def get_thread(session: Session, thread_id: str) -> dict[str, Any] | None:
-    """A thread with its steps in the order they were shown (Chainlit's ThreadDict)."""
+def get_thread(session: Session, owner: int, thread_id: str) -> dict[str, Any] | None:
+    """One of the owner's threads with its steps in the order they were shown (Chainlit's ThreadDict)."""
     found = session.execute(
-        select(ChatThread, User.name).outerjoin(User, User.id == ChatThread.user_id).where(ChatThread.id == thread_id)
+        select(ChatThread, User.name)
+        .join(User, User.id == ChatThread.user_id)
+        .where(ChatThread.id == thread_id, ChatThread.user_id == owner)
     ).first()
     if found is None:
         return None
@@ -130,18 +138,17 @@ def list_threads(
     return [_thread_dict(thread, author, []) for thread, author in rows[:first]], len(rows) > first
 
 
-def delete_thread(session: Session, thread_id: str) -> None:
-    """The thread, its steps and the agent's memory of it."""
+def delete_thread(session: Session, owner: int, thread_id: str) -> None:
+    """One of the owner's threads, its steps and the agent's memory of it."""
     thread = session.get(ChatThread, thread_id)
-    if thread is None:
-        return
-    if thread.user_id is not None:
-        session.execute(
-            delete(ConversationThread).where(
-                ConversationThread.user_id == thread.user_id,  # type: ignore[arg-type]
-                ConversationThread.key == thread_id,  # type: ignore[arg-type]
-            )
+    if thread is None or thread.user_id != owner:
+        raise NotYours(f"no thread {thread_id!r}")
+    session.execute(
+        delete(ConversationThread).where(
+            ConversationThread.user_id == owner,  # type: ignore[arg-type]
+            ConversationThread.key == thread_id,  # type: ignore[arg-type]
         )
+    )
     session.execute(delete(ChatStep).where(ChatStep.thread_id == thread_id))
     session.delete(thread)
 
@@ -149,6 +156,18 @@ def delete_thread(session: Session, thread_id: str) -> None:
 def has_threads(session: Session, user_id: int) -> bool:
     """Whether the user has chatted before."""
     return bool(session.scalar(select(func.count()).select_from(ChatThread).where(ChatThread.user_id == user_id)))
+
+
+def _owned_step(session: Session, owner: int, step_id: str) -> ChatStep:
+    row = session.scalar(
+        select(ChatStep)
+        .join(ChatThread, ChatThread.id == ChatStep.thread_id)
+        .where(ChatStep.id == step_id, ChatThread.user_id == owner)
+        .with_for_update(of=ChatStep)
+    )
+    if row is None:
+        raise NotYours(f"no message {step_id!r}")
+    return row
 
 
 def _thread_dict(thread: ChatThread, author: str | None, steps: list[dict[str, Any]]) -> dict[str, Any]:

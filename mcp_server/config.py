@@ -6,6 +6,7 @@ import getpass
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import SplitResult, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import tzlocal
@@ -30,6 +31,14 @@ def _login_name() -> str:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry, e.g. an arbitrary container uid
         return "local"
+
+
+def _numeric_port(parts: SplitResult) -> bool:
+    try:
+        parts.port  # noqa: B018  (raises unless the port is a number in range)
+    except ValueError:
+        return False
+    return True
 
 
 DEFAULT_GEMINI_MODEL = "gemini-3.8-flash"  # the current stable Flash model of the Gemini API
@@ -60,6 +69,9 @@ class Settings(BaseSettings):
     pubsub_name: str = "taskflow-pubsub"
     # Host headers the HTTP server answers, comma-separated; "*" turns the DNS-rebinding guard off.
     mcp_allowed_hosts: Annotated[list[str], NoDecode] = ["127.0.0.1:*", "localhost:*", "[::1]:*", "mcp-server:*"]
+    # The chat's address as people's browsers show it; only pages from there may use the chat. Unset: what the
+    # chat's --host and --port imply.
+    chat_public_url: str | None = None
 
     @field_validator("mcp_allowed_hosts", mode="before")
     @classmethod
@@ -67,6 +79,17 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [host.strip() for host in value.split(",") if host.strip()]
         return value
+
+    @field_validator("chat_public_url")
+    @classmethod
+    def _web_origin(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme in {"http", "https"} and parts.hostname and not parts.username and _numeric_port(parts):
+            if not (parts.path.strip("/") or parts.query or parts.fragment):
+                return f"{parts.scheme}://{parts.netloc}"
+        raise ValueError(f"{value!r} is not a web address like https://tasks.example.com (no path)")
 
     @field_validator("database_url")
     @classmethod

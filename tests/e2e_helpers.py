@@ -6,11 +6,11 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import httpx
 import pytest
@@ -29,8 +29,9 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SCREENS = Path("/tmp/taskflow-screens")
-START_TIMEOUT = 40.0  # importing Chainlit alone takes seconds on a busy 2-core machine
+START_TIMEOUT = 120.0  # importing Chainlit alone takes seconds, and a minute on a busy 2-core machine
 STOP_TIMEOUT = 8.0
+T = TypeVar("T")
 
 
 @dataclass
@@ -71,6 +72,15 @@ def running(args: list[str], env: dict[str, str], port: int) -> Iterator[Server]
                 process.wait()
         if process.stderr:
             process.stderr.close()
+
+
+def wait_until(check: Callable[[], T | None], timeout: float = 30.0) -> T:
+    """Poll `check` until it returns something (not None), and return that."""
+    deadline = time.monotonic() + timeout
+    while (found := check()) is None:
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+    return found
 
 
 def _wait_healthy(server: Server) -> None:

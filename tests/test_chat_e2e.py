@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -23,7 +21,7 @@ from mcp_server.accounts import actor_for, add_user, find_user
 from mcp_server.db import create_db_engine, unit_of_work
 from mcp_server.models import utcnow
 from mcp_server.service import TaskCreate, add_task
-from tests.e2e_helpers import Server, browser, clean_env, log_in, open_chat, running, say, screenshot
+from tests.e2e_helpers import Server, browser, clean_env, log_in, open_chat, running, say, screenshot, wait_until
 from tests.fake_gemini import error
 from tests.processes import free_port
 
@@ -33,20 +31,10 @@ __all__ = ["browser"]  # the fixture, imported to be found
 SECRET = "a-long-random-secret-for-the-tests-only-0123456789"
 PASSWORD = "correct horse battery staple"
 REPLY = "[data-step-type='assistant_message']"
-T = TypeVar("T")
 
 
 def taskflow(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(["taskflow", *args], env=env, input=stdin, capture_output=True, text=True, timeout=60)
-
-
-def wait_until(check: Callable[[], T | None], timeout: float = 15.0) -> T:
-    """Poll `check` until it returns something (not None), and return that."""
-    deadline = time.monotonic() + timeout
-    while (found := check()) is None:
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -98,10 +86,12 @@ def test_a_due_reminder_shows_in_every_open_chat_of_its_user_only(login_server, 
 
     say(first, "remind me to stretch in 3 seconds")
     first.locator(REPLY, has_text="Added: stretch").wait_for()
+    say(bob, "remind me to blink in 4 seconds")
+    bob.locator(REPLY, has_text="Added: blink").wait_for()
     for page in (first, second):  # nobody types: the reminder arrives by itself
-        page.locator(REPLY, has_text="Reminder: stretch").wait_for(timeout=10_000)
-    time.sleep(1)
-    assert bob.locator(REPLY, has_text="Reminder").count() == 0
+        page.locator(REPLY, has_text="Reminder: stretch").wait_for(timeout=30_000)
+    bob.locator(REPLY, has_text="Reminder: blink").wait_for(timeout=30_000)  # his own, due after hers
+    assert bob.locator(REPLY, has_text="Reminder: stretch").count() == 0
 
     say(first, "show my tasks")
     first.locator(REPLY, has_text="1 task").locator("table").wait_for()

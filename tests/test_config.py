@@ -61,6 +61,8 @@ def test_the_default_database_is_a_sqlite_file_in_the_user_data_dir(monkeypatch,
         ("TASKFLOW_TIMEZONE", "Mars/Base", "TASKFLOW_TIMEZONE: unknown time zone 'Mars/Base'"),
         ("TASKFLOW_DATABASE_URL", "oracle://x", "TASKFLOW_DATABASE_URL: unsupported database 'oracle'"),
         ("TASKFLOW_USER", "  ", "TASKFLOW_USER: must not be empty"),
+        ("TASKFLOW_CHAT_PUBLIC_URL", "tasks.example.com", "TASKFLOW_CHAT_PUBLIC_URL: 'tasks.example.com' is not a web"),
+        ("TASKFLOW_CHAT_PUBLIC_URL", "https://a.example/chat", "TASKFLOW_CHAT_PUBLIC_URL: 'https://a.example/chat'"),
     ],
 )
 def test_bad_configuration_names_the_variable(monkeypatch, variable, value, message):

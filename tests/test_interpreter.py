@@ -6,6 +6,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from dateutil.rrule import rrulestr
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agent.interpreter import (
     AddTask,
@@ -277,6 +279,43 @@ def test_reminder_in_the_past_is_dropped() -> None:
 
 def test_reminder_phrase_is_cut_from_the_title() -> None:
     assert add("call Sam tomorrow at 5pm, remind me 30 minutes before").title == "call Sam"
+
+
+# Words the interpreter reads as reminders, priorities or connectors: inside a hyphenated word they are the title's.
+KEYWORDS = (
+    "ping remind reminder alert notify urgent important critical asap p1 priority "
+    "to at in on by for and with due today tomorrow friday noon"
+).split()
+
+
+def test_a_hyphenated_word_in_a_reminder_stays_whole() -> None:
+    task = add("remind me to alice-ping in 1 minute")
+    assert (task.title, task.remind_at) == ("alice-ping", "2026-11-29T10:01:00+05:00")
+
+
+@pytest.mark.parametrize(
+    ("text", "title"),
+    [
+        ("add e-mail the landlord tomorrow", "e-mail the landlord"),
+        ("remind me to book the follow-up at 5pm", "book the follow-up"),
+        ("add x-ray on friday, urgent", "x-ray"),
+        ("add check-in with the p1-team", "check-in with the p1-team"),
+        ("add call mom - urgent", "call mom"),
+        ("add - call mom tomorrow", "call mom"),
+    ],
+)
+def test_hyphens_inside_words_belong_to_them_and_a_lone_dash_joins_phrases(text: str, title: str) -> None:
+    assert add(text).title == title
+
+
+@given(
+    left=st.sampled_from(KEYWORDS) | st.from_regex(r"[a-z]{1,8}", fullmatch=True),
+    right=st.sampled_from(KEYWORDS) | st.from_regex(r"[a-z]{1,8}", fullmatch=True),
+)
+def test_a_keyword_inside_a_hyphenated_word_is_part_of_the_title(left: str, right: str) -> None:
+    word = f"{left}-{right}"
+    assert add(f"remind me to {word} in 5 minutes").title == word
+    assert add(f"add {word} tomorrow").title == word
 
 
 # ---------------------------------------------------------------- another zone and date, across a DST change
