@@ -358,3 +358,24 @@ def test_pods_run_as_the_images_non_root_user_with_a_read_only_root():
 def test_an_unknown_pubsub_type_stops_rendering_with_a_message():
     with pytest.raises(helm_python.HelmError, match="pubsub.type"):
         render_chart({"pubsub": {"type": "nats"}})
+
+
+TLS_INGRESS = {
+    "tls": [{"secretName": "chat-tls", "hosts": ["chat.acme.test"]}],
+    "hosts": [{"host": "chat.acme.test", "paths": [{"path": "/", "pathType": "Prefix"}]}],
+}
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({}, "http://taskflow.example.com"),
+        ({"chat": {"ingress": TLS_INGRESS}}, "https://chat.acme.test"),
+        ({"chat": {"publicUrl": "https://tasks.acme.test"}}, "https://tasks.acme.test"),
+        ({"chat": {"ingress": {"enabled": False}}}, None),
+    ],
+    ids=["ingress-host", "ingress-with-tls", "explicit", "no-ingress"],
+)
+def test_the_chat_admits_browsers_from_the_address_people_open_it_at(values, expected):
+    chat = next(m for m in render_chart(values) if m.kind == "Deployment" and m.name.endswith("-chat"))
+    assert container_env(containers(chat)[0]).get("TASKFLOW_CHAT_PUBLIC_URL", {}).get("value") == expected

@@ -98,3 +98,12 @@ imagePullSecrets:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end }}
+
+{{/* The chat's public address: chat.publicUrl, else the ingress's first host (https when it has TLS). */}}
+{{- define "taskflow.chatPublicUrl" -}}
+{{- if .Values.chat.publicUrl -}}
+{{- .Values.chat.publicUrl -}}
+{{- else if and .Values.chat.ingress.enabled .Values.chat.ingress.hosts -}}
+{{- printf "%s://%s" (ternary "https" "http" (not (empty .Values.chat.ingress.tls))) (first .Values.chat.ingress.hosts).host -}}
+{{- end -}}
+{{- end }}
