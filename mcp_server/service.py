@@ -37,6 +37,7 @@ from mcp_server.validation import (
 )
 
 LIMIT_DEFAULT = 50
+ID_MIN, ID_MAX = -(2**63), 2**63 - 1
 LIMIT_MAX = 200
 When = str | date | datetime
 
@@ -138,7 +139,8 @@ def add_task(session: Session, *, actor: Actor, data: TaskCreate, now: datetime)
 
 
 def get_task(session: Session, *, actor: Actor, task_id: int) -> Task:
-    task = session.get(Task, task_id)
+    # Ids are 64-bit on both databases; a larger number names no task (and neither driver could send it).
+    task = session.get(Task, task_id) if ID_MIN <= task_id <= ID_MAX else None
     if task is None or task.user_id != actor.user_id:
         raise TaskNotFound(task_id)
     return task
