@@ -225,6 +225,7 @@ def fuzzing(tool: str) -> Any:
     @PROFILE
     @given(zone=st.integers(0, len(ZONES) - 1), drawn=arguments(tool))
     async def property_holds(world: World, caplog: pytest.LogCaptureFixture, zone: int, drawn: dict) -> None:
+        caplog.clear()  # one fixture serves every example
         result = await world.clients[zone].call_tool(tool, resolved(drawn, world))
         if result.isError:
             message = result.content[0].text
