@@ -38,8 +38,8 @@ from mcp_server.validation import (
 )
 
 LIMIT_DEFAULT = 50
-ID_MIN, ID_MAX = -(2**63), 2**63 - 1
 LIMIT_MAX = 200
+ID_MIN, ID_MAX = -(2**63), 2**63 - 1
 When = str | date | datetime
 
 

@@ -162,7 +162,8 @@ def create_mcp_server(
         priority: Annotated[PriorityName | None, Field(description="Only this priority")] = None,
         tags: Annotated[list[Text] | None, Field(description="Only tasks carrying every one of these tags")] = None,
         query: Annotated[
-            Text | None, Field(description="Words to find in title or description; each word matches as a prefix")
+            Text | None,
+            Field(description="Up to 32 words to find in title or description; each word matches as a prefix"),
         ] = None,
         due_before: Annotated[
             Text | None, Field(description="Due on or before this day or moment (ISO or phrase)")

@@ -22,6 +22,8 @@ from mcp_server.models import Task
 from mcp_server.paging import encode_cursor
 from mcp_server.service import ID_MAX, ID_MIN
 from tests.conftest import connected
+from tests.test_mcp_memory import call
+from tests.test_mcp_memory import error as tool_error
 
 pytestmark = pytest.mark.anyio
 
@@ -30,16 +32,9 @@ ID_TOOLS = ["get_task", "update_task", "complete_task", "reopen_task", "delete_t
 NUL, SURROGATE = "a\x00b", "a\ud800b"
 
 
-async def call(client: ClientSession, tool: str, **arguments: Any) -> dict:
-    result = await client.call_tool(tool, arguments)
-    assert not result.isError, result.content
-    return result.structuredContent
-
-
 async def error(client: ClientSession, tool: str, **arguments: Any) -> str:
-    result = await client.call_tool(tool, arguments)
-    assert result.isError, result.structuredContent
-    message = result.content[0].text
+    """The tool error's text, checked not to be the generic one."""
+    message = await tool_error(client, tool, **arguments)
     assert GENERIC not in message
     return message
 
