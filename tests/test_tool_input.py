@@ -242,6 +242,27 @@ def own_database(request, make_pg_database, tmp_path) -> str:
     return url
 
 
+async def test_without_its_stored_key_an_install_makes_one_and_pages_on(own_database):
+    engine = create_db_engine(own_database)
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM install_secrets"))
+    try:
+        async with connected(engine, own_database) as client:
+            for n in range(3):
+                await call(client, "add_task", title=f"task {n}")
+            seen, cursor = [], None
+            while True:
+                page = await call(client, "list_tasks", limit=1, **({"cursor": cursor} if cursor else {}))
+                seen += [t["title"] for t in page["tasks"]]
+                if (cursor := page["next_cursor"]) is None:
+                    break
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT count(*) FROM install_secrets")).scalar_one() == 1
+    finally:
+        engine.dispose()
+    assert seen == ["task 0", "task 1", "task 2"]
+
+
 async def test_an_unexpected_failure_is_logged_without_the_persons_data_and_shows_an_error_id(own_database, caplog):
     secret = f"secret-{uuid.uuid4().hex}"
     engine = create_db_engine(own_database)
