@@ -34,6 +34,17 @@ def _integral(value: object) -> object:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
+def at_most(limit: int) -> AfterValidator:
+    """A length bound checked by the server alone (a `maxLength` in the schema is not for every client)."""
+
+    def check(value: str) -> str:
+        if len(value) > limit:
+            raise ValueError(f"must be at most {limit} characters (got {len(value)})")
+        return value
+
+    return AfterValidator(check)
+
+
 Text = Annotated[str, AfterValidator(storable)]
 WholeNumber = Annotated[int, Strict(), BeforeValidator(_integral)]
 StrictBool = Annotated[bool, Strict()]

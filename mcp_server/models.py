@@ -24,6 +24,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 TITLE_MAX = 500
+RULE_MAX = 500
 DESCRIPTION_MAX = 10_000
 TAGS_MAX = 20
 
@@ -136,7 +137,7 @@ class Task(SQLModel, table=True):
     due_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     # Set only for all-day tasks, so the day survives a change of the owner's zone.
     due_date: date | None = Field(default=None)
-    recurrence: str | None = Field(default=None, sa_column=Column(String(500), nullable=True))
+    recurrence: str | None = Field(default=None, sa_column=Column(String(RULE_MAX), nullable=True))
     remind_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     # When the reminder fired; cleared when remind_at moves, so a moved reminder fires again.
     reminded_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))

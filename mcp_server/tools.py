@@ -24,9 +24,9 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from mcp_server import service
-from mcp_server.arguments import StrictBool, StrictToolServer, Text, WholeNumber
+from mcp_server.arguments import StrictBool, StrictToolServer, Text, WholeNumber, at_most
 from mcp_server.errors import TaskError
-from mcp_server.models import BulkDeleteResult, Priority, TaskPage, TaskPublic
+from mcp_server.models import RULE_MAX, BulkDeleteResult, Priority, TaskPage, TaskPublic
 from mcp_server.runtime import Runtime
 from mcp_server.service import Actor, TaskChanges, TaskCreate, TaskFilter
 
@@ -51,8 +51,9 @@ WhenText = Annotated[
         "person's zone), or a short phrase: 'tomorrow 5pm', 'next friday', 'in 2 hours'"
     ),
 ]
+Rule = Annotated[Text, at_most(RULE_MAX)]
 RuleText = Annotated[
-    Text | None,
+    Rule | None,
     Field(
         description="RFC 5545 RRULE without DTSTART, e.g. FREQ=DAILY, FREQ=WEEKLY;BYDAY=MO,TH, "
         "FREQ=MONTHLY;BYMONTHDAY=1, FREQ=WEEKLY;INTERVAL=2;BYDAY=TU, FREQ=DAILY;UNTIL=20261203. The series "
@@ -214,7 +215,7 @@ def create_mcp_server(
         due: Annotated[
             Text | None, Field(description="New due date or date-time (ISO or phrase); empty string clears it")
         ] = None,
-        recurrence: Annotated[Text | None, Field(description="New RRULE; empty string stops the repetition")] = None,
+        recurrence: Annotated[Rule | None, Field(description="New RRULE; empty string stops the repetition")] = None,
         remind_at: Annotated[Text | None, Field(description="New reminder time; empty string removes it")] = None,
     ) -> TaskResult:
         """Change some fields of a task; fields left out keep their value (recurrence included)."""

@@ -23,7 +23,7 @@ valid values with hostile ones, for users in zones at both ends of the clock (UT
 | wrong JSON types for any argument (null, list, object)    | `priority: Input should be 'high', 'medium' or 'low'` |
 | unknown argument names (user_id, random names)            | `unknown argument(s) 'user_id'; add_task takes …`   |
 | tag lists: hundreds of items, duplicates, '#' alone       | stored, or `tags: at most 20 different tags (…)`    |
-| recurrence rules: valid, impossible, random               | stored, or `recurrence: …`                          |
+| recurrence rules: valid, impossible, random, over 500 long | stored, or `recurrence: …`                          |
 
 The example count comes from a Hypothesis profile: `tool-fuzz` (300 per tool and database, as CI runs it) or
 `tool-fuzz-quick` (30), chosen with TASKFLOW_TEST_FUZZ_PROFILE.
@@ -145,7 +145,8 @@ DATES = st.one_of(
 RULES = st.one_of(
     st.sampled_from(
         ["FREQ=DAILY", "FREQ=WEEKLY;BYDAY=MO,TH", "FREQ=MONTHLY;BYMONTHDAY=31", "FREQ=DAILY;COUNT=3",
-         "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", "FREQ=DAILY;UNTIL=20000101", "RRULE:FREQ=DAILY", "FREQ=HOURLY", ""]
+         "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", "FREQ=DAILY;UNTIL=20000101", "RRULE:FREQ=DAILY", "FREQ=HOURLY", "",
+         "FREQ=DAILY;BYHOUR=" + ",".join(["1"] * 300)]
     ),
     TEXT,
     WRONG,

@@ -182,6 +182,16 @@ async def test_a_search_query_has_a_length_and_word_limit(client):
     assert [t["title"] for t in (await call(client, "list_tasks", query=enough))["tasks"]] == ["alpha beta"]
 
 
+@pytest.mark.parametrize("tool", ["add_task", "update_task"])
+async def test_a_rule_longer_than_its_column_is_refused(client, tool):
+    task = await call(client, "add_task", title="kept")
+    rule = "FREQ=DAILY;BYHOUR=" + ",".join(["1"] * 300)  # a valid RRULE of 617 characters
+    arguments = {"title": "x"} if tool == "add_task" else {"task_id": task["id"]}
+    message = await error(client, tool, **arguments, recurrence=rule)
+    assert "recurrence: must be at most 500 characters (got 617)" in message
+    assert [t["title"] for t in (await call(client, "list_tasks"))["tasks"]] == ["kept"]
+
+
 @pytest.mark.parametrize("confirm", ["yes", "true", 1, 1.0, [True], {"value": True}])
 async def test_bulk_delete_is_confirmed_only_by_a_json_true(client, confirm):
     task = await call(client, "add_task", title="done")
