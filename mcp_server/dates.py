@@ -23,6 +23,9 @@ from typing import NamedTuple
 from dateutil.relativedelta import relativedelta
 
 ACCEPTED_FORMS = "use YYYY-MM-DD, YYYY-MM-DDTHH:MM, or a phrase like 'tomorrow 5pm', 'next friday', 'in 2 hours'"
+# Dates far from today are typos, and near year 1 or 9999 a zone's offset would leave the calendar altogether.
+EARLIEST, LATEST = date(1900, 1, 1), date(2200, 12, 31)
+SHOWN = 60  # characters of unreadable text echoed back
 
 
 @dataclass(frozen=True)
@@ -380,12 +383,31 @@ class _Reader(_Words):
         return value.astimezone(UTC).astimezone(self.now.tzinfo)
 
 
+def in_range(value: date | datetime) -> bool:
+    """Whether the day (in the value's own zone) lies within the years dates may be given for."""
+    return EARLIEST <= (value.date() if isinstance(value, datetime) else value) <= LATEST
+
+
+def check_range(value: date | datetime) -> None:
+    if not in_range(value):
+        raise WhenError(f"{value.isoformat()} is outside the years {EARLIEST.year}-{LATEST.year}")
+
+
+def _shown(text: str) -> str:
+    text = text.strip()
+    return repr(text if len(text) <= SHOWN else text[:SHOWN] + "…")
+
+
 def parse_when(text: str, *, now: datetime) -> date | datetime:
-    """The whole text as one date/time; raise WhenError otherwise."""
+    """The whole text as one date/time between the years 1900 and 2200; raise WhenError otherwise."""
     words = _whole(text)
-    hit = _Reader(words, now).phrase(0) if words else None
+    try:
+        hit = _Reader(words, now).phrase(0) if words else None
+    except OverflowError:
+        raise WhenError(f"{_shown(text)} is outside the years {EARLIEST.year}-{LATEST.year}") from None
     if hit is None or hit.end != len(words or ()):
-        raise WhenError(f"could not read {text.strip()!r} as a date; {ACCEPTED_FORMS}")
+        raise WhenError(f"could not read {_shown(text)} as a date; {ACCEPTED_FORMS}")
+    check_range(hit.value)
     return hit.value
 
 
@@ -397,8 +419,11 @@ def find_when(text: str, *, now: datetime) -> When | None:
         for i in range(len(run)):
             if reader.has(i - 1, "every", "each", "other"):
                 continue  # recurrence ('every monday', 'every other friday') is parsed elsewhere
-            hit = reader.phrase(i)
-            if hit is None or hit.weak:
+            try:
+                hit = reader.phrase(i)
+            except OverflowError:
+                continue
+            if hit is None or hit.weak or not in_range(hit.value):
                 continue
             start, end = run[i].start, run[hit.end - 1].end
             if best is None or end - start > best.end - best.start:

@@ -21,19 +21,24 @@ def normalise_url(raw: str) -> URL:
 
 
 def create_db_engine(raw_url: str) -> Engine:
-    """An engine that survives idle disconnects (pre-ping) and commits durably."""
+    """An engine that survives idle disconnects (pre-ping) and commits durably.
+
+    Its errors never quote SQL parameters: those are the person's data, and errors end up in logs.
+    """
     url = normalise_url(raw_url)
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
     # No server-side prepared statements: transaction-mode poolers (Neon's, Supabase's) cannot keep them, and
     # their generic plans misjudge search filters (a tag plus a text query took 100x longer once prepared).
-    return create_engine(url, pool_pre_ping=True, pool_recycle=300, connect_args={"prepare_threshold": None})
+    return create_engine(
+        url, pool_pre_ping=True, pool_recycle=300, hide_parameters=True, connect_args={"prepare_threshold": None}
+    )
 
 
 def _sqlite_engine(url: URL) -> Engine:
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    engine = create_engine(url, hide_parameters=True, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:

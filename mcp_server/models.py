@@ -95,6 +95,15 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
 
+class InstallSecret(SQLModel, table=True):
+    """A secret of this installation, shared by every process on the database (the key that signs cursors)."""
+
+    __tablename__ = "install_secrets"
+
+    name: str = Field(sa_column=Column(String(50), primary_key=True))
+    value: str = Field(sa_column=Column(String(100), nullable=False))
+
+
 PENDING = text("remind_at IS NOT NULL AND reminded_at IS NULL AND status = 'open'")
 
 

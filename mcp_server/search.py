@@ -6,6 +6,7 @@ import re
 
 from sqlalchemy import ColumnElement, select, text
 
+from mcp_server.errors import InvalidField
 from mcp_server.models import Task
 
 # The searched document: on PostgreSQL a stored generated column with a GIN index (computed once per write, not
@@ -30,6 +31,9 @@ SQLITE_FTS_TRIGGERS = {
 
 # Letters and digits only: underscores split words, as both engines' tokenizers do.
 _WORD = re.compile(r"[^\W_]+")
+# Bounds that keep one query cheap: PostgreSQL nests one tsquery node per term (100,000 terms exhaust its stack).
+QUERY_MAX_CHARS = 500
+QUERY_MAX_TERMS = 32
 
 
 def words(query: str) -> list[str]:
@@ -39,7 +43,11 @@ def words(query: str) -> list[str]:
 
 def matches(dialect: str, query: str) -> ColumnElement[bool]:
     """A condition on tasks that is true where every word of the query starts a word of title or description."""
+    if len(query) > QUERY_MAX_CHARS:
+        raise InvalidField("query", f"must be at most {QUERY_MAX_CHARS} characters (got {len(query)})")
     terms = words(query)
+    if len(terms) > QUERY_MAX_TERMS:
+        raise InvalidField("query", f"must have at most {QUERY_MAX_TERMS} words (got {len(terms)}); use fewer")
     if not terms:
         # Only punctuation ("#", "%"): match it literally in the title.
         escaped = query.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

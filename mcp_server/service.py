@@ -24,6 +24,7 @@ from mcp_server.errors import InvalidField, TaskNotFound
 from mcp_server.models import PRIORITY_BY_RANK, BulkDeleteResult, Priority, Status, Task, TaskPage, TaskPublic
 from mcp_server.paging import Order, SortBy, after_cursor, encode_cursor, ordering
 from mcp_server.recurrence import first_occurrence, next_occurrence
+from mcp_server.signing import cursor_key
 from mcp_server.validation import (
     clean_description,
     clean_recurrence,
@@ -37,6 +38,7 @@ from mcp_server.validation import (
 
 LIMIT_DEFAULT = 50
 LIMIT_MAX = 200
+ID_MIN, ID_MAX = -(2**63), 2**63 - 1
 When = str | date | datetime
 
 
@@ -137,7 +139,8 @@ def add_task(session: Session, *, actor: Actor, data: TaskCreate, now: datetime)
 
 
 def get_task(session: Session, *, actor: Actor, task_id: int) -> Task:
-    task = session.get(Task, task_id)
+    # Ids are 64-bit on both databases; a larger number names no task (and neither driver could send it).
+    task = session.get(Task, task_id) if ID_MIN <= task_id <= ID_MAX else None
     if task is None or task.user_id != actor.user_id:
         raise TaskNotFound(task_id)
     return task
@@ -302,11 +305,11 @@ def list_tasks(session: Session, *, actor: Actor, spec: TaskFilter, now: datetim
     local_now = now.astimezone(actor.zone)
     conditions = [Task.user_id == actor.user_id, *_filters(session, spec, local_now)]
     if spec.cursor:
-        conditions.append(after_cursor(spec.sort_by, spec.order, spec.cursor))
+        conditions.append(after_cursor(spec.sort_by, spec.order, spec.cursor, cursor_key(session)))
     statement = select(Task).where(*conditions).order_by(*ordering(spec.sort_by, spec.order)).limit(spec.limit + 1)
     rows = list(session.scalars(statement))
     page, more = rows[: spec.limit], len(rows) > spec.limit
-    next_cursor = encode_cursor(spec.sort_by, spec.order, page[-1]) if more else None
+    next_cursor = encode_cursor(spec.sort_by, spec.order, page[-1], cursor_key(session)) if more else None
     return TaskPage(tasks=[to_public(task, actor.zone) for task in page], next_cursor=next_cursor)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
+import traceback
 from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import datetime
@@ -22,8 +24,9 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from mcp_server import service
+from mcp_server.arguments import StrictBool, StrictToolServer, Text, WholeNumber, at_most
 from mcp_server.errors import TaskError
-from mcp_server.models import BulkDeleteResult, Priority, TaskPage, TaskPublic
+from mcp_server.models import RECURRENCE_MAX, BulkDeleteResult, Priority, TaskPage, TaskPublic
 from mcp_server.runtime import Runtime
 from mcp_server.service import Actor, TaskChanges, TaskCreate, TaskFilter
 
@@ -39,17 +42,18 @@ Dates may be ISO 8601 (naive values are in the person's time zone) or short phra
 "tomorrow 5pm", "next friday", "in 2 hours". Find ids with list_tasks (query= searches words).
 Delete completed tasks in bulk only after the person has confirmed."""
 
-TaskId = Annotated[int, Field(description="The task's id, as add_task or list_tasks returned it")]
+TaskId = Annotated[WholeNumber, Field(description="The task's id, as add_task or list_tasks returned it")]
 PriorityName = Literal["high", "medium", "low"]
 WhenText = Annotated[
-    str | None,
+    Text | None,
     Field(
         description="ISO 8601 date (all-day, e.g. 2026-12-15) or date-time (2026-12-15T17:00, naive = the "
         "person's zone), or a short phrase: 'tomorrow 5pm', 'next friday', 'in 2 hours'"
     ),
 ]
+Rule = Annotated[Text, at_most(RECURRENCE_MAX)]
 RuleText = Annotated[
-    str | None,
+    Rule | None,
     Field(
         description="RFC 5545 RRULE without DTSTART, e.g. FREQ=DAILY, FREQ=WEEKLY;BYDAY=MO,TH, "
         "FREQ=MONTHLY;BYMONTHDAY=1, FREQ=WEEKLY;INTERVAL=2;BYDAY=TU, FREQ=DAILY;UNTIL=20261203. The series "
@@ -92,7 +96,7 @@ def create_mcp_server(
         allowed_hosts=allowed,
         allowed_origins=[f"http://{host}" for host in allowed],
     )
-    mcp: FastMCP = FastMCP(
+    mcp = StrictToolServer(
         "taskflow",
         instructions=INSTRUCTIONS,
         token_verifier=token_verifier,
@@ -119,23 +123,27 @@ def create_mcp_server(
             return structured(await anyio.to_thread.run_sync(job))
         except TaskError as error:
             raise ToolError(str(error)) from None
-        except Exception:
-            log.exception("task tool failed")
-            raise ToolError("the task store failed unexpectedly; try again in a moment") from None
+        except Exception as error:
+            # The type and the stack, never the message: a database error can quote the person's data.
+            error_id = secrets.token_hex(4)
+            stack = "".join(traceback.format_tb(error.__traceback__))
+            log.error("task tool failed with %s (error id %s)\n%s", type(error).__qualname__, error_id, stack)
+            message = f"the task store failed unexpectedly; try again in a moment (error id {error_id})"
+            raise ToolError(message) from None
 
     def public(task: Any, actor: Actor) -> TaskPublic:
         return service.to_public(task, actor.zone)
 
     @mcp.tool(annotations=WRITE, structured_output=True)
     async def add_task(
-        title: Annotated[str, Field(description="What to do, in the person's words (1-500 characters)")],
-        description: Annotated[str | None, Field(description="Longer notes (up to 10,000 characters)")] = None,
+        title: Annotated[Text, Field(description="What to do, in the person's words (1-500 characters)")],
+        description: Annotated[Text | None, Field(description="Longer notes (up to 10,000 characters)")] = None,
         priority: Annotated[PriorityName, Field(description="How important")] = "medium",
-        tags: Annotated[list[str] | None, Field(description="Labels such as 'work'; '#' or '@' is dropped")] = None,
+        tags: Annotated[list[Text] | None, Field(description="Labels such as 'work'; '#' or '@' is dropped")] = None,
         due: WhenText = None,
         recurrence: RuleText = None,
         remind_at: Annotated[
-            str | None, Field(description="When to remind, a future date-time: ISO 8601 or 'tomorrow 9am'")
+            Text | None, Field(description="When to remind, a future date-time: ISO 8601 or 'tomorrow 9am'")
         ] = None,
     ) -> TaskResult:
         """Add a task for the person and return it."""
@@ -154,25 +162,26 @@ def create_mcp_server(
     async def list_tasks(
         status: Annotated[Literal["open", "completed", "all"], Field(description="Which tasks")] = "open",
         priority: Annotated[PriorityName | None, Field(description="Only this priority")] = None,
-        tags: Annotated[list[str] | None, Field(description="Only tasks carrying every one of these tags")] = None,
+        tags: Annotated[list[Text] | None, Field(description="Only tasks carrying every one of these tags")] = None,
         query: Annotated[
-            str | None, Field(description="Words to find in title or description; each word matches as a prefix")
+            Text | None,
+            Field(description="Up to 32 words to find in title or description; each word matches as a prefix"),
         ] = None,
         due_before: Annotated[
-            str | None, Field(description="Due on or before this day or moment (ISO or phrase)")
+            Text | None, Field(description="Due on or before this day or moment (ISO or phrase)")
         ] = None,
         due_after: Annotated[
-            str | None, Field(description="Due on or after this day or moment (ISO or phrase)")
+            Text | None, Field(description="Due on or after this day or moment (ISO or phrase)")
         ] = None,
-        overdue: Annotated[bool, Field(description="Only open tasks whose due date has passed")] = False,
+        overdue: Annotated[StrictBool, Field(description="Only open tasks whose due date has passed")] = False,
         sort_by: Annotated[
             Literal["due", "priority", "created", "title"], Field(description="Sort key; tasks without due come last")
         ] = "due",
         order: Annotated[
             Literal["asc", "desc"], Field(description="asc: soonest, high priority, oldest, A-Z first")
         ] = "asc",
-        limit: Annotated[int, Field(description="Page size", ge=1, le=200)] = 50,
-        cursor: Annotated[str | None, Field(description="next_cursor from the previous page")] = None,
+        limit: Annotated[WholeNumber, Field(description="Page size", ge=1, le=service.LIMIT_MAX)] = 50,
+        cursor: Annotated[Text | None, Field(description="next_cursor from the previous page")] = None,
     ) -> PageResult:
         """List, filter, search and sort the person's tasks, one page at a time (open tasks by default)."""
         spec = TaskFilter(
@@ -198,17 +207,17 @@ def create_mcp_server(
     @mcp.tool(annotations=IDEMPOTENT_WRITE, structured_output=True)
     async def update_task(
         task_id: TaskId,
-        title: Annotated[str | None, Field(description="New title")] = None,
-        description: Annotated[str | None, Field(description="New notes; empty string clears them")] = None,
+        title: Annotated[Text | None, Field(description="New title")] = None,
+        description: Annotated[Text | None, Field(description="New notes; empty string clears them")] = None,
         priority: Annotated[PriorityName | None, Field(description="New priority")] = None,
         tags: Annotated[
-            list[str] | None, Field(description="The full new tag list (replaces the old); [] clears")
+            list[Text] | None, Field(description="The full new tag list (replaces the old); [] clears")
         ] = None,
         due: Annotated[
-            str | None, Field(description="New due date or date-time (ISO or phrase); empty string clears it")
+            Text | None, Field(description="New due date or date-time (ISO or phrase); empty string clears it")
         ] = None,
-        recurrence: Annotated[str | None, Field(description="New RRULE; empty string stops the repetition")] = None,
-        remind_at: Annotated[str | None, Field(description="New reminder time; empty string removes it")] = None,
+        recurrence: Annotated[Rule | None, Field(description="New RRULE; empty string stops the repetition")] = None,
+        remind_at: Annotated[Text | None, Field(description="New reminder time; empty string removes it")] = None,
     ) -> TaskResult:
         """Change some fields of a task; fields left out keep their value (recurrence included)."""
         given = {
@@ -249,7 +258,7 @@ def create_mcp_server(
     @mcp.tool(annotations=DESTRUCTIVE, structured_output=True)
     async def delete_completed_tasks(
         confirm: Annotated[
-            bool, Field(description="true only after the person agreed; false just counts what would go")
+            StrictBool, Field(description="true only after the person agreed; false just counts what would go")
         ] = False,
     ) -> BulkResult:
         """Delete all of the person's completed tasks. Without confirm=true nothing is deleted; ask first."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, tzinfo
 
-from mcp_server.dates import WhenError, parse_when
+from mcp_server.dates import WhenError, check_range, parse_when
 from mcp_server.errors import InvalidField
 from mcp_server.models import DESCRIPTION_MAX, TAGS_MAX, TITLE_MAX
 from mcp_server.rrules import parse_rule
@@ -36,24 +36,25 @@ def clean_tags(values: list[str]) -> list[str]:
         if not tag:
             raise InvalidField("tags", f"{raw!r} is empty once '#'/'@' and spaces are removed")
         if len(tag) > TAG_MAX:
-            raise InvalidField("tags", f"{raw!r} is longer than {TAG_MAX} characters")
+            raise InvalidField("tags", f"{raw[:TAG_MAX]!r}… is longer than {TAG_MAX} characters")
         if tag not in tags:
             tags.append(tag)
-    if len(tags) > TAGS_MAX:
-        raise InvalidField("tags", f"at most {TAGS_MAX} tags per task (got {len(tags)})")
+        if len(tags) > TAGS_MAX:  # stop at once: a huge list would cost quadratic time to de-duplicate
+            raise InvalidField("tags", f"at most {TAGS_MAX} different tags (got more)")
     return tags
 
 
 def read_when(field: str, value: str | date | datetime, now: datetime) -> date | datetime:
-    """ISO 8601 or a short phrase, resolved in the zone of `now` (naive values mean that zone)."""
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=now.tzinfo) if value.tzinfo is None else value.astimezone(now.tzinfo)
-    if isinstance(value, date):
-        return value
+    """ISO 8601 or a short phrase, resolved in the zone of `now` (naive values mean that zone), 1900 to 2200."""
     try:
-        return parse_when(value, now=now)
+        if isinstance(value, str):
+            return parse_when(value, now=now)
+        check_range(value)
     except WhenError as error:
         raise InvalidField(field, str(error)) from None
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=now.tzinfo) if value.tzinfo is None else value.astimezone(now.tzinfo)
+    return value
 
 
 def resolve_due(value: str | date | datetime | None, now: datetime) -> tuple[datetime | None, date | None]:

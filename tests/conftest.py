@@ -6,6 +6,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 import psycopg
@@ -110,12 +111,21 @@ def actor(engine: Engine) -> Actor:
     return new_actor(engine)
 
 
+@asynccontextmanager
+async def connected(
+    engine: Engine, db_url: str, zone: str = ZONE, user: str | None = None
+) -> AsyncIterator[ClientSession]:
+    """An MCP client session connected in memory to a tool server acting as a local user (fresh unless named)."""
+    settings = Settings(database_url=db_url, timezone=zone, user=user or f"local-{uuid.uuid4().hex[:8]}")
+    runtime = Runtime(settings=settings, engine=engine, clock=lambda: NOW)
+    async with create_connected_server_and_client_session(create_mcp_server(runtime)) as session:
+        yield session
+
+
 @pytest.fixture
 async def client(engine: Engine, db_url: str) -> AsyncIterator[ClientSession]:
     """An MCP client session connected in memory to a tool server acting as a fresh local user."""
-    settings = Settings(database_url=db_url, timezone=ZONE, user=f"local-{uuid.uuid4().hex[:8]}")
-    runtime = Runtime(settings=settings, engine=engine, clock=lambda: NOW)
-    async with create_connected_server_and_client_session(create_mcp_server(runtime)) as session:
+    async with connected(engine, db_url) as session:
         yield session
 
 

@@ -117,3 +117,28 @@ async def test_token_answers_are_remembered_briefly(pg_url):
     assert (await forgetful.verify_token(token)) is None
     assert (await remembering.verify_token("tf_unknown")) is None
     engine.dispose()
+
+
+RAW_CALLS = {  # JSON text as a hostile client writes it, and the start of the answer
+    '{"name": "add_task", "arguments": {"title": "a\\u0000b"}}': "add_task: title: contains a NUL character",
+    '{"name": "add_task", "arguments": {"tags": ["\\ud800"], "title": "x"}}': "tags[0]: contains a lone surrogate",
+    '{"name": "get_task", "arguments": {"task_id": 9223372036854775808}}': "get_task: no task 9223372036854775808",
+    '{"name": "delete_completed_tasks", "arguments": {"confirm": "yes"}}': "confirm: Input should be a valid boolean",
+    '{"name": "list_tasks", "arguments": {"user_id": 1}}': "list_tasks: unknown argument(s) 'user_id'",
+    '{"name": "list_tasks", "arguments": {"due_before": "9999-12-31"}}': "due_before: 9999-12-31 is outside the years",
+}
+
+
+def post_raw(server: Server, body: str) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {server.alice}", "Accept": "application/json, text/event-stream"}
+    return httpx.post(server.url, content=body.encode(), headers={**headers, "Content-Type": "application/json"})
+
+
+@pytest.mark.parametrize(("params", "answer"), RAW_CALLS.items())
+def test_hostile_json_gets_a_specific_tool_error(server, params, answer):
+    body = f'{{"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {params}}}'
+    response = post_raw(server, body)
+    assert response.status_code == 200, response.text
+    result = response.json()["result"]
+    assert result["isError"] is True
+    assert answer in result["content"][0]["text"]

@@ -1,0 +1,85 @@
+"""Tool arguments as strict as their JSON schema says, checked by the server whatever the client sends.
+
+The input schemas stay plain (no `additionalProperties`, which Gemini refuses), so what the schema cannot say
+is enforced here: only declared argument names, text a database can store, whole numbers and booleans that are
+JSON numbers and JSON booleans (never "yes" or 1), and validation errors worded as `field: problem`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+from mcp.server.fastmcp import FastMCP
+from mcp.server.fastmcp.exceptions import ToolError
+from mcp.types import ContentBlock
+from pydantic import AfterValidator, BeforeValidator, Strict, ValidationError
+
+NAMES_SHOWN = 40  # characters of an unknown argument name echoed back
+
+
+def storable(value: str) -> str:
+    """Text both databases can store: no NUL character, no lone surrogate (which is not Unicode text)."""
+    if "\x00" in value:
+        raise ValueError("contains a NUL character (\\u0000), which text cannot hold")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("contains a lone surrogate (\\ud800-\\udfff), which is not valid Unicode text") from None
+    return value
+
+
+def _integral(value: object) -> object:
+    """JSON Schema counts 3.0 as an integer, so a client that sends numbers as floats is understood."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def at_most(limit: int) -> AfterValidator:
+    """A length bound checked by the server alone (a `maxLength` in the schema is not for every client)."""
+
+    def check(value: str) -> str:
+        if len(value) > limit:
+            raise ValueError(f"must be at most {limit} characters (got {len(value)})")
+        return value
+
+    return AfterValidator(check)
+
+
+Text = Annotated[str, AfterValidator(storable)]
+WholeNumber = Annotated[int, Strict(), BeforeValidator(_integral)]
+StrictBool = Annotated[bool, Strict()]
+
+
+def describe(error: ValidationError) -> str:
+    """`field: problem` for each problem, naming list items by index (tags[2]); the input is not echoed."""
+    problems = []
+    for problem in error.errors(include_url=False, include_input=False):
+        field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in problem["loc"])
+        problems.append(f"{field.lstrip('.')}: {problem['msg'].removeprefix('Value error, ')}")
+    return "; ".join(problems)
+
+
+class StrictToolServer(FastMCP):
+    """FastMCP that refuses arguments a tool does not declare and words argument errors per field."""
+
+    _declared: dict[str, frozenset[str]] | None = None
+
+    async def call_tool(self, name: str, arguments: dict[str, Any]) -> Sequence[ContentBlock] | dict[str, Any]:
+        declared = (await self._declared_arguments()).get(name)
+        if declared is not None and (unknown := sorted(set(arguments) - declared)):
+            shown = ", ".join(repr(argument[:NAMES_SHOWN]) for argument in unknown)
+            raise ToolError(
+                f"Error executing tool {name}: unknown argument(s) {shown}; {name} takes {', '.join(sorted(declared))}"
+            )
+        try:
+            return await super().call_tool(name, arguments)
+        except ToolError as error:
+            if isinstance(error.__cause__, ValidationError):
+                raise ToolError(f"Error executing tool {name}: {describe(error.__cause__)}") from None
+            raise
+
+    async def _declared_arguments(self) -> dict[str, frozenset[str]]:
+        if self._declared is None:
+            tools = await self.list_tools()
+            self._declared = {tool.name: frozenset(tool.inputSchema.get("properties", {})) for tool in tools}
+        return self._declared
