@@ -20,14 +20,27 @@ def normalise_url(raw: str) -> URL:
     return url
 
 
+# Seconds to wait for a PostgreSQL connection: a database that does not answer fails a request, not hangs it.
+CONNECT_TIMEOUT = 5
+
+
 def create_db_engine(raw_url: str) -> Engine:
-    """An engine that survives idle disconnects (pre-ping) and commits durably."""
+    """An engine that survives dropped connections and commits durably.
+
+    Pre-ping tests each pooled connection as it is handed out, so the first request after a database restart or
+    a killed backend gets a fresh connection instead of failing on a dead one.
+    """
     url = normalise_url(raw_url)
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
     # No server-side prepared statements: transaction-mode poolers (Neon's, Supabase's) cannot keep them, and
     # their generic plans misjudge search filters (a tag plus a text query took 100x longer once prepared).
-    return create_engine(url, pool_pre_ping=True, pool_recycle=300, connect_args={"prepare_threshold": None})
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_recycle=300,
+        connect_args={"prepare_threshold": None, "connect_timeout": CONNECT_TIMEOUT},
+    )
 
 
 def _sqlite_engine(url: URL) -> Engine:
