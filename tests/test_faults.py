@@ -1,0 +1,225 @@
+"""Database faults and stops against real `taskflow` processes on PostgreSQL, each test on a database of its own."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+
+import anyio
+import httpx
+import psycopg
+import pytest
+
+from mcp_server.db import create_db_engine
+from mcp_server.migrate import upgrade
+from tests.fault_helpers import (
+    DatabaseFaults,
+    LoadRecord,
+    ToolClient,
+    damage,
+    run_load,
+    seconds_to_first_success,
+    user_with_token,
+    wait_for_outbox,
+)
+from tests.processes import free_port, taskflow_env
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+RECOVERY_GOAL = 2.0  # seconds from the database coming back to the first successful tool call
+STOP_GOAL = 10.0  # seconds from SIGTERM to the process's end
+
+
+@pytest.fixture
+def database(make_pg_database) -> str:
+    url = make_pg_database()
+    engine = create_db_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    return url
+
+
+@contextmanager
+def started(args: list[str], env: dict[str, str], port: int, timeout: float = 30.0) -> Iterator[subprocess.Popen]:
+    """`taskflow ARGS` until the block ends (then killed if still running), once its /healthz answers.
+
+    Its output goes to a file: a pipe nobody reads would fill up and block the server's logging.
+    """
+    with tempfile.TemporaryFile() as output:
+        process = subprocess.Popen(["taskflow", *args], env=env, stdout=output, stderr=subprocess.STDOUT)
+        try:
+            wait_until(lambda: process.poll() is not None or answers(f"http://127.0.0.1:{port}/healthz"), timeout)
+            if process.poll() is not None:
+                output.seek(0)
+                raise RuntimeError(f"taskflow {' '.join(args)} exited: {output.read().decode()[-2000:]}")
+            yield process
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def answers(url: str, status: int = 200) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == status
+    except httpx.TransportError:
+        return False
+
+
+def wait_until(condition, timeout: float, interval: float = 0.1) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not true within {timeout:g} s")
+        time.sleep(interval)
+
+
+async def test_tool_calls_recover_within_two_seconds_and_nothing_is_lost_or_doubled(database):
+    env = taskflow_env(database)
+    token = user_with_token(env)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    faults = DatabaseFaults(database)
+    with started(["serve", "mcp", "--port", str(port)], env, port):
+        record, stop = LoadRecord(), anyio.Event()
+        async with anyio.create_task_group() as group:
+            group.start_soon(run_load, f"{url}/mcp", token, record, stop)
+            for _ in range(5):
+                await anyio.sleep(1.0)
+                assert await anyio.to_thread.run_sync(faults.terminate) > 0
+            await anyio.sleep(1.0)
+            with faults.refusing():
+                await anyio.sleep(5)
+                async with httpx.AsyncClient(base_url=url, timeout=20) as http:
+                    assert (await http.get("/readyz")).status_code == 503
+                    assert (await http.get("/healthz")).status_code == 200
+                await anyio.sleep(5)
+            with anyio.fail_after(30):
+                recovered = await seconds_to_first_success(f"{url}/mcp", token, since=time.monotonic())
+            await anyio.sleep(1.0)  # the load runs on a little after recovery
+            stop.set()
+        assert recovered <= RECOVERY_GOAL
+        await anyio.to_thread.run_sync(wait_until, lambda: answers(f"{url}/readyz"), 10.0)
+        await anyio.to_thread.run_sync(wait_for_outbox, database)
+    assert record.added, record
+    assert record.completed, record
+    assert damage(database, record).__dict__ == {"lost": 0, "duplicated": 0}
+
+
+def add_recurring_completions(database: str, count: int) -> list[int]:
+    """In one transaction, `count` recurring tasks completed (their task.completed events in the outbox) and as many
+    reminders due now; the completed tasks' ids."""
+    from datetime import timedelta
+
+    from mcp_server.accounts import actor_for, add_user
+    from mcp_server.db import unit_of_work
+    from mcp_server.models import utcnow
+    from mcp_server.service import TaskCreate, add_task, complete_task
+
+    engine = create_db_engine(database)
+    completed = []
+    now = utcnow()
+    with unit_of_work(engine) as session:
+        actors = [
+            actor_for(add_user(session, name=f"worker-{uuid.uuid4().hex[:8]}", timezone="UTC")) for _ in range(10)
+        ]
+        for n in range(count):
+            actor = actors[n % len(actors)]
+            data = TaskCreate(title=f"series {n}", due="2027-01-04T09:00", recurrence="FREQ=DAILY")
+            task = add_task(session, actor=actor, data=data, now=now)
+            complete_task(session, actor=actor, task_id=task.id, now=now)
+            completed.append(task.id)
+            add_task(session, actor=actor, data=TaskCreate(title=f"remind {n}"), now=now).remind_at = now - timedelta(
+                seconds=1
+            )
+    engine.dispose()
+    return completed
+
+
+def outbox_count(database: str, condition: str) -> int:
+    with psycopg.connect(database) as connection:
+        return connection.execute(
+            f"SELECT count(*) FROM outbox WHERE topic = 'task-events' AND {condition}"
+        ).fetchone()[0]
+
+
+def test_two_workers_one_killed_mid_batch_each_effect_and_reminder_exactly_once(database):
+    env = taskflow_env(database)
+    ports = [free_port(), free_port()]
+    with (
+        started(["worker", "--port", str(ports[0])], env, ports[0]) as doomed,
+        started(["worker", "--port", str(ports[1])], env, ports[1]) as survivor,
+    ):
+        # The survivor pauses while the doomed worker claims a batch, so the kill lands on a batch in flight.
+        survivor.send_signal(signal.SIGSTOP)
+        try:
+            completed = add_recurring_completions(database, 300)
+            wait_until(lambda: outbox_count(database, "sent_at IS NULL AND attempts > 0") > 0, 30, interval=0.005)
+            doomed.send_signal(signal.SIGKILL)
+            doomed.wait()
+        finally:
+            survivor.send_signal(signal.SIGCONT)
+        assert outbox_count(database, "sent_at IS NOT NULL") < len(completed)  # the rest is the survivor's
+        wait_for_outbox(database, timeout=120)
+        assert survivor.poll() is None
+    assert damage(database, LoadRecord(completed=completed)).__dict__ == {"lost": 0, "duplicated": 0}
+    with psycopg.connect(database) as connection:
+        reminders = connection.execute(
+            "SELECT data->>'task_id', count(*) FROM outbox WHERE type = 'reminder.due' GROUP BY 1"
+        ).fetchall()
+    assert len(reminders) == len(completed)
+    assert {count for _, count in reminders} == {1}
+
+
+async def test_sigterm_stops_serve_mcp_within_ten_seconds_while_a_handler_is_stuck(database):
+    env = taskflow_env(database)
+    token = user_with_token(env)
+    port = free_port()
+    client = ToolClient(f"http://127.0.0.1:{port}/mcp", token)
+    with started(["serve", "mcp", "--port", str(port)], env, port) as server:
+        task = await client.call("add_task", title="locked")
+        with psycopg.connect(database) as holder:
+            holder.execute("SELECT * FROM tasks WHERE id = %s FOR UPDATE", (task["id"],))
+            async with anyio.create_task_group() as group:
+                group.start_soon(partial(client.call, "complete_task", task_id=task["id"]))
+
+                def waiting_on_the_lock() -> bool:
+                    with psycopg.connect(database) as watcher:
+                        return (
+                            watcher.execute(
+                                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                "AND wait_event_type = 'Lock'"
+                            ).fetchone()[0]
+                            > 0
+                        )
+
+                await anyio.to_thread.run_sync(wait_until, waiting_on_the_lock, 20.0)
+                began = time.monotonic()
+                server.send_signal(signal.SIGTERM)
+                await anyio.to_thread.run_sync(server.wait, STOP_GOAL + 5)
+                assert time.monotonic() - began <= STOP_GOAL
+                group.cancel_scope.cancel()
+
+
+def test_worker_survives_ten_seconds_without_its_database(database):
+    env = taskflow_env(database)
+    port = free_port()
+    faults = DatabaseFaults(database)
+    ready = f"http://127.0.0.1:{port}/readyz"
+    with started(["worker", "--port", str(port)], env, port) as worker:
+        wait_until(lambda: answers(ready), 20)
+        with faults.refusing():
+            wait_until(lambda: answers(ready, 503), 10)
+            time.sleep(10)
+            assert worker.poll() is None
+        wait_until(lambda: answers(ready), 10)
+        completed = add_recurring_completions(database, 3)
+        wait_for_outbox(database, timeout=20)
+        assert worker.poll() is None
+    assert damage(database, LoadRecord(completed=completed)).__dict__ == {"lost": 0, "duplicated": 0}
