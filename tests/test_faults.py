@@ -16,6 +16,7 @@ import httpx
 import psycopg
 import pytest
 
+from events.catalog import EventType
 from mcp_server.db import create_db_engine
 from mcp_server.migrate import upgrade
 from tests.fault_helpers import (
@@ -149,29 +150,40 @@ def outbox_count(database: str, condition: str) -> int:
         ).fetchone()[0]
 
 
+def in_transaction(database: str, application: str) -> bool:
+    """A process that connected as `application` has a transaction open (claiming, delivering or settling)."""
+    with psycopg.connect(database) as connection:
+        return (
+            connection.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND xact_start IS NOT NULL",
+                (application,),
+            ).fetchone()[0]
+            > 0
+        )
+
+
 def test_two_workers_one_killed_mid_batch_each_effect_and_reminder_exactly_once(database):
-    env = taskflow_env(database)
     ports = [free_port(), free_port()]
+    # libpq names each worker's connections, so the test sees which worker is in the middle of a batch.
     with (
-        started(["worker", "--port", str(ports[0])], env, ports[0]) as doomed,
-        started(["worker", "--port", str(ports[1])], env, ports[1]) as survivor,
+        started(["worker", "--port", str(ports[0])], taskflow_env(database, PGAPPNAME="doomed"), ports[0]) as doomed,
+        started(["worker", "--port", str(ports[1])], taskflow_env(database, PGAPPNAME="survivor"), ports[1]) as other,
     ):
-        # The survivor pauses while the doomed worker claims a batch, so the kill lands on a batch in flight.
-        survivor.send_signal(signal.SIGSTOP)
-        try:
-            completed = add_recurring_completions(database, 300)
-            wait_until(lambda: outbox_count(database, "sent_at IS NULL AND attempts > 0") > 0, 30, interval=0.005)
-            doomed.send_signal(signal.SIGKILL)
-            doomed.wait()
-        finally:
-            survivor.send_signal(signal.SIGCONT)
-        assert outbox_count(database, "sent_at IS NOT NULL") < len(completed)  # the rest is the survivor's
-        wait_for_outbox(database, timeout=120)
-        assert survivor.poll() is None
+        completed = add_recurring_completions(database, 300)
+
+        def mid_batch() -> bool:
+            return outbox_count(database, "sent_at IS NULL AND attempts > 0") > 0 and in_transaction(database, "doomed")
+
+        wait_until(mid_batch, 30, interval=0.005)
+        doomed.send_signal(signal.SIGKILL)
+        doomed.wait()
+        assert outbox_count(database, "sent_at IS NOT NULL") < len(completed)
+        wait_for_outbox(database, timeout=120)  # the killed worker's claim is taken over once its lease ends
+        assert other.poll() is None
     assert damage(database, LoadRecord(completed=completed)).__dict__ == {"lost": 0, "duplicated": 0}
     with psycopg.connect(database) as connection:
         reminders = connection.execute(
-            "SELECT data->>'task_id', count(*) FROM outbox WHERE type = 'reminder.due' GROUP BY 1"
+            "SELECT data->>'task_id', count(*) FROM outbox WHERE type = %s GROUP BY 1", (EventType.reminder_due.value,)
         ).fetchall()
     assert len(reminders) == len(completed)
     assert {count for _, count in reminders} == {1}
