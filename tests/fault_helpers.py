@@ -8,9 +8,10 @@ completion must give exactly one next occurrence, through the outbox, the relay 
 from __future__ import annotations
 
 import subprocess
+import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -22,6 +23,41 @@ from mcp.client.streamable_http import streamable_http_client
 
 CALL_TIMEOUT = 10.0  # seconds one tool call may take before the load counts it as failed
 RECURRING_DUE = "2027-01-04T09:00"
+
+
+@contextmanager
+def started(args: list[str], env: dict[str, str], port: int, timeout: float = 30.0) -> Iterator[subprocess.Popen]:
+    """`taskflow ARGS` until the block ends (then killed if still running), once its /healthz answers.
+
+    Its output goes to a file: a pipe nobody reads would fill up and block the server's logging.
+    """
+    with tempfile.TemporaryFile() as output:
+        process = subprocess.Popen(["taskflow", *args], env=env, stdout=output, stderr=subprocess.STDOUT)
+        try:
+            wait_until(lambda: process.poll() is not None or answers(f"http://127.0.0.1:{port}/healthz"), timeout)
+            if process.poll() is not None:
+                output.seek(0)
+                raise RuntimeError(f"taskflow {' '.join(args)} exited: {output.read().decode()[-2000:]}")
+            yield process
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def answers(url: str, status: int = 200) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == status
+    except httpx.TransportError:
+        return False
+
+
+def wait_until(condition, timeout: float, interval: float = 0.1) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not true within {timeout:g} s")
+        time.sleep(interval)
 
 
 def admin_url_for(database_url: str) -> str:
@@ -84,7 +120,7 @@ class LoadRecord:
 
 
 class ToolClient:
-    """Tool calls over one MCP session, opened again after a failure (a fault may have closed it)."""
+    """Tool calls, each over an MCP session of its own, as a client reconnecting after any failure would."""
 
     def __init__(self, mcp_url: str, token: str) -> None:
         self._url = mcp_url
@@ -113,35 +149,45 @@ async def run_load(mcp_url: str, token: str, record: LoadRecord, stop: anyio.Eve
     async def one_client() -> None:
         client = ToolClient(mcp_url, token)
         while not stop.is_set():
-            title = f"load {uuid.uuid4().hex}"
-            if await client.call("add_task", title=title) is None:
-                record.failures += 1
-            else:
-                record.added.append(title)
-            first = await client.call("add_task", title=f"series {title}", due=RECURRING_DUE, recurrence="FREQ=DAILY")
-            if first is None:
-                record.failures += 1
-                continue
-            if await client.call("complete_task", task_id=first["id"]) is None:
-                record.failures += 1  # may have completed or not: not counted either way
-            else:
-                record.completed.append(first["id"])
+            await one_round(client)
+
+    async def one_round(client: ToolClient) -> None:
+        title = f"load {uuid.uuid4().hex}"
+        if await client.call("add_task", title=title) is None:
+            record.failures += 1
+        else:
+            record.added.append(title)
+        first = await client.call("add_task", title=f"series {title}", due=RECURRING_DUE, recurrence="FREQ=DAILY")
+        if first is None:
+            record.failures += 1
+            return
+        if await client.call("complete_task", task_id=first["id"]) is None:
+            record.failures += 1  # may have completed or not: not counted either way
+        else:
+            record.completed.append(first["id"])
 
     async with anyio.create_task_group() as group:
         for _ in range(workers):
             group.start_soon(one_client)
 
 
-async def seconds_to_first_success(mcp_url: str, token: str, since: float) -> float:
-    """Seconds from `since` (time.monotonic) until a tool call succeeds; calls back to back, each on a new session.
+@dataclass(frozen=True)
+class Recovery:
+    seconds: float  # from the database coming back to the first successful tool call
+    failed_calls: int  # calls that failed after the database came back
+
+
+async def first_success(mcp_url: str, token: str, since: float) -> Recovery:
+    """Tool calls back to back from `since` (time.monotonic), each on a new session, until one succeeds.
 
     Bound it with anyio.fail_after.
     """
     client = ToolClient(mcp_url, token)
-    while True:
-        if await client.call("list_tasks", limit=1) is not None:
-            return time.monotonic() - since
+    failed = 0
+    while await client.call("list_tasks", limit=1) is None:
+        failed += 1
         await anyio.sleep(0.05)
+    return Recovery(time.monotonic() - since, failed)
 
 
 @dataclass(frozen=True)
@@ -181,3 +227,29 @@ def damage(database_url: str, record: LoadRecord) -> Damage:
         )
     counts = [titles.get(title, 0) for title in record.added] + [following.get(i, 0) for i in record.completed]
     return Damage(lost=sum(1 for n in counts if n == 0), duplicated=sum(n - 1 for n in counts if n > 1))
+
+
+async def load_through_faults(
+    database_url: str, mcp_url: str, token: str, during_outage: Callable[[], Awaitable[None]] | None = None
+) -> tuple[LoadRecord, Recovery]:
+    """Under a tool-call load: every connection of the database killed five times, a second apart, then ten seconds
+    in which it refuses connections (`during_outage` runs in the middle of those). What the load saw, and how the
+    first tool calls after the database came back fared."""
+    faults = DatabaseFaults(database_url)
+    record, stop = LoadRecord(), anyio.Event()
+    async with anyio.create_task_group() as group:
+        group.start_soon(run_load, mcp_url, token, record, stop)
+        for _ in range(5):
+            await anyio.sleep(1.0)
+            await anyio.to_thread.run_sync(faults.terminate)
+        await anyio.sleep(1.0)
+        with faults.refusing():
+            await anyio.sleep(5)
+            if during_outage is not None:
+                await during_outage()
+            await anyio.sleep(5)
+        with anyio.fail_after(30):
+            recovered = await first_success(mcp_url, token, since=time.monotonic())
+        await anyio.sleep(1.0)  # the load runs on a little after recovery
+        stop.set()
+    return record, recovered
