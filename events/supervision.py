@@ -29,6 +29,7 @@ class ServiceHealth:
         self.failures = 0  # consecutive, since the last round that succeeded
         self.started = False
         self.stopped = False
+        self._last_error: type[Exception] | None = None
 
     @property
     def state(self) -> str:
@@ -45,14 +46,16 @@ class ServiceHealth:
     def succeeded(self) -> None:
         self.started = True
         self.failures = 0
+        self._last_error = None
 
     async def failed(self, error: Exception) -> None:
-        """Log the failure (a traceback only for an unexpected kind, once in a row) and sleep out the backoff."""
+        """Log the failure (a traceback only for an unexpected kind, not again while it repeats); sleep the backoff."""
         self.started = True
         self.failures += 1
         delay = min(self.cap, self._base * 2 ** (self.failures - 1))
         summary = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        if isinstance(error, TRANSIENT_ERRORS) or self.failures > 1:
+        repeated, self._last_error = self._last_error is type(error), type(error)
+        if isinstance(error, TRANSIENT_ERRORS) or repeated:
             log.warning("%s failed (%s: %s); retrying in %.1f s", self.name, type(error).__name__, summary, delay)
         else:
             log.exception("%s failed unexpectedly; retrying in %.1f s", self.name, delay, exc_info=error)
