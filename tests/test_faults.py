@@ -189,3 +189,25 @@ def test_worker_survives_ten_seconds_without_its_database(database):
         wait_for_outbox(database, timeout=20)
         assert worker.poll() is None
     assert damage(database, LoadRecord(completed=completed)).__dict__ == {"lost": 0, "duplicated": 0}
+
+
+@pytest.mark.parametrize("command", [["up"], ["serve", "chat"]])
+def test_the_chat_reports_readiness_through_an_outage_and_stops_on_sigterm(database, tmp_path, command):
+    from tests.e2e_helpers import clean_env
+
+    port = free_port()
+    env = clean_env(database, tmp_path, APP_API_TOKEN="dapr-token")
+    base = f"http://127.0.0.1:{port}"
+    with started([*command, "--port", str(port)], env, port, timeout=60) as chat:
+        wait_until(lambda: answers(f"{base}/readyz"), 20)
+        services = httpx.get(f"{base}/readyz", timeout=5).json()["services"]
+        assert "reminders to open chats" in services
+        assert ("outbox relay" in services) == (command == ["up"])
+        with DatabaseFaults(database).refusing():
+            wait_until(lambda: answers(f"{base}/readyz", 503), 10)
+            assert answers(f"{base}/healthz")
+        wait_until(lambda: answers(f"{base}/readyz"), 10)
+        began = time.monotonic()
+        chat.send_signal(signal.SIGTERM)
+        chat.wait(timeout=STOP_GOAL + 5)
+        assert time.monotonic() - began <= STOP_GOAL
