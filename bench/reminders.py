@@ -2,7 +2,7 @@
 
 Reminders are added through the service, each in runtime.unit_of_work() (whose commit wakes the scheduler): some
 before the event services start, the rest while they run, a few seconds before their time. The event services are
-the worker's own (events.background.run_event_services: relay, reminder scheduler, PostgreSQL LISTEN) with the
+the worker's own (events.background.EventServices: relay, reminder scheduler, PostgreSQL LISTEN) with the
 in-process transport, where a recording consumer on the notifications topic notes when each reminder.due arrives.
 Run from the repository root: python -m bench.reminders --help
 """
@@ -39,7 +39,7 @@ from bench.common import (
     throwaway_database,
     verdict,
 )
-from events.background import consumers_for, run_event_services
+from events.background import EventServices, consumers_for
 from events.catalog import NOTIFICATIONS, EventType
 from events.inprocess import InProcessTransport
 from events.models import OutboxEvent
@@ -158,7 +158,7 @@ async def observe(
     async with anyio.create_task_group() as group:
         # cast: InProcessTransport.topics is a read-only property, the Transport protocol declares an attribute
         transport = cast(Transport, InProcessTransport(consumers))
-        group.start_soon(run_event_services, runtime, transport)
+        group.start_soon(EventServices(runtime, transport).run)
         added += await add_live(runtime, [planned for planned in plans if not planned.ahead])
         while utcnow() < end:
             if len({arrival.data.get("task_id") for arrival in recorder.arrivals}) >= len(added):
@@ -251,7 +251,7 @@ def header(options: argparse.Namespace, url: str) -> str:
             ("adding", "mcp_server.service.add_task in runtime.unit_of_work() (one transaction per reminder)"),
             (
                 "services",
-                "events.background.run_event_services: Relay (default settings, batch 100), ReminderScheduler "
+                "events.background.EventServices: Relay (default settings, batch 100), ReminderScheduler "
                 "(max_sleep 30 s on PostgreSQL), LISTEN forwarder; in-process transport, consumers_for(runtime) "
                 f"plus a recording consumer on the notifications topic; kept running {SETTLE_SECONDS:g} s after the "
                 f"last arrival (at most {options.grace:g} s after the last reminder's time)",

@@ -17,21 +17,23 @@ import secrets
 import shutil
 import socket
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 
-import uvicorn
 from fastapi import APIRouter, FastAPI
 from platformdirs import user_data_dir
 
 from chat_ui.origins import LOOPBACK_HOSTS, Site
+from events.supervision import ServiceHealth, supervise
 from mcp_server.config import ConfigError, Settings
 from mcp_server.runtime import Runtime
+from mcp_server.serving import BoundedServer, server_config
 
 log = logging.getLogger(__name__)
 
 PACKAGE_DIR = Path(__file__).parent
 SHIPPED = (Path(".chainlit") / "config.toml", Path("chainlit.md"), Path("public"))  # settings, readme, logos
-STOP_TIMEOUT = 3  # seconds for open connections and background work to finish on Ctrl-C
+STOP_TIMEOUT = 3  # seconds for background work to finish on Ctrl-C
 
 # Chainlit's English wording where it does not fit TaskFlow (people log in with their TaskFlow name).
 WORDING = {
@@ -89,10 +91,10 @@ def serve(
     except BaseException:
         runtime.close()
         raise
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=STOP_TIMEOUT)
-    # On Ctrl-C uvicorn closes the connections, Chainlit's lifespan runs the shutdown hook (BackgroundServices.stop)
-    # and then ends the process itself with os._exit(0).
-    asyncio.run(uvicorn.Server(config).serve())
+    # On Ctrl-C or SIGTERM uvicorn closes the connections, Chainlit's lifespan runs the shutdown hook
+    # (BackgroundServices.stop) and then ends the process itself with os._exit(0); should anything hang on the way,
+    # the server's deadline ends the process.
+    asyncio.run(BoundedServer(server_config(app, host, port)).serve())
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -180,16 +182,21 @@ def _attach_events(
     import chainlit as cl
 
     from chat_ui import notifications, state
-    from events.background import consumers_for, run_event_services, transport_for
+    from events.background import EventServices, consumers_for, transport_for
     from events.consumers import Consumers
+    from mcp_server.health import health_router
 
     # The chat consumes notifications only; `taskflow up` also runs the product's other consumers (recurrence).
     consumers = consumers_for(runtime) if embedded else Consumers(runtime.engine, runtime.signals.notify)
     notifications.subscribe(consumers)
-    jobs: list[Job] = [state.current().reminders.run]
+    delivery = ServiceHealth("reminders to open chats")
+    jobs: list[Job] = [partial(supervise, delivery, state.current().reminders.run)]
     if embedded:
-        transport = transport_for(runtime, consumers)
-        jobs.append(lambda: run_event_services(runtime, transport))
+        events = EventServices(runtime, transport_for(runtime, consumers))
+        jobs.append(events.run)
+        _mount_first(app, health_router(runtime.engine, [delivery, *events.health], events.relay.backlog))
+    else:
+        _mount_first(app, health_router(runtime.engine, [delivery]))
     if app_api_token:
         from events.subscriptions import subscription_router
 

@@ -17,6 +17,7 @@ from events.catalog import to_cloudevent
 from events.models import OutboxEvent
 from events.outbox import OUTBOX_CHANNEL
 from events.signals import Signals
+from events.supervision import ServiceHealth
 from mcp_server.db import unit_of_work
 from mcp_server.models import utcnow
 
@@ -83,6 +84,9 @@ class Relay:
         self._signals = signals or Signals()
         self._settings = settings or RelaySettings()
         self._clock = clock
+        # A batch published while its settlement could not be written: settled first once the database answers,
+        # rather than published again when its lease runs out.
+        self._unsettled: tuple[Sequence[Outgoing], set[int]] | None = None
 
     def _mine(self) -> list[ColumnElement[bool]]:
         """Unsent events of the topics this relay's transport delivers."""
@@ -145,6 +149,9 @@ class Relay:
 
     async def publish_batch(self) -> int:
         """Claim, publish and settle one batch; the number of events published."""
+        if self._unsettled is not None:
+            await anyio.to_thread.run_sync(self.settle, *self._unsettled)
+            self._unsettled = None
         claimed = await anyio.to_thread.run_sync(self.claim)
         if not claimed:
             return 0
@@ -157,7 +164,11 @@ class Relay:
         except Exception as error:  # the transport is down: keep them all for a later attempt
             log.warning("publishing %d event(s) failed: %s", len(claimed), error)
             failed = {event.id for event in claimed}
-        await anyio.to_thread.run_sync(self.settle, claimed, failed)
+        try:
+            await anyio.to_thread.run_sync(self.settle, claimed, failed)
+        except Exception:
+            self._unsettled = (claimed, failed)
+            raise
         return len(claimed) - len(failed)
 
     async def drain(self) -> None:
@@ -165,20 +176,29 @@ class Relay:
         while await self.publish_batch():
             pass
 
-    async def run(self) -> None:
-        """Publish as events are committed; wake on commit signals, fall back to a slow poll; prune sent rows."""
+    async def run(self, health: ServiceHealth | None = None) -> None:
+        """Publish as events are committed; wake on commit signals, fall back to a slow poll; prune sent rows.
+
+        A database fault costs a retry with capped backoff (reported to `health`), never the loop.
+        """
+        health = health or ServiceHealth("outbox relay")
         pruned_at = self._clock()
         with self._signals.listening(OUTBOX_CHANNEL) as woken:
             while True:
                 woken.clear()
-                published = await self.publish_batch()
-                if self._clock() - pruned_at > timedelta(hours=1):
-                    await anyio.to_thread.run_sync(self.prune)
-                    pruned_at = self._clock()
-                if published:
+                try:
+                    published = await self.publish_batch()
+                    if self._clock() - pruned_at > timedelta(hours=1):
+                        await anyio.to_thread.run_sync(self.prune)
+                        pruned_at = self._clock()
+                    pause = 0.0 if published else await anyio.to_thread.run_sync(self.seconds_to_next)
+                except Exception as error:
+                    await health.failed(error)
                     continue
-                with anyio.move_on_after(await anyio.to_thread.run_sync(self.seconds_to_next)):
-                    await woken.wait()
+                health.succeeded()
+                if pause:
+                    with anyio.move_on_after(pause):
+                        await woken.wait()
 
     def seconds_to_next(self) -> float:
         """Until the next of this relay's leased or backed-off events is ready again, at most the poll interval.
@@ -202,10 +222,10 @@ class Relay:
             return result.rowcount or 0
 
     def backlog(self) -> Backlog:
-        """Pending events and the age of the oldest, for health checks and metrics."""
+        """Pending events of the topics this relay delivers and the age of the oldest, for readiness and metrics."""
         with unit_of_work(self._engine) as session:
             count, oldest = session.execute(
-                select(func.count(), func.min(OutboxEvent.created_at)).where(OutboxEvent.sent_at.is_(None))  # type: ignore[union-attr]
+                select(func.count(), func.min(OutboxEvent.created_at)).where(*self._mine())
             ).one()
         age = (self._clock() - oldest).total_seconds() if oldest else None
         return Backlog(pending=count, oldest_age_seconds=age)

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, func, select
 from events import outbox
 from events.catalog import EventType
 from events.signals import Signals
+from events.supervision import ServiceHealth
 from mcp_server.db import unit_of_work
 from mcp_server.models import PENDING, Task, User, utcnow
 from mcp_server.service import due_text, local_iso
@@ -70,11 +71,21 @@ class ReminderScheduler:
             return self._max_sleep
         return max(0.0, min(self._max_sleep, (earliest - self._clock()).total_seconds()))
 
-    async def run(self) -> None:
-        """Fire what is due (missed reminders first, after downtime), then sleep until the next or a wake-up."""
+    async def run(self, health: ServiceHealth | None = None) -> None:
+        """Fire what is due (missed reminders first, after downtime), then sleep until the next or a wake-up.
+
+        A database fault costs a retry with capped backoff (reported to `health`), never the loop.
+        """
+        health = health or ServiceHealth("reminder scheduler")
         with self._signals.listening(outbox.REMINDERS_CHANNEL) as woken:
             while True:
                 woken.clear()
-                await anyio.to_thread.run_sync(self.fire_due)
-                with anyio.move_on_after(await anyio.to_thread.run_sync(self.seconds_to_next)):
+                try:
+                    await anyio.to_thread.run_sync(self.fire_due)
+                    pause = await anyio.to_thread.run_sync(self.seconds_to_next)
+                except Exception as error:
+                    await health.failed(error)
+                    continue
+                health.succeeded()
+                with anyio.move_on_after(pause):
                     await woken.wait()

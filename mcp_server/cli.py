@@ -238,14 +238,13 @@ def serve() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 def serve_mcp(host: str, port: int) -> None:
-    """Serve the task tools over streamable HTTP at /mcp (bearer token required) with /healthz."""
-    import uvicorn
-
+    """Serve the task tools over streamable HTTP at /mcp (bearer token required) with /healthz and /readyz."""
     from mcp_server.http_app import create_http_app
+    from mcp_server.serving import serve_http
 
     app = create_http_app(_runtime())
     click.echo(f"TaskFlow MCP server on http://{host}:{port}/mcp", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    serve_http(app, host, port)
 
 
 @serve.command("chat")
@@ -273,15 +272,24 @@ def _announce(what: str, url: str) -> Callable[[], None]:
 
 
 @cli.command()
-def worker() -> None:
+@click.option("--host", default="127.0.0.1", show_default=True, help="Where the health port listens.")
+@click.option("--port", type=int, help="Serve /healthz and /readyz on this port (default: TASKFLOW_HEALTH_PORT).")
+def worker(host: str, port: int | None) -> None:
     """Run the event relay and the reminder scheduler (for deployments that run them apart)."""
     import anyio
 
-    from events.background import consumers_for, run_event_services, transport_for
+    from events.background import EventServices, consumers_for, transport_for
+    from mcp_server.health import worker_app
+    from mcp_server.serving import run_until_stopped, serve_http
 
     runtime = _runtime()
+    services = EventServices(runtime, transport_for(runtime, consumers_for(runtime)))
+    port = port if port is not None else runtime.settings.health_port
     click.echo(f"TaskFlow worker: {runtime.settings.event_transport} transport", err=True)
-    anyio.run(run_event_services, runtime, transport_for(runtime, consumers_for(runtime)))
+    if port is None:
+        anyio.run(run_until_stopped, services.run)
+    else:
+        serve_http(worker_app(runtime.engine, services), host, port)
 
 
 def _fail(message: str) -> NoReturn:

@@ -20,10 +20,16 @@ def normalise_url(raw: str) -> URL:
     return url
 
 
-def create_db_engine(raw_url: str) -> Engine:
-    """An engine that survives idle disconnects (pre-ping) and commits durably.
+# Seconds to wait for a PostgreSQL connection: a database that does not answer fails a request, not hangs it.
+CONNECT_TIMEOUT = 5
 
-    Its errors never quote SQL parameters: those are the person's data, and errors end up in logs.
+
+def create_db_engine(raw_url: str) -> Engine:
+    """An engine that survives dropped connections and commits durably.
+
+    Pre-ping tests each pooled connection as it is handed out, so the first request after a database restart or
+    a killed backend gets a fresh connection instead of failing on a dead one. Its errors never quote SQL
+    parameters: those are the person's data, and errors end up in logs.
     """
     url = normalise_url(raw_url)
     if url.get_backend_name() == "sqlite":
@@ -31,7 +37,11 @@ def create_db_engine(raw_url: str) -> Engine:
     # No server-side prepared statements: transaction-mode poolers (Neon's, Supabase's) cannot keep them, and
     # their generic plans misjudge search filters (a tag plus a text query took 100x longer once prepared).
     return create_engine(
-        url, pool_pre_ping=True, pool_recycle=300, hide_parameters=True, connect_args={"prepare_threshold": None}
+        url,
+        pool_pre_ping=True,
+        pool_recycle=300,
+        hide_parameters=True,
+        connect_args={"prepare_threshold": None, "connect_timeout": CONNECT_TIMEOUT},
     )
 
 

@@ -1,24 +1,21 @@
-"""The HTTP face of the task service: MCP over streamable HTTP at /mcp (bearer tokens) and /healthz."""
+"""The HTTP face of the task service: MCP over streamable HTTP at /mcp (bearer tokens), /healthz and /readyz."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import asdict
 
 import anyio
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
 from mcp.server.auth.provider import AccessToken, TokenVerifier
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
-from events.background import consumers_for, run_event_services, transport_for
-from events.relay import Relay
+from events.background import EventServices, consumers_for, transport_for
 from events.subscriptions import subscription_router
 from mcp_server.accounts import user_for_token
 from mcp_server.db import unit_of_work
+from mcp_server.health import health_router
 from mcp_server.runtime import Runtime
 from mcp_server.tools import create_mcp_server
 
@@ -60,25 +57,17 @@ def create_http_app(runtime: Runtime) -> FastAPI:
     mcp_app = mcp.streamable_http_app()
 
     consumers = consumers_for(runtime)
-    transport = transport_for(runtime, consumers)
+    services = EventServices(runtime, transport_for(runtime, consumers))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        async with mcp.session_manager.run(), anyio.create_task_group() as background:
-            background.start_soon(run_event_services, runtime, transport)
+        # The event services survive database faults on their own, so they never end the session manager's run.
+        async with mcp.session_manager.run(), services.running():
             yield
-            background.cancel_scope.cancel()
 
-    app = FastAPI(title="TaskFlow", lifespan=lifespan, docs_url=None, redoc_url=None)
-
-    @app.get("/healthz")
-    async def healthz() -> JSONResponse:
-        try:
-            backlog = await anyio.to_thread.run_sync(Relay(runtime.engine, transport).backlog)
-        except SQLAlchemyError:
-            return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
-        return JSONResponse({"status": "ok", "outbox": asdict(backlog)})
-
+    # No API docs or schema: the routes are MCP and health, for machines that know them.
+    app = FastAPI(title="TaskFlow", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.include_router(health_router(runtime.engine, services.health, services.relay.backlog))
     token = runtime.settings.app_api_token
     app.include_router(subscription_router(consumers, app_api_token=token.get_secret_value() if token else None))
     app.mount("/", mcp_app)

@@ -378,6 +378,19 @@ def mcp_http_routes() -> set[tuple[str, str]]:
         engine.dispose()
 
 
+def health_get_routes() -> set[str]:
+    """GET paths of the health routes every TaskFlow server mounts (the chat ahead of Chainlit's)."""
+    from sqlalchemy import create_engine
+
+    from mcp_server.health import health_router
+
+    engine = create_engine("sqlite://")
+    try:
+        return {route.path for route in health_router(engine, []).routes if "GET" in route.methods}  # type: ignore[attr-defined]
+    finally:
+        engine.dispose()
+
+
 def chainlit_get_routes() -> set[str]:
     """GET paths Chainlit's server declares, read from its source: importing it would set Chainlit up in the
     working directory, which `taskflow serve chat` does only after preparing one."""

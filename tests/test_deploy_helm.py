@@ -20,6 +20,7 @@ from tests.deploy_helpers import (
     chart_values,
     container_env,
     dockerfile_stages,
+    health_get_routes,
     mcp_http_routes,
     pod_specs,
     render_chart,
@@ -117,13 +118,14 @@ def test_every_deployment_has_a_dapr_sidecar_for_its_app(variant):
         assert notes["dapr.io/app-id"], deployment.name
         assert notes["dapr.io/config"] in configurations
         ports = {p["name"]: p["containerPort"] for c in containers(deployment) for p in c.get("ports", [])}
-        if ports:  # an app Dapr delivers to: it must call the port the app listens on, over HTTP
+        (container,) = containers(deployment)
+        if "http" in ports:  # an app Dapr delivers to: it must call the port the app listens on, over HTTP
             assert notes["dapr.io/app-port"] == str(ports["http"]), deployment.name
             assert notes["dapr.io/app-protocol"] == "http"
-            (container,) = containers(deployment)
             assert container["args"][container["args"].index("--port") + 1] == str(ports["http"])
-        else:  # the worker only publishes
+        else:  # the worker only publishes; its one port serves health
             assert "dapr.io/app-port" not in notes
+            assert container["args"][container["args"].index("--port") + 1] == str(ports["health"])
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -196,20 +198,28 @@ def test_the_pubsub_name_the_apps_publish_to_is_the_components_name():
 
 
 def test_probes_request_routes_the_apps_serve_on_their_http_port():
+    health = health_get_routes()
     served = {
         "mcp": {path for method, path in mcp_http_routes() if method == "GET"},
-        # Chainlit answers every other GET with its page: only a route it declares proves the server is up.
-        "chat": chainlit_get_routes() - {"/{full_path:path}"},
+        # Chainlit answers every other GET with its page: only a route declared ahead of it proves the server is up.
+        "chat": (chainlit_get_routes() - {"/{full_path:path}"}) | health,
+        "worker": health,
     }
     for name, routes in served.items():
-        (container,) = containers(named("default", "Deployment", f"-{name}"))
+        deployment = named("worker", "Deployment", f"-{name}")
+        (container,) = containers(deployment)
         port_names = {p["name"] for p in container["ports"]}
         for probe in ("readinessProbe", "livenessProbe"):
             request = container[probe]["httpGet"]
             assert request["path"] in routes, (name, probe)
             assert request["port"] in port_names
-        deployment = named("default", "Deployment", f"-{name}")
-        assert annotations(deployment)["dapr.io/app-health-check-path"] in routes
+        # Readiness asks about the database; liveness never does, so an outage restarts nothing.
+        assert (container["readinessProbe"]["httpGet"]["path"], container["livenessProbe"]["httpGet"]["path"]) == (
+            "/readyz",
+            "/healthz",
+        ), name
+        if name != "worker":  # the worker's sidecar has no app port to check
+            assert annotations(deployment)["dapr.io/app-health-check-path"] in routes
 
 
 def test_every_secret_key_the_release_reads_is_documented_in_values_and_notes():

@@ -1,4 +1,4 @@
-"""`taskflow serve mcp`: streamable HTTP at /mcp behind personal bearer tokens, with /healthz."""
+"""`taskflow serve mcp`: streamable HTTP at /mcp behind personal bearer tokens, with /healthz and /readyz."""
 
 from __future__ import annotations
 
@@ -94,10 +94,25 @@ def test_a_container_service_name_is_an_allowed_host_and_a_stranger_is_not(serve
     assert httpx.post(server.url, json=initialize, headers={**headers, "Host": "evil.example"}).status_code == 421
 
 
-def test_healthz_reports_the_database_and_the_outbox(server):
-    health = httpx.get(server.url.removesuffix("/mcp") + "/healthz").json()
-    assert health["status"] == "ok"
-    assert set(health["outbox"]) == {"pending", "oldest_age_seconds"}
+def test_healthz_says_alive_and_readyz_reports_database_services_and_backlog(server):
+    base = server.url.removesuffix("/mcp")
+    assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
+    ready = httpx.get(f"{base}/readyz")
+    assert ready.status_code == 200
+    report = ready.json()
+    assert report["status"] == "ready"
+    assert report["database"] == "ok"
+    assert report["services"] == {
+        "outbox relay": "running",
+        "reminder scheduler": "running",
+        "database notifications": "running",
+    }
+    assert set(report["outbox"]) == {"pending", "oldest_age_seconds"}
+
+
+@pytest.mark.parametrize("path", ["/openapi.json", "/docs", "/redoc"])
+def test_no_api_schema_or_docs_are_served(server, path):
+    assert httpx.get(server.url.removesuffix("/mcp") + path).status_code in {401, 404}
 
 
 async def test_token_answers_are_remembered_briefly(pg_url):

@@ -1,0 +1,66 @@
+"""Running TaskFlow's HTTP servers and worker so that a stop request always ends the process in bounded time.
+
+SIGTERM or Ctrl-C asks for a graceful stop: open requests get GRACE seconds, then background work is cancelled.
+A request handler stuck in the database (a thread waiting on a lock) cannot be cancelled, so each stop request
+also arms a deadline after which the process exits regardless.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from collections.abc import Awaitable, Callable
+from types import FrameType
+
+import anyio
+import uvicorn
+from starlette.types import ASGIApp
+
+log = logging.getLogger(__name__)
+
+GRACE = 3.0  # seconds open connections get to finish after a stop request
+DEADLINE = 8.0  # seconds after a stop request when the process exits whatever still runs
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def exit_by_deadline(seconds: float = DEADLINE) -> None:
+    """Arm a daemon timer that ends the process should an orderly stop still be running after `seconds`."""
+    timer = threading.Timer(seconds, _exit_now, args=(seconds,))
+    timer.daemon = True
+    timer.start()
+
+
+def _exit_now(seconds: float) -> None:
+    log.warning("stopping took longer than %g s (work stuck in the database?); exiting now", seconds)
+    logging.shutdown()
+    os._exit(1)
+
+
+class BoundedServer(uvicorn.Server):
+    """uvicorn's server, whose stop is bounded by DEADLINE."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        exit_by_deadline()
+        super().handle_exit(sig, frame)
+
+
+def server_config(app: ASGIApp, host: str, port: int) -> uvicorn.Config:
+    return uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=GRACE)
+
+
+def serve_http(app: ASGIApp, host: str, port: int) -> None:
+    """Serve `app` until SIGTERM or Ctrl-C."""
+    BoundedServer(server_config(app, host, port)).run()
+
+
+async def run_until_stopped(job: Callable[[], Awaitable[None]]) -> None:
+    """Run `job` until SIGTERM or Ctrl-C (a process without an HTTP server); the stop is bounded by DEADLINE."""
+    async with anyio.create_task_group() as group:
+        with anyio.open_signal_receiver(*STOP_SIGNALS) as received:
+            group.start_soon(job)
+            async for _ in received:
+                exit_by_deadline()
+                group.cancel_scope.cancel()
+                return
