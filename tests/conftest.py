@@ -70,13 +70,17 @@ def make_pg_database() -> Iterator:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(scope="session")
-def pg_url(make_pg_database) -> str:
-    url = make_pg_database()
+def migrated(url: str) -> str:
+    """The database at `url`, brought to the current schema."""
     engine = create_db_engine(url)
     upgrade(engine)
     engine.dispose()
     return url
+
+
+@pytest.fixture(scope="session")
+def pg_url(make_pg_database) -> str:
+    return migrated(make_pg_database())
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ import pytest
 
 from events.catalog import EventType
 from mcp_server.db import create_db_engine
-from mcp_server.migrate import upgrade
+from tests.conftest import migrated
 from tests.fault_helpers import (
     DatabaseFaults,
     LoadRecord,
@@ -39,11 +39,8 @@ STOP_GOAL = 10.0  # seconds from SIGTERM to the process's end
 
 @pytest.fixture
 def database(make_pg_database) -> str:
-    url = make_pg_database()
-    engine = create_db_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    return url
+    """A migrated PostgreSQL database of the test's own: its faults touch no other test."""
+    return migrated(make_pg_database())
 
 
 async def test_tool_calls_recover_within_two_seconds_and_nothing_is_lost_or_doubled(database):
