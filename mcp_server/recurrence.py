@@ -12,9 +12,12 @@ of this thread's CPU time, and a rule with no occurrence in that span is refused
 
 from __future__ import annotations
 
+import gc
 import math
+import threading
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import MAXYEAR, date, datetime, timedelta
 from datetime import time as clock
@@ -96,9 +99,10 @@ def scan(
     # if it fails the filters), so it checks about one day in every `stride` of the calendar.
     stride = max(1.0, rule.interval * 365.25 / PERIODS_PER_YEAR[rule.freq] / _DAYS_PER_PERIOD[rule.freq])
     span = (horizon - dtstart).days
-    _install_budget(expansion, math.ceil(span / stride) + 2 * _DAYS_PER_PERIOD[rule.freq], span / 30.44 + 26)
     try:
-        found = next((moment for moment in expansion if moment > after or inclusive and moment == after), None)
+        with _without_gc_pauses():
+            _install_budget(expansion, math.ceil(span / stride) + 2 * _DAYS_PER_PERIOD[rule.freq], span / 30.44 + 26)
+            found = next((moment for moment in expansion if moment > after or inclusive and moment == after), None)
     except _OutOfBudget as out:
         if out.timed_out:
             raise InvalidRule(
@@ -113,6 +117,35 @@ def scan(
             "parts can meet (BYMONTH=2;BYMONTHDAY=30 never does) and that INTERVAL lands on them"
         )
     return found
+
+
+class _GcHold:
+    """Holds off the cyclic garbage collector while any scan runs (each takes milliseconds): a full collection in a
+    large process costs tens of milliseconds of the scanning thread's CPU time, which would spend a legitimate
+    rule's budget."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holders = 0
+        self._reenable = False
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            self._holders += 1
+            if self._holders == 1:
+                self._reenable = gc.isenabled()  # leave a collector someone else turned off as it is
+                gc.disable()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._holders -= 1
+                if self._holders == 0 and self._reenable:
+                    gc.enable()
+
+
+_without_gc_pauses = _GcHold()
 
 
 def _install_budget(expansion: rrule, days: int, months: float) -> None:

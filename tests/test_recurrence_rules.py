@@ -3,6 +3,7 @@ service tests, which run on PostgreSQL and SQLite)."""
 
 from __future__ import annotations
 
+import gc
 import time
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -166,6 +167,29 @@ def test_a_yearly_rule_with_numbered_weekdays_counts_them_within_the_year():
     assert first_occurrence("FREQ=YEARLY;BYDAY=+1MO", START, LOS_ANGELES) == date(2027, 1, 4)
     assert first_occurrence("FREQ=YEARLY;BYDAY=-1FR", START, LOS_ANGELES) == date(2026, 12, 25)
     assert first_occurrence("FREQ=YEARLY;BYDAY=+20MO", START, LOS_ANGELES) == date(2027, 5, 17)
+
+
+def test_garbage_collection_pauses_do_not_spend_a_rules_budget():
+    """In a large process a full collection costs more of the thread's CPU time than a scan's backstop; a good rule
+    must not be refused for it. Each collection here burns 40 ms, as a large heap's would."""
+
+    def costly_collection(phase: str, _info: dict) -> None:
+        if phase == "start":
+            started = time.thread_time()
+            while time.thread_time() - started < 0.04:
+                pass
+
+    thresholds = gc.get_threshold()
+    gc.set_threshold(1, 1, 1)  # collect at every allocation of a container object
+    gc.callbacks.append(costly_collection)
+    try:
+        # The scan from 29 November checks its budget on its third day: a collection before then would spend it.
+        found = first_occurrence("FREQ=MONTHLY;BYMONTHDAY=1", date(2026, 11, 29), ZoneInfo("Europe/Lisbon"))
+    finally:
+        gc.callbacks.remove(costly_collection)
+        gc.set_threshold(*thresholds)
+    assert found == date(2026, 12, 1)
+    assert gc.isenabled()
 
 
 def test_the_interpreter_leaves_a_rule_that_never_occurs_to_the_tools_without_scanning_for_it():
