@@ -131,14 +131,21 @@ def test_two_workers_one_killed_mid_batch_each_effect_and_reminder_exactly_once(
         doomed.wait()
         assert outbox_count(database, "sent_at IS NOT NULL") < len(completed)
         wait_for_outbox(database, timeout=120)  # the killed worker's claim is taken over once its lease ends
+        # The reminders were written without a wake-up, so the survivor's scheduler finds them on its next round.
+        wait_until(lambda: len(fired_reminders(database)) == len(completed), 120)
         assert other.poll() is None
     assert damage(database, LoadRecord(completed=completed)).__dict__ == {"lost": 0, "duplicated": 0}
-    with psycopg.connect(database) as connection:
-        reminders = connection.execute(
-            "SELECT data->>'task_id', count(*) FROM outbox WHERE type = %s GROUP BY 1", (EventType.reminder_due.value,)
-        ).fetchall()
+    reminders = fired_reminders(database)
     assert len(reminders) == len(completed)
     assert {count for _, count in reminders} == {1}
+
+
+def fired_reminders(database: str) -> list[tuple[str, int]]:
+    """(task id, how many reminder.due events it has) for every task whose reminder fired."""
+    with psycopg.connect(database) as connection:
+        return connection.execute(
+            "SELECT data->>'task_id', count(*) FROM outbox WHERE type = %s GROUP BY 1", (EventType.reminder_due.value,)
+        ).fetchall()
 
 
 def waiting_on_a_lock(database: str) -> bool:
