@@ -79,7 +79,7 @@ def create_http_app(runtime: Runtime) -> FastAPI:
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
         return JSONResponse({"status": "ok", "outbox": asdict(backlog)})
 
-    token = runtime.settings.app_api_token
-    app.include_router(subscription_router(consumers, app_api_token=token.get_secret_value() if token else None))
+    if token := runtime.settings.app_api_token:  # without it the event routes are not served at all
+        app.include_router(subscription_router(consumers, app_api_token=token.get_secret_value()))
     app.mount("/", mcp_app)
     return app

@@ -49,9 +49,13 @@ def cloudevent(topic: str = TASK_EVENTS, **changes: Any) -> dict[str, Any]:
     return event
 
 
-def client_for(consumers: Consumers, **router_options: Any) -> TestClient:
+TOKEN = "s3cret-token"
+SIDECAR = CLOUDEVENTS | {"dapr-api-token": TOKEN}
+
+
+def client_for(consumers: Consumers, app_api_token: str = TOKEN) -> TestClient:
     app = FastAPI()
-    app.include_router(subscription_router(consumers, **router_options))
+    app.include_router(subscription_router(consumers, app_api_token=app_api_token))
     return TestClient(app)
 
 
@@ -77,8 +81,8 @@ def app_client(consumers: Consumers) -> TestClient:
 @pytest.mark.parametrize("topic", [TASK_EVENTS, NOTIFICATIONS])
 def test_a_delivered_event_is_handled_once_and_answered_success(app_client, recorder, topic):
     event = cloudevent(topic)
-    first = app_client.post(route_for(topic), json=event, headers=CLOUDEVENTS)
-    again = app_client.post(route_for(topic), json=event, headers=CLOUDEVENTS)
+    first = app_client.post(route_for(topic), json=event, headers=SIDECAR)
+    again = app_client.post(route_for(topic), json=event, headers=SIDECAR)
     assert (first.status_code, first.json()) == (200, {"status": "SUCCESS"})
     assert (again.status_code, again.json()) == (200, {"status": "SUCCESS"})
     assert recorder.handled == [event["id"]]  # the redelivery was recognised in the inbox
@@ -86,7 +90,8 @@ def test_a_delivered_event_is_handled_once_and_answered_success(app_client, reco
 
 def test_a_plain_json_content_type_is_accepted_too(app_client, recorder):
     event = cloudevent()
-    assert app_client.post(route_for(TASK_EVENTS), json=event).json() == {"status": "SUCCESS"}
+    response = app_client.post(route_for(TASK_EVENTS), json=event, headers={"dapr-api-token": TOKEN})
+    assert response.json() == {"status": "SUCCESS"}
     assert recorder.handled == [event["id"]]
 
 
@@ -103,9 +108,9 @@ def test_a_plain_json_content_type_is_accepted_too(app_client, recorder):
 )
 def test_an_event_no_retry_can_fix_is_dropped(app_client, recorder, body):
     if isinstance(body, dict):
-        response = app_client.post(route_for(TASK_EVENTS), json=body, headers=CLOUDEVENTS)
+        response = app_client.post(route_for(TASK_EVENTS), json=body, headers=SIDECAR)
     else:
-        response = app_client.post(route_for(TASK_EVENTS), content=body, headers=CLOUDEVENTS)
+        response = app_client.post(route_for(TASK_EVENTS), content=body, headers=SIDECAR)
     assert (response.status_code, response.json()) == (200, {"status": "DROP"})
     assert recorder.handled == []
 
@@ -115,7 +120,7 @@ def test_an_unreachable_database_asks_dapr_to_retry(recorder):
     try:
         consumers = Consumers(engine)
         consumers.subscribe(TASK_EVENTS, "recorder", recorder)
-        response = client_for(consumers).post(route_for(TASK_EVENTS), json=cloudevent(), headers=CLOUDEVENTS)
+        response = client_for(consumers).post(route_for(TASK_EVENTS), json=cloudevent(), headers=SIDECAR)
     finally:
         engine.dispose()
     assert (response.status_code, response.json()) == (200, {"status": "RETRY"})
@@ -125,12 +130,15 @@ def test_an_unreachable_database_asks_dapr_to_retry(recorder):
 @pytest.fixture
 def guarded(consumers: Consumers, monkeypatch: pytest.MonkeyPatch) -> TestClient:
     """The routes with an app API token configured the way the sidecar's is: APP_API_TOKEN."""
-    monkeypatch.setenv("APP_API_TOKEN", "s3cret-token")
+    monkeypatch.setenv("APP_API_TOKEN", "configured-token")
     token = load_settings().app_api_token
-    return client_for(consumers, app_api_token=token.get_secret_value() if token else None)
+    assert token is not None
+    return client_for(consumers, app_api_token=token.get_secret_value())
 
 
-@pytest.mark.parametrize("headers", [{}, {"dapr-api-token": "wrong"}], ids=["missing", "wrong"])
+@pytest.mark.parametrize(
+    "headers", [{}, {"dapr-api-token": "wrong"}, {"dapr-api-token": "configured-token "}], ids=["missing", "wrong", "near"]
+)
 def test_without_the_app_api_token_a_delivery_is_refused(guarded, recorder, headers):
     response = guarded.post(route_for(TASK_EVENTS), json=cloudevent(), headers=CLOUDEVENTS | headers)
     assert response.status_code == 401
@@ -138,14 +146,14 @@ def test_without_the_app_api_token_a_delivery_is_refused(guarded, recorder, head
 
 
 def test_with_the_app_api_token_a_delivery_is_handled(guarded, recorder):
-    headers = CLOUDEVENTS | {"dapr-api-token": "s3cret-token"}
+    headers = CLOUDEVENTS | {"dapr-api-token": "configured-token"}
     assert guarded.post(route_for(TASK_EVENTS), json=cloudevent(), headers=headers).json() == {"status": "SUCCESS"}
     assert len(recorder.handled) == 1
 
 
-def test_a_token_given_to_the_router_is_required_too(consumers):
-    client = client_for(consumers, app_api_token="given")
-    assert client.post(route_for(TASK_EVENTS), json=cloudevent()).status_code == 401
+def test_routes_without_a_token_cannot_be_made(consumers):
+    with pytest.raises(ValueError, match="app API token"):
+        subscription_router(consumers, app_api_token="")
 
 
 def test_subscriptions_are_declared_in_yaml_so_the_app_serves_no_subscription_list(app_client):
