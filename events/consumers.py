@@ -73,6 +73,15 @@ class Event(BaseModel):
 Handler = Callable[[Session, Event], None]
 
 
+class _HandlerFailed(Exception):
+    """A handler failed on this event; which event it was lets a batch go on without it."""
+
+    def __init__(self, event: Event, error: Exception) -> None:
+        super().__init__(event.id)
+        self.event = event
+        self.error = error
+
+
 @dataclass(frozen=True)
 class DeliveryLimits:
     budget: float = 5.0  # seconds one consumer transaction may take, SQL and Python alike
@@ -163,6 +172,8 @@ class Consumers:
                 if session.scalars(locked.with_for_update()).first() is None:
                     return None
                 self._handle_in(session, subscription, [event])
+        except _HandlerFailed as failed:
+            return self._failed(subscription, event, failed.error)
         except Exception as error:
             return self._failed(subscription, event, error)
         return Outcome.success
@@ -174,7 +185,12 @@ class Consumers:
         try:
             with self._bounded_transaction() as session:
                 self._handle_in(session, subscription, events)
-        except Exception as error:
+        except _HandlerFailed as failed:  # that event alone is set aside; the others go again without it
+            outcome = self._failed(subscription, failed.event, failed.error)
+            rest = [event for event in events if event is not failed.event]
+            others = iter(self._deliver_to(subscription, rest) if rest else [])
+            return [outcome if event is failed.event else next(others) for event in events]
+        except Exception as error:  # outside any handler (the inbox, the commit): each event on its own
             if len(events) > 1:
                 return [self._deliver_to(subscription, [event])[0] for event in events]
             return [self._failed(subscription, events[0], error)]
@@ -203,7 +219,11 @@ class Consumers:
                 return  # a concurrent delivery of the same event got there first
             raise
         for event in fresh:
-            subscription.handler(session, event)
+            try:
+                with time_budget(self._limits.budget):
+                    subscription.handler(session, event)
+            except Exception as error:
+                raise _HandlerFailed(event, error) from error
         session.execute(
             delete(DeliveryFailure).where(
                 DeliveryFailure.consumer == name,
@@ -213,9 +233,9 @@ class Consumers:
 
     @contextmanager
     def _bounded_transaction(self) -> Iterator[Session]:
-        """A unit of work within the limits: a time budget, and statement and lock timeouts in the database."""
+        """A unit of work with statement and lock timeouts in the database (handlers have a time budget too)."""
         limits = self._limits
-        with self._engine.connect() as connection, time_budget(limits.budget), _sqlite_limits(connection, limits):
+        with self._engine.connect() as connection, _sqlite_limits(connection, limits):
             with Session(bind=connection, expire_on_commit=False) as session:
                 with session.begin():
                     if connection.dialect.name == "postgresql":

@@ -63,9 +63,7 @@ def upgrade() -> None:
         sa.Column("given_up_at", UTCDateTime(), nullable=True),
         sqlite_autoincrement=True,
     )
-    op.create_index(
-        "uq_delivery_failures_event", "delivery_failures", ["consumer", "source", "event_id"], unique=True
-    )
+    op.create_index("uq_delivery_failures_event", "delivery_failures", ["consumer", "source", "event_id"], unique=True)
 
 
 def _rebuild_outbox(change: Callable[[BatchOperations], None]) -> None:

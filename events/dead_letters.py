@@ -1,0 +1,24 @@
+"""Dead letters: the events a consumer gave up on, kept until `taskflow events retry` replays them."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, select
+
+from events.models import DeliveryFailure
+from mcp_server.db import unit_of_work
+
+
+def dead_letters(engine: Engine) -> list[DeliveryFailure]:
+    """Every dead letter, oldest first (failures still being retried are not dead letters yet)."""
+    with unit_of_work(engine) as session:
+        given_up = DeliveryFailure.given_up_at.is_not(None)  # type: ignore[union-attr]
+        return list(session.scalars(select(DeliveryFailure).where(given_up).order_by(DeliveryFailure.id)))
+
+
+def describe(letter: DeliveryFailure) -> str:
+    """Two lines for a person: which event and consumer, how often and when; then the last error."""
+    return (
+        f"{letter.id}  {letter.consumer} on {letter.topic}: {letter.event.get('type')} {letter.event_id}, "
+        f"{letter.attempts} attempt(s) from {letter.first_attempt_at:%Y-%m-%d %H:%M:%S} "
+        f"to {letter.last_attempt_at:%Y-%m-%d %H:%M:%S} UTC\n    {letter.error}"
+    )
