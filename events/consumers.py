@@ -9,6 +9,7 @@ events after it flow on; `taskflow events retry` hands it to its consumer again.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import defaultdict
@@ -48,15 +49,19 @@ class MalformedEvent(ValueError):
     """An event no retry can make sense of."""
 
 
+_PRINTABLE = r"^[\x20-\x7e]+$"
+
+
 class Event(BaseModel):
     """A CloudEvent 1.0 envelope, the attributes consumers use checked; others (Dapr adds some) are kept as given."""
 
     model_config = ConfigDict(frozen=True, extra="allow")
 
     specversion: Literal["1.0"]
-    id: str = Field(min_length=1, max_length=100)
-    source: str = Field(min_length=1, max_length=200)
-    type: str = Field(min_length=1, max_length=100)
+    # Printable ASCII: they are stored as keys, and every event we publish has such attributes.
+    id: str = Field(min_length=1, max_length=100, pattern=_PRINTABLE)
+    source: str = Field(min_length=1, max_length=200, pattern=_PRINTABLE)
+    type: str = Field(min_length=1, max_length=100, pattern=_PRINTABLE)
     data: dict[str, Any]
 
     @classmethod
@@ -161,7 +166,7 @@ class Consumers:
         subscription = self._subscription(failure.topic, failure.consumer)
         if subscription is None:
             return None
-        event = Event.from_envelope(failure.event)
+        event = Event.from_envelope(failure.cloudevent())
         try:
             with self._bounded_transaction() as session:
                 locked = select(DeliveryFailure).where(
@@ -287,7 +292,7 @@ def _record_failure(
             topic=subscription.topic,
             source=event.source,
             event_id=event.id,
-            event=event.model_dump(mode="json"),
+            envelope=json.dumps(event.model_dump(mode="json")),  # ensure_ascii: NUL and lone surrogates escaped
             error=reason,
             attempts=1,
             first_attempt_at=now,
@@ -315,7 +320,8 @@ def _describe(error: Exception) -> str:
     """The failure in one line, without SQL parameters (they carry people's data)."""
     cause: BaseException = error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
     lines = str(cause).strip().splitlines()
-    return f"{type(cause).__name__}: {lines[0] if lines else ''}"[:1000]
+    described = f"{type(cause).__name__}: {lines[0] if lines else ''}"
+    return described.encode("ascii", "backslashreplace").decode("ascii")[:1000]  # storable whatever it quotes
 
 
 @contextmanager

@@ -18,7 +18,7 @@ def dead_letters(engine: Engine) -> list[DeliveryFailure]:
 def describe(letter: DeliveryFailure) -> str:
     """Two lines for a person: which event and consumer, how often and when; then the last error."""
     return (
-        f"{letter.id}  {letter.consumer} on {letter.topic}: {letter.event.get('type')} {letter.event_id}, "
+        f"{letter.id}  {letter.consumer} on {letter.topic}: {letter.cloudevent().get('type')} {letter.event_id}, "
         f"{letter.attempts} attempt(s) from {letter.first_attempt_at:%Y-%m-%d %H:%M:%S} "
         f"to {letter.last_attempt_at:%Y-%m-%d %H:%M:%S} UTC\n    {letter.error}"
     )

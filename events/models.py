@@ -3,13 +3,14 @@ deliveries that failed (retried while the cause may pass, dead letters once give
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String, text
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -94,9 +95,13 @@ class DeliveryFailure(SQLModel, table=True):
     topic: str = Field(sa_column=Column(String(100), nullable=False))
     source: str = Field(sa_column=Column(String(200), nullable=False))
     event_id: str = Field(sa_column=Column(String(100), nullable=False))
-    event: dict[str, Any] = Field(sa_column=Column(JSON().with_variant(JSONB(), "postgresql"), nullable=False))
+    # JSON text escaped to ASCII: any payload can be kept, even one with characters a JSONB column refuses.
+    envelope: str = Field(sa_column=Column(Text(), nullable=False))
     error: str = Field(sa_column=Column(String(1000), nullable=False))
     attempts: int = Field(sa_column=Column(Integer(), nullable=False))
     first_attempt_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     last_attempt_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     given_up_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+
+    def cloudevent(self) -> dict[str, Any]:
+        return json.loads(self.envelope)

@@ -285,7 +285,10 @@ def events_dead_letters(as_json: bool) -> None:
 
     letters = dead_letters(_runtime().engine)
     if as_json:
-        click.echo(json.dumps([letter.model_dump(mode="json") for letter in letters], ensure_ascii=False, indent=2))
+        shown = [
+            letter.model_dump(mode="json", exclude={"envelope"}) | {"event": letter.cloudevent()} for letter in letters
+        ]
+        click.echo(json.dumps(shown, ensure_ascii=False, indent=2))
     else:
         click.echo("\n".join(describe(letter) for letter in letters) if letters else "no dead letters")
 

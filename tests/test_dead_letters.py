@@ -120,7 +120,7 @@ def occurrences(engine: Engine, series_id: int) -> int:
 
 
 def letters_of(engine: Engine, actor: Actor) -> list[DeliveryFailure]:
-    return [letter for letter in dead_letters(engine) if letter.event["data"]["user_id"] == actor.user_id]
+    return [letter for letter in dead_letters(engine) if letter.cloudevent()["data"]["user_id"] == actor.user_id]
 
 
 def unsent(engine: Engine, actor: Actor) -> int:
@@ -144,7 +144,7 @@ async def test_a_poisoned_rule_ends_dead_lettered_and_blocks_nobody(own_engine, 
         await eventually(lambda: occurrences(own_engine, after) == 2, within=10)
     (letter,) = letters_of(own_engine, poisoned)
     assert letter.consumer == recurrence.CONSUMER
-    assert letter.event["data"]["task"]["id"] == poison
+    assert letter.cloudevent()["data"]["task"]["id"] == poison
     assert 1 <= letter.attempts <= LIMITS.max_attempts
     assert letter.first_attempt_at <= letter.last_attempt_at
     assert occurrences(own_engine, poison) == 1

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
@@ -147,6 +147,7 @@ def test_event_ids_are_uuid7_in_creation_order_and_unrelated_to_each_other():
         ),
     )
 )  # fmt: skip
+@example(data={"user_id": "\x00", "task": {"title": "\ud800"}})  # PostgreSQL's JSONB refuses both
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_any_completion_payload_is_answered_and_creates_nothing_unasked(engine, consumers, data):
     event = {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "/fuzz", "type": "com.taskflow.task.completed"}

@@ -10,7 +10,6 @@ from collections.abc import Callable, Sequence
 import sqlalchemy as sa
 from alembic import op
 from alembic.operations import BatchOperations
-from sqlalchemy.dialects import postgresql
 
 from mcp_server.models import UTCDateTime
 
@@ -55,7 +54,7 @@ def upgrade() -> None:
         sa.Column("topic", sa.String(100), nullable=False),
         sa.Column("source", sa.String(200), nullable=False),
         sa.Column("event_id", sa.String(100), nullable=False),
-        sa.Column("event", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
+        sa.Column("envelope", sa.Text(), nullable=False),
         sa.Column("error", sa.String(1000), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("first_attempt_at", UTCDateTime(), nullable=False),
