@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 import anyio
 import psycopg
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
 from events import recurrence
@@ -24,6 +26,7 @@ from events.dead_letters import dead_letters
 from events.inprocess import InProcessTransport
 from events.models import DeliveryFailure, OutboxEvent
 from events.relay import Relay, RelaySettings
+from events.subscriptions import route_for, subscription_router
 from mcp_server import service
 from mcp_server.db import create_db_engine, unit_of_work
 from mcp_server.migrate import upgrade
@@ -48,7 +51,10 @@ POISONED_RULES = [
 
 @pytest.fixture(params=["postgresql", "sqlite"])
 def own_url(request: pytest.FixtureRequest, make_pg_database, tmp_path) -> str:
-    url = make_pg_database() if request.param == "postgresql" else f"sqlite:///{tmp_path / 'taskflow.db'}"
+    return migrated(make_pg_database() if request.param == "postgresql" else f"sqlite:///{tmp_path / 'taskflow.db'}")
+
+
+def migrated(url: str) -> str:
     engine = create_db_engine(url)
     upgrade(engine)
     engine.dispose()
@@ -173,11 +179,7 @@ async def test_a_failure_that_may_pass_is_retried_and_then_dead_lettered(own_eng
 
 @pytest.fixture
 def own_pg_url(make_pg_database) -> str:
-    url = make_pg_database()
-    engine = create_db_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    return url
+    return migrated(make_pg_database())
 
 
 async def test_a_handler_stuck_on_a_lock_holds_up_nobody_and_the_relay_still_stops(own_pg_url):
@@ -288,3 +290,26 @@ def test_a_dead_letter_does_not_hold_up_its_redelivery_stream(own_engine):
     assert consumers_of(own_engine).deliver("task-events", completion_of(own_engine, actor)) is Outcome.drop
     (letter,) = letters_of(own_engine, actor)
     assert letter.attempts == 2
+
+
+def test_the_dapr_route_answers_drop_for_poison_and_retry_for_a_lock_that_may_pass(own_engine, own_url):
+    poisoned, locked = new_actor(own_engine), new_actor(own_engine)
+    old_completion(own_engine, poisoned, "FREQ=DAILY;INTERVAL=-1")
+    held = recurring_completion(own_engine, locked)
+    app = FastAPI()
+    app.include_router(subscription_router(consumers_of(own_engine), app_api_token="sidecar-token"))
+    client = TestClient(app)
+    headers = {"dapr-api-token": "sidecar-token", "content-type": "application/cloudevents+json"}
+
+    def post(actor: Actor) -> str:
+        body = json.dumps(completion_of(own_engine, actor))
+        return client.post(route_for("task-events"), content=body, headers=headers).json()["status"]
+
+    assert post(poisoned) == "DROP"
+    assert len(letters_of(own_engine, poisoned)) == 1
+    if own_engine.dialect.name == "postgresql":  # a row lock held elsewhere: SQLite's is the whole database
+        with psycopg.connect(own_engine.url.set(drivername="postgresql").render_as_string(False)) as holder:
+            holder.execute("SELECT id FROM tasks WHERE id = %s FOR UPDATE", (held,))
+            assert post(locked) == "RETRY"
+    assert post(locked) == "SUCCESS"
+    assert occurrences(own_engine, held) == 2
