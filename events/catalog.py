@@ -27,10 +27,10 @@ class EventType(StrEnum):
 
 
 def to_cloudevent(row: OutboxEvent) -> dict[str, Any]:
-    """CloudEvents 1.0 in JSON; the outbox id is the event id, so a retried publish is recognisably the same."""
+    """CloudEvents 1.0 in JSON; the row's UUID is the event id, so a retried publish is recognisably the same."""
     event: dict[str, Any] = {
         "specversion": SPEC_VERSION,
-        "id": str(row.id),
+        "id": row.event_id,
         "source": SOURCE,
         "type": row.type,
         "time": row.created_at.isoformat(),

@@ -1,27 +1,75 @@
-"""The recurrence consumer: completing an occurrence of a recurring task creates the next one."""
+"""The recurrence consumer: completing an occurrence of a recurring task creates the next one.
+
+The event only says which task to look at: the series is continued from the stored task, and only when the database
+agrees with the event (the task exists, is the event's user's, is completed, and is the occurrence that was due).
+"""
 
 from __future__ import annotations
 
-from pydantic import ValidationError
+import logging
+from datetime import date, datetime
+
+from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy import select
 from sqlmodel import Session
 
 from events.catalog import TASK_EVENTS, EventType
 from events.consumers import Consumers, Event, MalformedEvent
 from mcp_server.accounts import actor_for
-from mcp_server.models import TaskPublic, User, utcnow
-from mcp_server.service import add_next_occurrence
+from mcp_server.models import Status, Task, User, utcnow
+from mcp_server.service import add_next_occurrence, to_public
+
+log = logging.getLogger(__name__)
 
 CONSUMER = "recurrence"
+_ID_MAX = 2**63 - 1
+
+
+class _CompletedTask(BaseModel):
+    id: int = Field(ge=1, le=_ID_MAX)
+    due: str | None
+
+
+class _Completion(BaseModel):
+    """What a task.completed event claims; each claim is checked against the database."""
+
+    user_id: int = Field(ge=1, le=_ID_MAX)
+    task: _CompletedTask
 
 
 def on_task_completed(session: Session, event: Event) -> None:
     try:
-        completed = TaskPublic.model_validate(event.data["task"])
-        user = session.get(User, int(event.data["user_id"]))
-    except (KeyError, TypeError, ValueError, ValidationError) as error:
-        raise MalformedEvent(f"task.completed without a valid task: {type(error).__name__}") from None
-    if user is not None:  # the owner may be gone by the time the event arrives
-        add_next_occurrence(session, actor=actor_for(user), completed=completed, now=utcnow())
+        claim = _Completion.model_validate(event.data)
+    except ValidationError as error:
+        first = error.errors(include_input=False, include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise MalformedEvent(f"task.completed without a valid {where}: {first['msg']}") from None
+    # Locked, so a reopen or edit committing meanwhile cannot slip between this check and the next occurrence.
+    task = session.scalars(select(Task).where(Task.id == claim.task.id).with_for_update()).first()
+    if task is None or task.user_id != claim.user_id or task.status != Status.completed:
+        log.info("event %s: task %d is not a completed task of that user; nothing to do", event.id, claim.task.id)
+        return
+    if not _is_due_at(task, claim.task.due):
+        log.info("event %s: task %d has moved since; nothing to do", event.id, claim.task.id)
+        return
+    owner = session.get(User, task.user_id)
+    if owner is None:
+        return
+    actor = actor_for(owner)
+    add_next_occurrence(session, actor=actor, completed=to_public(task, actor.zone), now=utcnow())
+
+
+def _is_due_at(task: Task, claimed: str | None) -> bool:
+    """Whether the stored task is the occurrence the event names: the same day, or the same instant."""
+    if claimed is None:
+        return task.due_at is None
+    try:
+        moment = date.fromisoformat(claimed) if len(claimed) == 10 else datetime.fromisoformat(claimed)
+    except ValueError:
+        raise MalformedEvent("task.completed with an unreadable due") from None
+    if isinstance(moment, datetime):
+        return task.due_date is None and moment.tzinfo is not None and task.due_at == moment
+    return task.due_date == moment
 
 
 def subscribe(consumers: Consumers) -> None:

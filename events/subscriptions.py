@@ -1,5 +1,7 @@
 """Dapr's deliveries to this app: one route per topic, each answered SUCCESS, RETRY or DROP as Dapr expects.
 
+The routes exist only with Dapr's app API token (APP_API_TOKEN): the sidecar sends it with every delivery, and a
+request without it is refused before its body is read. Bodies are CloudEvents in JSON, read up to a size limit.
 The subscriptions themselves are declared once, in components/subscriptions.yaml; this app serves no /dapr/subscribe.
 """
 
@@ -20,6 +22,9 @@ log = logging.getLogger(__name__)
 
 TOPICS = (TASK_EVENTS, NOTIFICATIONS)
 APP_API_TOKEN_HEADER = "dapr-api-token"  # the header the sidecar adds when it runs with APP_API_TOKEN
+# Dapr sends structured CloudEvents; plain JSON is what a sidecar sends for raw payloads and what tools send.
+MEDIA_TYPES = frozenset({"application/cloudevents+json", "application/json"})
+BODY_LIMIT = 1024 * 1024  # bytes; our events are a few kilobytes
 
 Reply = dict[str, str]
 
@@ -29,20 +34,26 @@ def route_for(topic: str) -> str:
     return f"/events/{topic}"
 
 
-def subscription_router(consumers: Consumers, app_api_token: str | None = None) -> APIRouter:
-    """Routes for the declared subscriptions; with Dapr's app API token set, only the sidecar may call them."""
-    router = APIRouter(tags=["events"], dependencies=[Depends(_token_check(app_api_token))] if app_api_token else [])
+def subscription_router(consumers: Consumers, app_api_token: str, body_limit: int = BODY_LIMIT) -> APIRouter:
+    """Routes for the declared subscriptions that only the sidecar, which sends `app_api_token`, may call."""
+    if not app_api_token:
+        raise ValueError("event routes need Dapr's app API token; without one they must not be served")
+    router = APIRouter(tags=["events"], dependencies=[Depends(_token_check(app_api_token))])
     for topic in TOPICS:
-        router.add_api_route(route_for(topic), _receiver(consumers, topic), methods=["POST"], name=f"deliver {topic}")
+        router.add_api_route(
+            route_for(topic), _receiver(consumers, topic, body_limit), methods=["POST"], name=f"deliver {topic}"
+        )
     return router
 
 
-def _receiver(consumers: Consumers, topic: str) -> Callable[[Request], Awaitable[Reply]]:
-    """The endpoint for one topic: the CloudEvent envelope in, Dapr's status out (always HTTP 200)."""
+def _receiver(consumers: Consumers, topic: str, body_limit: int) -> Callable[[Request], Awaitable[Reply]]:
+    """The endpoint for one topic: the CloudEvent envelope in, Dapr's status out (HTTP 200 once the body is read)."""
 
     async def receive(request: Request) -> Reply:
-        # Read the raw body: Dapr sends application/cloudevents+json, which a JSON body parameter would refuse.
-        body = await request.body()
+        media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media_type not in MEDIA_TYPES:
+            raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send application/cloudevents+json")
+        body = await _read_at_most(request, body_limit)
         try:
             envelope = json.loads(body)
         except ValueError:  # not JSON, or not UTF-8: no retry can fix it
@@ -55,8 +66,24 @@ def _receiver(consumers: Consumers, topic: str) -> Callable[[Request], Awaitable
     return receive
 
 
+async def _read_at_most(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it is known to exceed `limit` (by its length or while streaming)."""
+    too_large = HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"an event body may have {limit} bytes")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _token_check(expected: str) -> Callable[[Request], None]:
-    """A dependency refusing requests that lack the sidecar's app API token."""
+    """A dependency refusing requests that lack the sidecar's app API token (compared in constant time)."""
 
     def check(request: Request) -> None:
         supplied = request.headers.get(APP_API_TOKEN_HEADER, "")

@@ -271,6 +271,55 @@ def _announce(what: str, url: str) -> Callable[[], None]:
     return lambda: click.echo(f"{what} on {url} (Ctrl-C stops it)", err=True)
 
 
+@cli.group()
+def events() -> None:
+    """Event delivery: the dead letters consumers gave up on, and their replay."""
+
+
+@events.command("dead-letters")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array with each event in full.")
+def events_dead_letters(as_json: bool) -> None:
+    """List the events a consumer gave up on, oldest first."""
+    from events.dead_letters import dead_letters, describe
+
+    letters = dead_letters(_runtime().engine)
+    if as_json:
+        shown = [
+            letter.model_dump(mode="json", exclude={"envelope"}) | {"event": letter.cloudevent()} for letter in letters
+        ]
+        click.echo(json.dumps(shown, ensure_ascii=False, indent=2))
+    else:
+        click.echo("\n".join(describe(letter) for letter in letters) if letters else "no dead letters")
+
+
+@events.command("retry")
+@click.argument("letter_id", type=int, required=False)
+@click.option("--all", "every", is_flag=True, help="Replay every dead letter, oldest first.")
+def events_retry(letter_id: int | None, every: bool) -> None:
+    """Hand dead letters to their consumers again (after a fix); each is handled at most once."""
+    from chat_ui import notifications
+    from events.background import consumers_for
+    from events.consumers import Outcome
+    from events.dead_letters import dead_letters
+
+    if (letter_id is not None) == every:
+        raise click.UsageError("give one dead letter's ID or --all")
+    runtime = _runtime()
+    consumers = consumers_for(runtime)
+    notifications.subscribe(consumers)  # the chat's consumer records reminders its open chats pick up
+    ids = [letter.id for letter in dead_letters(runtime.engine)] if every else [letter_id]
+    failed = 0
+    for replayed in ids:
+        outcome = consumers.replay(replayed)  # type: ignore[arg-type]
+        if outcome is Outcome.success:
+            click.echo(f"{replayed}: handled")
+        else:
+            failed += 1
+            click.echo(f"{replayed}: " + ("failed again; still a dead letter" if outcome else "no such dead letter"))
+    if failed:
+        raise click.ClickException(f"{failed} of {len(ids)} dead letter(s) not handled")
+
+
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Where the health port listens.")
 @click.option("--port", type=int, help="Serve /healthz and /readyz on this port (default: TASKFLOW_HEALTH_PORT).")

@@ -15,16 +15,15 @@ from typing import Any
 import anyio
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
-from sqlalchemy import Engine, inspect, text
-from sqlmodel import Session
+from sqlalchemy import Engine, text
 
 from events.background import EventServices
+from events.dead_letters import count_dead_letters
 from events.relay import Backlog
 from events.supervision import TRANSIENT_ERRORS, ServiceHealth
 from mcp_server.db import unit_of_work
 
 DATABASE_TIMEOUT = 2.0  # seconds the readiness check waits for the database
-DEAD_LETTERS_TABLE = "dead_letters"
 
 
 def health_router(
@@ -72,16 +71,9 @@ def _database_report(engine: Engine, backlog: Callable[[], Backlog] | None) -> d
         with unit_of_work(engine) as session:
             if engine.dialect.name == "postgresql":
                 session.execute(text(f"SET LOCAL statement_timeout = {int(DATABASE_TIMEOUT * 1000)}"))
-            report: dict[str, Any] = {"database": "ok", "dead_letters": dead_letter_count(session)}
+            report: dict[str, Any] = {"database": "ok", "dead_letters": count_dead_letters(session)}
         if backlog is not None:
             report["outbox"] = asdict(backlog())
     except TRANSIENT_ERRORS:  # not ready; the services' own logs say why
         return {}
     return report
-
-
-def dead_letter_count(session: Session) -> int | None:
-    """Events the consumers gave up on; None while the database has no dead-letter table."""
-    if not inspect(session.connection()).has_table(DEAD_LETTERS_TABLE):
-        return None
-    return session.scalar(text(f"SELECT count(*) FROM {DEAD_LETTERS_TABLE}"))

@@ -116,7 +116,8 @@ class Task(SQLModel, table=True):
         # The scheduler's queue: reminders still to fire, earliest first.
         Index("ix_tasks_pending_reminders", "remind_at", postgresql_where=PENDING, sqlite_where=PENDING),
         # One occurrence per series and due moment: redelivered or concurrent completions cannot duplicate it.
-        Index("uq_tasks_series_due", "series_id", "due_at", unique=True),
+        # Per user, so nobody's task can take a slot of another person's series.
+        Index("uq_tasks_user_series_due", "user_id", "series_id", "due_at", unique=True),
         # A deleted task's id is never given to another (SQLite reuses rowids otherwise).
         {"sqlite_autoincrement": True},
     )

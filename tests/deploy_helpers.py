@@ -371,7 +371,9 @@ def mcp_http_routes() -> set[tuple[str, str]]:
 
     engine = create_engine("sqlite://")
     try:
-        app = create_http_app(Runtime(settings=Settings(database_url="sqlite://"), engine=engine))
+        # As deployed: the chart requires APP_API_TOKEN, without which the event routes are not served.
+        settings = Settings.model_validate({"database_url": "sqlite://", "APP_API_TOKEN": "deployed"})
+        app = create_http_app(Runtime(settings=settings, engine=engine))
         paths = app.openapi()["paths"]  # the app's own routes; /mcp is a mounted app of its own
         return {(method.upper(), path) for path, operations in paths.items() for method in operations}
     finally:

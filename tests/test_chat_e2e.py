@@ -16,7 +16,7 @@ from sqlalchemy import Engine, select
 from agent.memory import load_thread
 from chat_ui.models import ChatReminder
 from chat_ui.passwords import set_password
-from events.catalog import EventType
+from events.catalog import SOURCE, EventType
 from mcp_server.accounts import actor_for, add_user, find_user
 from mcp_server.db import create_db_engine, unit_of_work
 from mcp_server.models import utcnow
@@ -136,7 +136,13 @@ def test_the_reminder_route_takes_only_events_with_the_app_api_token(tmp_path):
         with unit_of_work(engine) as session:
             user_id = find_user(session, "sam").id
         data = {"task_id": 1, "title": "stretch", "due": None, "remind_at": "2026-11-29T10:00:00+05:00"}
-        event = {"id": uuid.uuid4().hex, "type": EventType.reminder_due.value, "data": data | {"user_id": user_id}}
+        event = {
+            "specversion": "1.0",
+            "id": uuid.uuid4().hex,
+            "source": SOURCE,
+            "type": EventType.reminder_due.value,
+            "data": data | {"user_id": user_id},
+        }
         route = f"{server.url}/events/notifications"
         assert httpx.post(route, json=event).status_code == 401
         assert httpx.post(route, json=event, headers={"dapr-api-token": "guess"}).status_code == 401

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from chat_ui import notifications
 from chat_ui.models import ChatReminder
-from events.catalog import NOTIFICATIONS, EventType
+from events.catalog import NOTIFICATIONS, SOURCE, EventType
 from events.consumers import Consumers, Outcome
 from mcp_server.config import Settings
 from mcp_server.db import unit_of_work
@@ -60,7 +60,13 @@ def user_name(engine, user_id: int) -> str:
 
 def reminder_due(user_id: int, title: str = "stretch", event_id: str | None = None) -> dict[str, Any]:
     data = {"task_id": 1, "title": title, "due": None, "remind_at": "2026-11-29T10:05:00+05:00", "user_id": user_id}
-    return {"id": event_id or uuid.uuid4().hex, "type": EventType.reminder_due.value, "data": data | {"late": False}}
+    return {
+        "specversion": "1.0",
+        "id": event_id or uuid.uuid4().hex,
+        "source": SOURCE,
+        "type": EventType.reminder_due.value,
+        "data": data | {"late": False},
+    }
 
 
 def kept(engine, user_id: int) -> list[ChatReminder]:

@@ -88,7 +88,8 @@ def test_the_secret_store_is_a_local_one_limited_by_a_prefix():
 
 
 def test_subscriptions_route_to_the_apps_routes_with_a_dead_letter_topic_and_top_level_scopes():
-    routes = {route.path for route in subscription_router(Consumers(create_engine("sqlite://"))).routes}
+    router = subscription_router(Consumers(create_engine("sqlite://")), app_api_token="any")
+    routes = {route.path for route in router.routes}
     subscriptions = resources("Subscription")
     assert subscriptions
     for subscription in subscriptions:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -10,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from events import recurrence
+from events.catalog import SOURCE, to_cloudevent
 from events.consumers import Consumers, Outcome
 from events.inprocess import InProcessTransport
 from events.models import InboxEntry, OutboxEvent
@@ -52,11 +54,14 @@ def series(engine, actor: Actor) -> list[dict]:
     return [task.model_dump(mode="json") for task in page.tasks]
 
 
+def envelope(type: str, data: dict) -> dict:
+    return {"specversion": "1.0", "id": str(uuid.uuid4()), "source": SOURCE, "type": type, "data": data}
+
+
 def completed_event(engine, task_id: int) -> dict:
     with unit_of_work(engine) as session:
         rows = session.scalars(select(OutboxEvent).where(OutboxEvent.type == "com.taskflow.task.completed"))
-        row = next(row for row in rows if row.data["task"]["id"] == task_id)
-        return {"id": str(row.id), "type": row.type, "data": row.data}
+        return to_cloudevent(next(row for row in rows if row.data["task"]["id"] == task_id))
 
 
 async def test_completing_a_recurring_task_creates_the_next_occurrence(engine, actor, relay):
@@ -80,8 +85,8 @@ async def test_events_a_consumer_ignores_cost_it_no_inbox_entry(engine, actor, r
     add(engine, actor, title="plain")
     await relay.drain()
     with unit_of_work(engine) as session:
-        created = session.scalars(select(OutboxEvent.id).where(OutboxEvent.user_id == actor.user_id)).one()
-        assert session.get(InboxEntry, ("recurrence", str(created))) is None
+        created = session.scalars(select(OutboxEvent.event_id).where(OutboxEvent.user_id == actor.user_id)).one()
+        assert session.get(InboxEntry, ("recurrence", SOURCE, created)) is None
 
 
 async def test_the_last_occurrence_of_a_series_has_no_successor(engine, actor, relay):
@@ -130,7 +135,7 @@ async def test_reopening_and_completing_again_does_not_make_a_second_occurrence(
         ("not an object", Outcome.drop),
         ({"type": "com.taskflow.task.completed", "data": {}}, Outcome.drop),
         ({"id": "x1", "type": "com.taskflow.task.completed", "data": {"task": {"id": "?"}}}, Outcome.drop),
-        ({"id": "x2", "type": "com.example.unknown", "data": {}}, Outcome.success),
+        (envelope("com.example.unknown", {}), Outcome.success),
     ],
 )
 def test_malformed_events_are_dropped_and_unknown_types_ignored(consumers, envelope, outcome):
@@ -176,7 +181,7 @@ async def test_published_events_carry_cloudevent_attributes(engine, actor):
     await Relay(engine, transport).drain()
     event = next(e for e in transport.delivered if e.user_id == actor.user_id)
     attributes = event.cloudevent
-    assert attributes["id"] == str(event.id)
+    assert uuid.UUID(attributes["id"]).version == 7  # unguessable, unlike the row's own id
     assert attributes["specversion"] == "1.0"
     assert attributes["type"] == "com.taskflow.task.created"
     assert attributes["datacontenttype"] == "application/json"
@@ -200,7 +205,7 @@ async def test_a_consumer_that_cannot_reach_the_database_asks_for_a_retry(actor)
 
     offline = Consumers(create_db_engine("postgresql://postgres@127.0.0.1:1/none"))
     recurrence.subscribe(offline)
-    event = {"id": "e1", "type": "com.taskflow.task.completed", "data": {"task": {}, "user_id": actor.user_id}}
+    event = envelope("com.taskflow.task.completed", {"task": {"id": 1, "due": None}, "user_id": actor.user_id})
     assert offline.deliver("task-events", event) is Outcome.retry
 
 
