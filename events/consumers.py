@@ -157,8 +157,10 @@ class Consumers:
         return outcomes
 
     def replay(self, failure_id: int) -> Outcome | None:
-        """Hand a dead letter to its consumer again: success (handled, the dead letter gone) or drop (failed again,
-        kept); None when there is no such dead letter, or no consumer of its name here."""
+        """Hand a dead letter to its consumer again, at most once however many replays run at the same time.
+
+        Success: handled, the dead letter gone. Drop: it failed again and stays. None: no such dead letter here.
+        """
         with unit_of_work(self._engine) as session:
             failure = session.get(DeliveryFailure, failure_id)
         if failure is None or failure.given_up_at is None:
@@ -174,8 +176,10 @@ class Consumers:
                     DeliveryFailure.given_up_at.is_not(None),  # type: ignore[union-attr]
                 )
                 # Concurrent replays of this dead letter queue here; the later ones find it gone.
-                if session.scalars(locked.with_for_update()).first() is None:
+                letter = session.scalars(locked.with_for_update()).first()
+                if letter is None:
                     return None
+                session.delete(letter)
                 self._handle_in(session, subscription, [event])
         except _HandlerFailed as failed:
             return self._failed(subscription, event, failed.error)

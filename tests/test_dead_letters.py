@@ -15,8 +15,6 @@ from datetime import UTC, datetime
 import anyio
 import psycopg
 import pytest
-from fastapi import FastAPI
-from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
 from events import recurrence
@@ -26,7 +24,6 @@ from events.dead_letters import count_dead_letters, dead_letters
 from events.inprocess import InProcessTransport
 from events.models import DeliveryFailure, OutboxEvent
 from events.relay import Relay, RelaySettings
-from events.subscriptions import route_for, subscription_router
 from mcp_server import service
 from mcp_server.db import create_db_engine, unit_of_work
 from mcp_server.migrate import upgrade
@@ -299,25 +296,3 @@ def test_a_dead_letter_does_not_hold_up_its_redelivery_stream(own_engine):
     (letter,) = letters_of(own_engine, actor)
     assert letter.attempts == 2
 
-
-def test_the_dapr_route_answers_drop_for_poison_and_retry_for_a_lock_that_may_pass(own_engine, own_url):
-    poisoned, locked = new_actor(own_engine), new_actor(own_engine)
-    old_completion(own_engine, poisoned, "FREQ=DAILY;INTERVAL=-1")
-    held = recurring_completion(own_engine, locked)
-    app = FastAPI()
-    app.include_router(subscription_router(consumers_of(own_engine), app_api_token="sidecar-token"))
-    client = TestClient(app)
-    headers = {"dapr-api-token": "sidecar-token", "content-type": "application/cloudevents+json"}
-
-    def post(actor: Actor) -> str:
-        body = json.dumps(completion_of(own_engine, actor))
-        return client.post(route_for("task-events"), content=body, headers=headers).json()["status"]
-
-    assert post(poisoned) == "DROP"
-    assert len(letters_of(own_engine, poisoned)) == 1
-    if own_engine.dialect.name == "postgresql":  # a row lock held elsewhere: SQLite's is the whole database
-        with psycopg.connect(own_engine.url.set(drivername="postgresql").render_as_string(False)) as holder:
-            holder.execute("SELECT id FROM tasks WHERE id = %s FOR UPDATE", (held,))
-            assert post(locked) == "RETRY"
-    assert post(locked) == "SUCCESS"
-    assert occurrences(own_engine, held) == 2

@@ -103,3 +103,22 @@ def test_ids_are_never_given_out_again(empty_engine, table):
         add_task(session, actor=actor, data=TaskCreate(title="y"), now=NOW)
     with empty_engine.connect() as connection:
         assert connection.scalar(text(f"SELECT max(id) FROM {table}")) > newest
+
+
+def test_events_written_before_uuid_ids_keep_their_ids_and_inbox_entries(empty_engine):
+    upgrade(empty_engine, "0005")
+    with empty_engine.begin() as connection:
+        connection.execute(text("INSERT INTO users (name, timezone, created_at) VALUES ('old', 'UTC', '2026-11-01')"))
+        connection.execute(
+            text(
+                "INSERT INTO outbox (topic, type, user_id, data, created_at, available_at, attempts) "
+                "VALUES ('task-events', 'com.taskflow.task.created', 1, '{}', '2026-11-01', '2026-11-01', 0)"
+            )
+        )
+        connection.execute(text("INSERT INTO inbox VALUES ('recurrence', '1', '2026-11-01')"))
+    upgrade(empty_engine)
+    with empty_engine.connect() as connection:
+        assert connection.execute(text("SELECT id, event_id FROM outbox")).all() == [(1, "1")]
+        assert connection.execute(text("SELECT consumer, source, event_id FROM inbox")).all() == [
+            ("recurrence", "/taskflow/task-service", "1")
+        ]
