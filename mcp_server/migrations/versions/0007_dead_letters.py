@@ -1,7 +1,7 @@
 """Unguessable event ids, an inbox keyed by source and id, failed deliveries and dead letters, series per user.
 
-Revision ID: 0006_dead_letters
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-11-30
 """
 
@@ -13,8 +13,8 @@ from alembic.operations import BatchOperations
 
 from mcp_server.models import UTCDateTime
 
-revision: str = "0006_dead_letters"
-down_revision: str | None = "0005"
+revision: str = "0007"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
