@@ -98,22 +98,3 @@ def test_healthz_reports_the_database_and_the_outbox(server):
     health = httpx.get(server.url.removesuffix("/mcp") + "/healthz").json()
     assert health["status"] == "ok"
     assert set(health["outbox"]) == {"pending", "oldest_age_seconds"}
-
-
-async def test_token_answers_are_remembered_briefly(pg_url):
-    from sqlalchemy import delete
-
-    from mcp_server.http_app import DatabaseTokenVerifier
-    from mcp_server.models import ApiToken
-
-    token = make_token(pg_url)
-    engine = create_db_engine(pg_url)
-    remembering, forgetful = DatabaseTokenVerifier(engine), DatabaseTokenVerifier(engine, remember_seconds=0)
-    assert (await remembering.verify_token(token)) is not None
-    assert (await forgetful.verify_token(token)) is not None
-    with unit_of_work(engine) as session:
-        session.execute(delete(ApiToken))
-    assert (await remembering.verify_token(token)) is not None  # within the window
-    assert (await forgetful.verify_token(token)) is None
-    assert (await remembering.verify_token("tf_unknown")) is None
-    engine.dispose()
