@@ -122,7 +122,7 @@ def list_users(session: Session) -> list[UserSummary]:
 
 def parse_lifetime(text: str) -> timedelta:
     """'12h', '30d' or '1w' as a duration."""
-    match = re.fullmatch(r"\s*(\d{1,6})\s*([hdw])\s*", text.lower())
+    match = re.fullmatch(r"\s*(\d{1,6})\s*([hdw])\s*", text.lower(), flags=re.ASCII)
     if match is None:
         raise InvalidField("expires", f"{text!r} is not a lifetime; use a number of hours, days or weeks: 12h, 30d, 1w")
     lifetime = int(match[1]) * LIFETIME_UNITS[match[2]]

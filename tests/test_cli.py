@@ -16,8 +16,8 @@ from tests.processes import taskflow_env
 pytestmark = pytest.mark.slow
 
 
-def taskflow(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(["taskflow", *args], env=env, capture_output=True, text=True, timeout=60)
+def taskflow(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess:
+    return subprocess.run(["taskflow", *args], env=env, input=stdin, capture_output=True, text=True, timeout=60)
 
 
 @pytest.fixture
