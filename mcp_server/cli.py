@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sys
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import NoReturn
 
 import click
@@ -13,16 +15,36 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from agent.conversation import Model, ModelUnavailable
 from mcp_server import service
-from mcp_server.accounts import UnknownUser, actor_for, add_user, create_token, find_user
+from mcp_server.accounts import (
+    actor_for,
+    add_user,
+    check_zone,
+    create_token,
+    find_existing_user,
+    list_tokens,
+    list_users,
+    parse_lifetime,
+    revoke_token,
+    update_user,
+)
 from mcp_server.config import ConfigError, Settings, load_settings
 from mcp_server.db import create_db_engine, unit_of_work
 from mcp_server.errors import InvalidField, TaskError
 from mcp_server.migrate import SchemaOutdated, upgrade
-from mcp_server.models import TaskPublic
+from mcp_server.models import ApiToken, TaskPublic, utcnow
 from mcp_server.runtime import Runtime
 from mcp_server.service import Actor, TaskFilter
 
 USER_OPTION = click.option("--user", "user_name", help="Act as this user (default: TASKFLOW_USER, the login name).")
+PASSWORD_OPTION = click.option(
+    "--password",
+    "with_password",
+    is_flag=True,
+    help="Set a password for the chat's login: prompted for, or one line read from stdin when it is not a terminal.",
+)
+PASSWORD_STDIN_OPTION = click.option(
+    "--password-stdin", is_flag=True, help="Set the chat password read as one line from stdin (for scripts)."
+)
 
 
 def _settings() -> Settings:
@@ -62,17 +84,11 @@ def user() -> None:
 @user.command("add")
 @click.argument("name")
 @click.option("--timezone", help="IANA time zone, e.g. Europe/Lisbon (default: TASKFLOW_TIMEZONE).")
-@click.option(
-    "--password",
-    "with_password",
-    is_flag=True,
-    help="Set a password for the chat's login: prompted for, or one line read from stdin when it is not a terminal.",
-)
-def user_add(name: str, timezone: str | None, with_password: bool) -> None:
+@PASSWORD_OPTION
+@PASSWORD_STDIN_OPTION
+def user_add(name: str, timezone: str | None, with_password: bool, password_stdin: bool) -> None:
     """Create a user."""
-    from chat_ui.passwords import hash_password
-
-    password_hash = hash_password(_read_password()) if with_password else None
+    password_hash = _new_password_hash(with_password, password_stdin)
     runtime = _runtime()
     with unit_of_work(runtime.engine) as session:
         created = add_user(session, name=name, timezone=timezone or runtime.settings.timezone)
@@ -80,12 +96,56 @@ def user_add(name: str, timezone: str | None, with_password: bool) -> None:
     click.echo(f"created user {created.name} ({created.timezone})" + (" with a password" if password_hash else ""))
 
 
-def _read_password() -> str:
-    if sys.stdin.isatty():
-        return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+@user.command("set")
+@click.argument("name")
+@click.option("--timezone", help="A new IANA time zone, e.g. Europe/Lisbon.")
+@PASSWORD_OPTION
+@PASSWORD_STDIN_OPTION
+def user_set(name: str, timezone: str | None, with_password: bool, password_stdin: bool) -> None:
+    """Change a user's time zone or chat password."""
+    if timezone is None and not (with_password or password_stdin):
+        raise TaskError("nothing to change; give --timezone, --password or --password-stdin")
+    runtime = _runtime()
+    with unit_of_work(runtime.engine) as session:  # refuse an unknown user or zone before asking for a password
+        find_existing_user(session, name)
+    if timezone is not None:
+        check_zone(timezone)
+    password_hash = _new_password_hash(with_password, password_stdin)
+    with unit_of_work(runtime.engine) as session:
+        changed = update_user(session, name, timezone=timezone, password_hash=password_hash)
+    click.echo(f"updated user {changed.name} ({changed.timezone})" + (" with a new password" if password_hash else ""))
+
+
+@user.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of users.")
+def user_list(as_json: bool) -> None:
+    """List users: time zone, whether they have a chat password, how many tokens."""
+    runtime = _runtime()
+    with unit_of_work(runtime.engine) as session:
+        found = list_users(session)
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(summary) for summary in found], ensure_ascii=False, indent=2))
+        return
+    rows = [(u.name, u.timezone, "yes" if u.has_password else "no", str(u.tokens)) for u in found]
+    click.echo(_table(("name", "timezone", "password", "tokens"), rows) if rows else "no users")
+
+
+def _new_password_hash(with_password: bool, password_stdin: bool) -> str | None:
+    from chat_ui.passwords import hash_password
+
+    if password_stdin:
+        return hash_password(_stdin_password())
+    if with_password:
+        if sys.stdin.isatty():
+            return hash_password(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+        return hash_password(_stdin_password())
+    return None
+
+
+def _stdin_password() -> str:
     password = sys.stdin.readline().rstrip("\r\n")
     if not password:
-        raise InvalidField("password", "none on stdin, which is not a terminal to ask at")
+        raise InvalidField("password", "none on stdin; give it as one line")
     return password
 
 
@@ -97,13 +157,71 @@ def token() -> None:
 @token.command("create")
 @USER_OPTION
 @click.option("--name", "label", default="default", show_default=True, help="A label to tell tokens apart.")
-def token_create(user_name: str | None, label: str) -> None:
+@click.option("--expires", "lifetime", help="Refuse the token after this long: 12h, 30d, 1w (default: never).")
+def token_create(user_name: str | None, label: str, lifetime: str | None) -> None:
     """Create a token and print it once; only its hash is stored."""
+    expires_at = utcnow() + parse_lifetime(lifetime) if lifetime is not None else None
     runtime = _runtime()
     actor = _actor(runtime, user_name)
     with unit_of_work(runtime.engine) as session:
-        secret = create_token(session, user_id=actor.user_id, name=label)
+        secret = create_token(session, user_id=actor.user_id, name=label, expires_at=expires_at)
     click.echo(secret)
+
+
+@token.command("list")
+@USER_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of tokens.")
+def token_list(user_name: str | None, as_json: bool) -> None:
+    """List a user's tokens by id, name and prefix (the tokens themselves are never stored)."""
+    runtime = _runtime()
+    actor = _actor(runtime, user_name)
+    with unit_of_work(runtime.engine) as session:
+        found = list_tokens(session, actor.user_id)
+    now = utcnow()
+    if as_json:
+        click.echo(json.dumps([_token_json(t, actor) for t in found], ensure_ascii=False, indent=2))
+        return
+    header = ("id", "name", "prefix", "created", "last used", "expires")
+    rows = [
+        (
+            str(t.id),
+            t.name,
+            f"{t.prefix}…" if t.prefix else "",
+            _local(t.created_at, actor),
+            _local(t.last_used_at, actor),
+            _local(t.expires_at, actor) + (" (expired)" if t.expires_at and t.expires_at <= now else ""),
+        )
+        for t in found
+    ]
+    click.echo(_table(header, rows) if rows else "no tokens")
+
+
+@token.command("revoke")
+@click.argument("token_id", metavar="ID", type=int)
+def token_revoke(token_id: int) -> None:
+    """Revoke a token by id; every server refuses it within a second."""
+    runtime = _runtime()
+    with unit_of_work(runtime.engine) as session:
+        revoked = revoke_token(session, token_id)
+    click.echo(f"revoked token {revoked.id} ({revoked.name})")
+
+
+def _token_json(token: ApiToken, actor: Actor) -> dict[str, object]:
+    def moment(value: datetime | None) -> str | None:
+        return value.astimezone(actor.zone).isoformat() if value else None
+
+    return {
+        "id": token.id,
+        "name": token.name,
+        "prefix": token.prefix,
+        "created_at": moment(token.created_at),
+        "last_used_at": moment(token.last_used_at),
+        "expires_at": moment(token.expires_at),
+    }
+
+
+def _local(value: datetime | None, actor: Actor) -> str:
+    return value.astimezone(actor.zone).strftime("%Y-%m-%d %H:%M") if value else ""
 
 
 @cli.command()
@@ -120,7 +238,7 @@ def tasks(user_name: str | None, status: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([task.model_dump(mode="json") for task in found], ensure_ascii=False, indent=2))
     else:
-        click.echo(_table(found) if found else "no tasks")
+        click.echo(_task_table(found) if found else "no tasks")
 
 
 def _actor(runtime: Runtime, user_name: str | None) -> Actor:
@@ -128,10 +246,7 @@ def _actor(runtime: Runtime, user_name: str | None) -> Actor:
     if not user_name:
         return runtime.local_actor
     with unit_of_work(runtime.engine) as session:
-        found = find_user(session, user_name)
-        if found is None:
-            raise UnknownUser(user_name)
-        return actor_for(found)
+        return actor_for(find_existing_user(session, user_name))
 
 
 def _all_tasks(runtime: Runtime, actor: Actor, status: str) -> Iterator[TaskPublic]:
@@ -146,16 +261,20 @@ def _all_tasks(runtime: Runtime, actor: Actor, status: str) -> Iterator[TaskPubl
         cursor = page.next_cursor
 
 
-def _table(rows: list[TaskPublic]) -> str:
+def _task_table(tasks: list[TaskPublic]) -> str:
     header = ("id", "status", "title", "due", "priority", "tags")
-    lines = [
+    rows = [
         (str(t.id), t.status.value, t.title, _short_due(t.due), t.priority.value, " ".join(f"#{tag}" for tag in t.tags))
-        for t in rows
+        for t in tasks
     ]
-    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
+    return _table(header, rows)
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in [header, *lines]
+        for row in [header, *rows]
     )
 
 

@@ -84,7 +84,7 @@ class User(SQLModel, table=True):
 
 
 class ApiToken(SQLModel, table=True):
-    """A personal token for MCP over HTTP; only its SHA-256 digest is kept."""
+    """A personal token for MCP over HTTP; only its SHA-256 digest and a short display prefix are kept."""
 
     __tablename__ = "api_tokens"
 
@@ -92,7 +92,12 @@ class ApiToken(SQLModel, table=True):
     user_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
     name: str = Field(sa_column=Column(String(100), nullable=False))
     token_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    # The first few characters, to tell tokens apart in a list; far too few to use. None for older tokens.
+    prefix: str | None = Field(default=None, sa_column=Column(String(16), nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    # Written at most once a minute per token, so using a token costs no write per call.
+    last_used_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
 
 
 class InstallSecret(SQLModel, table=True):

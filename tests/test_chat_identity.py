@@ -11,10 +11,10 @@ from agent.session import chat_turn
 from chat_ui.identity import acting_as
 from chat_ui.state import ChatState
 from mcp_server import service
-from mcp_server.accounts import UnknownUser, user_for_token
+from mcp_server.accounts import UnknownUser, use_token
 from mcp_server.config import Settings
 from mcp_server.db import unit_of_work
-from mcp_server.models import User
+from mcp_server.models import User, utcnow
 from mcp_server.runtime import Runtime
 from mcp_server.service import TaskFilter
 from tests.conftest import ZONE, new_actor
@@ -52,8 +52,9 @@ async def test_over_http_each_user_presents_a_token_of_their_own(engine, db_url)
     kim_token = kim_runtime.settings.mcp_token.get_secret_value()
     assert again.settings.mcp_token.get_secret_value() == kim_token
     with unit_of_work(engine) as session:
-        assert user_for_token(session, kim_token).id == kim.user_id
-        assert user_for_token(session, lee_runtime.settings.mcp_token.get_secret_value()).id == lee.user_id
+        assert use_token(session, kim_token, now=utcnow()).user.id == kim.user_id
+        lee_token = lee_runtime.settings.mcp_token.get_secret_value()
+        assert use_token(session, lee_token, now=utcnow()).user.id == lee.user_id
 
 
 async def test_a_user_who_is_gone_is_refused(engine, db_url):

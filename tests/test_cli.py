@@ -16,8 +16,8 @@ from tests.processes import taskflow_env
 pytestmark = pytest.mark.slow
 
 
-def taskflow(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(["taskflow", *args], env=env, capture_output=True, text=True, timeout=60)
+def taskflow(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess:
+    return subprocess.run(["taskflow", *args], env=env, input=stdin, capture_output=True, text=True, timeout=60)
 
 
 @pytest.fixture
@@ -105,7 +105,10 @@ def test_failures_are_one_line_on_stderr(env, args, extra_env, message):
 def test_adding_an_existing_user_is_refused(env):
     taskflow("user", "add", "kim", env=env)
     done = taskflow("user", "add", "kim", env=env)
-    assert (done.returncode, done.stderr.strip()) == (1, "taskflow: name: user 'kim' already exists")
+    assert (done.returncode, done.stderr.strip()) == (
+        1,
+        "taskflow: name: user 'kim' already exists; `taskflow user set kim` changes it",
+    )
 
 
 def test_db_upgrade_brings_postgresql_up_to_date(make_pg_database, tmp_path):

@@ -115,25 +115,6 @@ def test_no_api_schema_or_docs_are_served(server, path):
     assert httpx.get(server.url.removesuffix("/mcp") + path).status_code in {401, 404}
 
 
-async def test_token_answers_are_remembered_briefly(pg_url):
-    from sqlalchemy import delete
-
-    from mcp_server.http_app import DatabaseTokenVerifier
-    from mcp_server.models import ApiToken
-
-    token = make_token(pg_url)
-    engine = create_db_engine(pg_url)
-    remembering, forgetful = DatabaseTokenVerifier(engine), DatabaseTokenVerifier(engine, remember_seconds=0)
-    assert (await remembering.verify_token(token)) is not None
-    assert (await forgetful.verify_token(token)) is not None
-    with unit_of_work(engine) as session:
-        session.execute(delete(ApiToken))
-    assert (await remembering.verify_token(token)) is not None  # within the window
-    assert (await forgetful.verify_token(token)) is None
-    assert (await remembering.verify_token("tf_unknown")) is None
-    engine.dispose()
-
-
 RAW_CALLS = {  # JSON text as a hostile client writes it, and the start of the answer
     '{"name": "add_task", "arguments": {"title": "a\\u0000b"}}': "add_task: title: contains a NUL character",
     '{"name": "add_task", "arguments": {"tags": ["\\ud800"], "title": "x"}}': "tags[0]: contains a lone surrogate",
