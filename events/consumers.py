@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlmodel import Session
 
 from events.models import InboxEntry
+from mcp_server import telemetry
 from mcp_server.db import Waker, unit_of_work
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ class Event:
     id: str
     type: str
     data: dict[str, Any]
+    traceparent: str | None = None  # the trace this event continues
 
     @classmethod
     def from_envelope(cls, envelope: Any) -> Event:
@@ -47,7 +49,10 @@ class Event:
             raise MalformedEvent("missing or invalid id")
         if not isinstance(event_type, str) or not isinstance(data, dict):
             raise MalformedEvent("missing type or data")
-        return cls(id=event_id, type=event_type, data=data)
+        traceparent = envelope.get("traceparent")
+        if not isinstance(traceparent, str):  # not ours to judge: a bad one starts a new trace
+            traceparent = None
+        return cls(id=event_id, type=event_type, data=data, traceparent=traceparent)
 
 
 Handler = Callable[[Session, Event], None]
@@ -63,7 +68,7 @@ class Consumers:
 
     def subscribe(self, topic: str, name: str, handler: Handler, types: frozenset[str] | None = None) -> None:
         """Hand `handler` the events on `topic` (only these types, if given: others never cost it a transaction)."""
-        self._handlers[topic].append((name, types, handler))
+        self._handlers[topic].append((name, types, telemetry.traced_handler(name, handler)))
 
     @property
     def topics(self) -> frozenset[str]:

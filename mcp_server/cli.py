@@ -12,7 +12,7 @@ import click
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from agent.conversation import Model, ModelUnavailable
-from mcp_server import service
+from mcp_server import service, telemetry
 from mcp_server.accounts import UnknownUser, actor_for, add_user, create_token, find_user
 from mcp_server.config import ConfigError, Settings, load_settings
 from mcp_server.db import create_db_engine, unit_of_work
@@ -26,7 +26,9 @@ USER_OPTION = click.option("--user", "user_name", help="Act as this user (defaul
 
 
 def _settings() -> Settings:
-    return load_settings()
+    settings = load_settings()
+    telemetry.configure(settings)
+    return settings
 
 
 def _runtime(user_name: str | None = None) -> Runtime:

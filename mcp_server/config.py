@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     # The chat's address as people's browsers show it; only pages from there may use the chat. Unset: what the
     # chat's --host and --port imply.
     chat_public_url: str | None = None
+    # One line per log record: readable text, or a JSON object with the trace and span ids for log collectors.
+    log_format: Literal["text", "json"] = "text"
+    # Traces are exported over OTLP/HTTP when the standard OpenTelemetry variable is set, and not made otherwise.
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
 
     @field_validator("mcp_allowed_hosts", mode="before")
     @classmethod

@@ -222,6 +222,17 @@ def test_probes_request_routes_the_apps_serve_on_their_http_port():
             assert annotations(deployment)["dapr.io/app-health-check-path"] in routes
 
 
+def test_every_app_pod_is_scraped_for_metrics_on_its_http_port():
+    for name in ("mcp", "chat", "worker"):
+        deployment = named("worker", "Deployment", f"-{name}")
+        (container,) = containers(deployment)
+        notes = annotations(deployment)
+        assert notes["prometheus.io/scrape"] == "true", name
+        assert notes["prometheus.io/path"] == "/metrics", name
+        assert "/metrics" in health_get_routes()
+        assert int(notes["prometheus.io/port"]) in {port["containerPort"] for port in container["ports"]}, name
+
+
 def test_every_secret_key_the_release_reads_is_documented_in_values_and_notes():
     documented = {
         DEFAULTS["secrets"]["existingSecret"]: set(DEFAULTS["secrets"]["keys"].values()),

@@ -65,6 +65,13 @@ dapr.io/config: {{ include "taskflow.fullname" . }}
 dapr.io/log-level: {{ .Values.dapr.logLevel | quote }}
 {{- end }}
 
+{{/* Prometheus scrapes /metrics on the app's own port; call with (list . port). */}}
+{{- define "taskflow.scrapeAnnotations" -}}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ index . 1 | quote }}
+prometheus.io/path: /metrics
+{{- end }}
+
 {{/* The image runs as uid 10001 with a read-only root: scratch space and Chainlit's files live in emptyDirs. */}}
 {{- define "taskflow.volumes" -}}
 - name: tmp
