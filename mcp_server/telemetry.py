@@ -1,8 +1,9 @@
 """What a running TaskFlow shows of itself: OpenTelemetry traces, Prometheus metrics and structured logs.
 
-Spans go through the OpenTelemetry API, which does nothing until a tracer provider is installed; TaskFlow installs
-one (the SDK, exporting over OTLP) only when OTEL_EXPORTER_OTLP_ENDPOINT is set. A request keeps one trace across
-processes: the tool call's context travels in the MCP request's `_meta`, an event's in its `traceparent`.
+Spans are made only once a tracer provider is in use (`trace_with`): the OTLP exporter's, when
+OTEL_EXPORTER_OTLP_ENDPOINT is set. Until then each hop skips them after one flag check, which is cheaper than the
+API's no-op spans. A request keeps one trace across processes: the tool call's context travels in the MCP request's
+`_meta`, an event's in its `traceparent`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import wraps
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from opentelemetry import trace
 from opentelemetry.propagate import extract, inject
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.registry import Collector
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from mcp_server.config import Settings
 
 tracer = trace.get_tracer("taskflow")
+_tracing = False  # whether spans are recorded at all
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 LATENESS_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 21600.0, 86400.0)
@@ -97,30 +99,42 @@ def uvicorn_log_config() -> dict[str, Any] | None:
 
 
 def configure(settings: Settings) -> None:
-    """Logs as configured; traces exported over OTLP when an endpoint is configured (else the API's no-ops)."""
+    """Logs as configured; traces exported over OTLP when an endpoint is configured (else none are made)."""
     configure_logging(settings.log_format)
-    if settings.otel_exporter_otlp_endpoint and not isinstance(trace.get_tracer_provider(), _sdk_provider_type()):
+    if settings.otel_exporter_otlp_endpoint and not _tracing:
+        # The SDK is imported only here: a process that exports nothing never loads it.
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        from opentelemetry.sdk.resources import Resource
-        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.resources import OTELResourceDetector, Resource
+        from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-        # The exporter reads the endpoint (and OTEL_EXPORTER_OTLP_HEADERS, say) from the standard variables.
-        provider = TracerProvider(resource=Resource.create({"service.name": "taskflow"}))
+        # The exporter reads the endpoint (and OTEL_EXPORTER_OTLP_HEADERS, say) from the standard variables, and
+        # OTEL_SERVICE_NAME or OTEL_RESOURCE_ATTRIBUTES name the process when set.
+        resource = Resource.create({"service.name": "taskflow"}).merge(OTELResourceDetector().detect())
+        provider = SdkTracerProvider(resource=resource)
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-        trace.set_tracer_provider(provider)
+        trace_with(provider)
 
 
-def _sdk_provider_type() -> type:
-    from opentelemetry.sdk.trace import TracerProvider
+def trace_with(provider: TracerProvider) -> None:
+    """Record spans through `provider` from now on (once per process, as OpenTelemetry allows)."""
+    global _tracing
+    trace.set_tracer_provider(provider)
+    _tracing = True
 
-    return TracerProvider
+
+def tracing() -> bool:
+    return _tracing
+
+
+def _span(name: str, **options: Any) -> AbstractContextManager[Any]:
+    return tracer.start_as_current_span(name, **options) if _tracing else nullcontext()
 
 
 @contextmanager
 def child_span(name: str) -> Iterator[None]:
     """A span for work inside a traced request only: background loops (relay claims, polls) start no traces."""
-    if not trace.get_current_span().is_recording():
+    if not _tracing or not trace.get_current_span().is_recording():
         yield
         return
     with tracer.start_as_current_span(name):
@@ -130,7 +144,7 @@ def child_span(name: str) -> Iterator[None]:
 @contextmanager
 def chat_turn() -> Iterator[None]:
     """The span and count of one chat turn."""
-    with tracer.start_as_current_span("chat turn"):
+    with _span("chat turn"):
         try:
             yield
         except BaseException:
@@ -143,13 +157,16 @@ def chat_turn() -> Iterator[None]:
 def model_round(number: int) -> Iterator[None]:
     """The span and count of one model round: the request to the model and the tool calls it asked for."""
     MODEL_ROUNDS.inc()
-    with tracer.start_as_current_span("model round", attributes={"taskflow.round": number}):
+    with _span("model round", attributes={"taskflow.round": number}):
         yield
 
 
 @contextmanager
 def calling_tool(name: str) -> Iterator[dict[str, str]]:
     """The caller's span of a tool call; yields the trace context to send in the request's `_meta`."""
+    if not _tracing:
+        yield {}
+        return
     with tracer.start_as_current_span(f"call {name}", kind=SpanKind.CLIENT, attributes={"mcp.tool": name}):
         carrier: dict[str, str] = {}
         inject(carrier)
@@ -171,13 +188,10 @@ def served_tool_call(call: ToolCall[R]) -> ToolCall[R]:
 
     @wraps(call)
     async def observed(server: _ToolServer, name: str, arguments: dict[str, Any]) -> R:
-        meta = server.get_context().request_context.meta
-        parent = extract(meta.model_extra or {}) if meta is not None else None
         outcome = "error"
         started = time.perf_counter()
         try:
-            with tracer.start_as_current_span(f"tool {name}", context=parent, kind=SpanKind.SERVER) as span:
-                span.set_attribute("mcp.tool", name)
+            with _served_span(server, name):
                 result = await call(server, name, arguments)
             outcome = "ok"
             return result
@@ -185,6 +199,16 @@ def served_tool_call(call: ToolCall[R]) -> ToolCall[R]:
             TOOL_CALLS.labels(name, outcome).observe(time.perf_counter() - started)
 
     return observed
+
+
+def _served_span(server: _ToolServer, name: str) -> AbstractContextManager[Any]:
+    """The server's span of a tool call, continuing the trace the caller sent in `_meta`."""
+    if not _tracing:
+        return nullcontext()
+    meta = server.get_context().request_context.meta
+    parent = extract(meta.model_extra or {}) if meta is not None else None
+    attributes = {"mcp.tool": name}
+    return tracer.start_as_current_span(f"tool {name}", context=parent, kind=SpanKind.SERVER, attributes=attributes)
 
 
 class _Outgoing(Protocol):
@@ -203,6 +227,8 @@ Out = TypeVar("Out", bound=_Outgoing)
 
 async def traced_publish(publish: Callable[[Sequence[Out]], Awaitable[set[int]]], events: Sequence[Out]) -> set[int]:
     """Publish with a span per event continuing the trace that wrote it; the events carry on the publish span."""
+    if not _tracing:
+        return await publish(events)
     spans: list[Span] = []
     sent: list[Out] = []
     for event in events:
@@ -240,12 +266,7 @@ def traced_handler(consumer: str, handler: Callable[[Session, E], None]) -> Call
 
     @wraps(handler)
     def handle(session: Session, event: E) -> None:
-        traceparent = getattr(event, "traceparent", None)
-        parent = extract({"traceparent": traceparent}) if isinstance(traceparent, str) else None
-        attributes = {"taskflow.consumer": consumer, "messaging.message.id": event.id}
-        with tracer.start_as_current_span(
-            f"handle {consumer}", context=parent, kind=SpanKind.CONSUMER, attributes=attributes
-        ):
+        with _handling_span(consumer, event):
             try:
                 handler(session, event)
             except Exception as error:
@@ -253,6 +274,18 @@ def traced_handler(consumer: str, handler: Callable[[Session, E], None]) -> Call
                 raise
 
     return handle
+
+
+def _handling_span(consumer: str, event: _Event) -> AbstractContextManager[Any]:
+    """A consumer's span of one event, continuing the event's trace."""
+    if not _tracing:
+        return nullcontext()
+    traceparent = getattr(event, "traceparent", None)
+    parent = extract({"traceparent": traceparent}) if isinstance(traceparent, str) else None
+    attributes = {"taskflow.consumer": consumer, "messaging.message.id": event.id}
+    return tracer.start_as_current_span(
+        f"handle {consumer}", context=parent, kind=SpanKind.CONSUMER, attributes=attributes
+    )
 
 
 def reminder_fired(lateness: timedelta) -> None:

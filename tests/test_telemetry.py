@@ -31,12 +31,10 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture(scope="module")
 def exporter() -> InMemorySpanExporter:
     """Spans of this process kept in memory; the global tracer provider can be set only once per process."""
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        provider = TracerProvider()
-        trace.set_tracer_provider(provider)
+    if not telemetry.tracing():
+        telemetry.trace_with(TracerProvider())
     exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.get_tracer_provider().add_span_processor(SimpleSpanProcessor(exporter))  # type: ignore[attr-defined]
     return exporter
 
 
