@@ -240,7 +240,7 @@ def serve() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 def serve_mcp(host: str, port: int) -> None:
-    """Serve the task tools over streamable HTTP at /mcp (bearer token required) with /healthz and /readyz."""
+    """Serve the task tools over streamable HTTP at /mcp (bearer token required) with /healthz, /readyz, /metrics."""
     from mcp_server.http_app import create_http_app
     from mcp_server.serving import serve_http
 
@@ -275,7 +275,7 @@ def _announce(what: str, url: str) -> Callable[[], None]:
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Where the health port listens.")
-@click.option("--port", type=int, help="Serve /healthz and /readyz on this port (default: TASKFLOW_HEALTH_PORT).")
+@click.option("--port", type=int, help="Serve health and /metrics on this port (default: TASKFLOW_HEALTH_PORT).")
 def worker(host: str, port: int | None) -> None:
     """Run the event relay and the reminder scheduler (for deployments that run them apart)."""
     import anyio

@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     # Dapr's app API token: when set, only the sidecar (which sends it) may deliver events to our routes.
     app_api_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("APP_API_TOKEN"))
     pubsub_name: str = "taskflow-pubsub"
-    # `taskflow worker` serves /healthz and /readyz on this port when it is set (it has no other HTTP).
+    # `taskflow worker` serves /healthz, /readyz and /metrics on this port when it is set (it has no other HTTP).
     health_port: int | None = Field(default=None, ge=1, le=65535)
     # Host headers the HTTP server answers, comma-separated; "*" turns the DNS-rebinding guard off.
     mcp_allowed_hosts: Annotated[list[str], NoDecode] = ["127.0.0.1:*", "localhost:*", "[::1]:*", "mcp-server:*"]

@@ -71,7 +71,7 @@ def health_router(
 
 
 def worker_app(engine: Engine, services: EventServices) -> FastAPI:
-    """The worker's HTTP face: health alone, with the event services running for the app's lifetime."""
+    """The worker's HTTP face: health and metrics alone, with the event services running for the app's lifetime."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -400,3 +400,18 @@ TLS_INGRESS = {
 def test_the_chat_admits_browsers_from_the_address_people_open_it_at(values, expected):
     chat = next(m for m in render_chart(values) if m.kind == "Deployment" and m.name.endswith("-chat"))
     assert container_env(containers(chat)[0]).get("TASKFLOW_CHAT_PUBLIC_URL", {}).get("value") == expected
+
+
+@pytest.mark.parametrize(
+    ("values", "endpoint", "log_format"),
+    [
+        ({}, None, "text"),
+        ({"config": {"otlpEndpoint": "http://collector:4318", "logFormat": "json"}}, "http://collector:4318", "json"),
+    ],
+    ids=["defaults", "observed"],
+)
+def test_every_app_exports_traces_only_when_an_endpoint_is_given(values, endpoint, log_format):
+    for deployment in (m for m in render_chart(values) if m.kind == "Deployment"):
+        env = container_env(containers(deployment)[0])
+        assert env.get("OTEL_EXPORTER_OTLP_ENDPOINT", {}).get("value") == endpoint, deployment.name
+        assert env["TASKFLOW_LOG_FORMAT"]["value"] == log_format, deployment.name

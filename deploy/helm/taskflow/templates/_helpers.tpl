@@ -56,6 +56,12 @@ app.kubernetes.io/component: {{ index . 1 }}
   value: dapr
 - name: TASKFLOW_PUBSUB_NAME
   value: {{ .Values.pubsub.name | quote }}
+- name: TASKFLOW_LOG_FORMAT
+  value: {{ .Values.config.logFormat | quote }}
+{{- with .Values.config.otlpEndpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ . | quote }}
+{{- end }}
 {{- end }}
 
 {{/* Dapr sidecar annotations shared by every app (the app id, port and protocol are added per app). */}}
