@@ -148,3 +148,39 @@ def test_an_unknown_log_format_is_refused_naming_the_variable(monkeypatch):
     monkeypatch.setenv("TASKFLOW_LOG_FORMAT", "xml")
     with pytest.raises(ConfigError, match="TASKFLOW_LOG_FORMAT"):
         load_settings()
+
+
+async def scrape(router_app) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+    """name -> labels -> value, from the app's /metrics."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=router_app), base_url="http://test") as http:
+        response = await http.get("/metrics")
+    assert response.status_code == 200
+    found: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            found.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
+    return found
+
+
+async def test_metrics_show_the_outbox_backlog_by_topic_where_the_relay_runs(runtime):
+    from fastapi import FastAPI
+    from sqlalchemy import inspect
+
+    from mcp_server.health import DEAD_LETTERS_TABLE, health_router
+
+    with runtime.unit_of_work() as session:
+        service.add_task(session, actor=runtime.local_actor, data=TaskCreate(title="pending"), now=NOW)
+    relaying, serving = FastAPI(), FastAPI()
+    relay = Relay(runtime.engine, InProcessTransport(consumers_for(runtime)))
+    relaying.include_router(health_router(runtime.engine, [], relay.backlog))
+    serving.include_router(health_router(runtime.engine, []))
+    relayed = await scrape(relaying)
+    assert relayed["taskflow_outbox_backlog"][(("topic", "task-events"),)] >= 1
+    assert relayed["taskflow_outbox_backlog"].keys() == {(("topic", "task-events"),), (("topic", "notifications"),)}
+    assert relayed["taskflow_outbox_oldest_age_seconds"][(("topic", "task-events"),)] >= 0
+    assert "taskflow_outbox_backlog" not in await scrape(serving)
+    # Without a dead-letter table the figure is left out rather than the scrape failing.
+    assert ("taskflow_dead_letters" in relayed) == inspect(runtime.engine).has_table(DEAD_LETTERS_TABLE)
