@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 
@@ -184,3 +187,19 @@ async def test_metrics_show_the_outbox_backlog_by_topic_where_the_relay_runs(run
     assert "taskflow_outbox_backlog" not in await scrape(serving)
     # Without a dead-letter table the figure is left out rather than the scrape failing.
     assert ("taskflow_dead_letters" in relayed) == inspect(runtime.engine).has_table(DEAD_LETTERS_TABLE)
+
+
+@pytest.mark.parametrize(("endpoint", "loaded"), [(None, False), ("http://127.0.0.1:9/", True)])
+def test_the_tracing_sdk_is_loaded_only_when_an_exporter_is_configured(endpoint, loaded):
+    check = (
+        "import sys\n"
+        "from mcp_server import http_app, telemetry\n"
+        "from mcp_server.config import Settings\n"
+        "telemetry.configure(Settings())\n"
+        "print(telemetry.tracing(), 'opentelemetry.sdk.trace' in sys.modules)\n"
+    )
+    env = {key: value for key, value in os.environ.items() if key != "OTEL_EXPORTER_OTLP_ENDPOINT"}
+    if endpoint:
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
+    result = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True, timeout=120)
+    assert result.stdout.split() == [str(loaded), str(loaded)], result.stderr
