@@ -9,6 +9,7 @@ import anyio
 from mcp import ClientSession, types
 
 from agent.conversation import Message, Model, ModelRequest, ToolCall, ToolResult, ToolSpec, TurnContext
+from mcp_server import telemetry
 
 MAX_ROUNDS = 6
 TOO_MANY_ROUNDS = "I stopped after too many steps; could you ask for one thing at a time?"
@@ -61,10 +62,11 @@ class ToolBox:
     async def call(self, call: ToolCall) -> ToolResult:
         # Sent as a plain request: ClientSession.call_tool re-checks results against the output schema with
         # jsonschema (milliseconds per call), which our tool server has already validated with pydantic.
-        request = types.ClientRequest(
-            types.CallToolRequest(params=types.CallToolRequestParams(name=call.name, arguments=call.arguments))
-        )
-        result = await self._session.send_request(request, types.CallToolResult)
+        with telemetry.calling_tool(call.name) as trace_context:
+            meta = types.RequestParams.Meta(**trace_context) if trace_context else None
+            params = types.CallToolRequestParams(name=call.name, arguments=call.arguments, _meta=meta)
+            request = types.ClientRequest(types.CallToolRequest(params=params))
+            result = await self._session.send_request(request, types.CallToolResult)
         text = "\n".join(block.text for block in result.content if block.type == "text")
         content = text if result.isError or result.structuredContent is None else result.structuredContent
         return ToolResult(call_id=call.id, name=call.name, content=content, is_error=result.isError)
@@ -79,23 +81,30 @@ async def run_turn(
     observer: TurnObserver | None = None,
 ) -> list[Message]:
     """One turn: the person's message and everything it led to, ending with the model's answer."""
-    observer = observer or SilentObserver()
+    with telemetry.chat_turn():
+        return await _rounds(model, tools, history, text, context, observer or SilentObserver())
+
+
+async def _rounds(
+    model: Model, tools: ToolBox, history: list[Message], text: str, context: TurnContext, observer: TurnObserver
+) -> list[Message]:
     specs = await tools.specs()
     new = [Message(role="user", text=text)]
-    for _ in range(MAX_ROUNDS):
-        parts: list[str] = []
-        calls: list[ToolCall] = []
-        async for part in model.stream(ModelRequest(history=history + new, tools=specs, context=context)):
-            if isinstance(part, ToolCall):
-                calls.append(part)
-            else:
-                parts.append(part)
-                await observer.text(part)
-        new.append(Message(role="model", text="".join(parts), calls=calls))
-        if not calls:
-            return new
-        allowed = ASKED_TO_DELETE.search(text) is not None
-        new.append(Message(role="tool", results=await _run_all(tools, calls, observer, may_delete=allowed)))
+    for number in range(1, MAX_ROUNDS + 1):
+        with telemetry.model_round(number):
+            parts: list[str] = []
+            calls: list[ToolCall] = []
+            async for part in model.stream(ModelRequest(history=history + new, tools=specs, context=context)):
+                if isinstance(part, ToolCall):
+                    calls.append(part)
+                else:
+                    parts.append(part)
+                    await observer.text(part)
+            new.append(Message(role="model", text="".join(parts), calls=calls))
+            if not calls:
+                return new
+            allowed = ASKED_TO_DELETE.search(text) is not None
+            new.append(Message(role="tool", results=await _run_all(tools, calls, observer, may_delete=allowed)))
     new.append(Message(role="model", text=TOO_MANY_ROUNDS))
     await observer.text(TOO_MANY_ROUNDS)
     return new

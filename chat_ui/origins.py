@@ -27,6 +27,7 @@ from mcp_server.config import ConfigError
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 SOCKET_PATH = "/ws/socket.io"  # where Chainlit mounts its Socket.IO server
 HEALTH_PATH = "/health"  # probes ask by the pod's address; the answer is the same fixed word for anyone
+METRICS_PATH = "/metrics"  # scrapers too; it shows counts and timings, never anyone's data
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -76,7 +77,7 @@ class Site:
 
     def refusal(self, method: str, path: str, headers: Headers, *, socket: bool) -> Refusal | None:
         """Why this request is not from the chat's own pages, or None when it may pass."""
-        if method == "GET" and path == HEALTH_PATH:
+        if method == "GET" and path in {HEALTH_PATH, METRICS_PATH}:
             return None
         if _host(headers.get("host", "")) not in self.hosts:
             return UNKNOWN_HOST

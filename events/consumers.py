@@ -27,6 +27,7 @@ from sqlmodel import Session
 
 from events.budget import time_budget
 from events.models import DeliveryFailure, InboxEntry
+from mcp_server import telemetry
 from mcp_server.db import Waker, unit_of_work
 from mcp_server.errors import TaskError
 from mcp_server.models import utcnow
@@ -123,7 +124,7 @@ class Consumers:
 
     def subscribe(self, topic: str, name: str, handler: Handler, types: frozenset[str] | None = None) -> None:
         """Hand `handler` the events on `topic` (only these types, if given: others never cost it a transaction)."""
-        self._subscriptions[topic].append(Subscription(topic, name, handler, types))
+        self._subscriptions[topic].append(Subscription(topic, name, telemetry.traced_handler(name, handler), types))
 
     @property
     def topics(self) -> frozenset[str]:

@@ -18,6 +18,7 @@ from events.models import OutboxEvent
 from events.outbox import OUTBOX_CHANNEL
 from events.signals import Signals
 from events.supervision import ServiceHealth
+from mcp_server import telemetry
 from mcp_server.db import unit_of_work
 from mcp_server.models import utcnow
 
@@ -156,7 +157,7 @@ class Relay:
         if not claimed:
             return 0
         try:
-            failed = await self._transport.publish(claimed)
+            failed = await telemetry.traced_publish(self._transport.publish, claimed)
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):  # stopping: hand the claim back rather than sit out the lease
                 await anyio.to_thread.run_sync(self.release, claimed)

@@ -13,6 +13,7 @@ from events import outbox
 from events.catalog import EventType
 from events.signals import Signals
 from events.supervision import ServiceHealth
+from mcp_server import telemetry
 from mcp_server.db import unit_of_work
 from mcp_server.models import PENDING, Task, User, utcnow
 from mcp_server.service import due_text, local_iso
@@ -51,6 +52,7 @@ class ReminderScheduler:
             rows = session.execute(statement).all()
             for task, timezone in rows:
                 task.reminded_at = now
+                telemetry.reminder_fired(now - task.remind_at)  # type: ignore[operator]
                 zone = ZoneInfo(timezone)
                 data = {
                     "task_id": task.id,

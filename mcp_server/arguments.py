@@ -15,6 +15,8 @@ from mcp.server.fastmcp.exceptions import ToolError
 from mcp.types import ContentBlock
 from pydantic import AfterValidator, BeforeValidator, Strict, ValidationError
 
+from mcp_server.telemetry import served_tool_call
+
 NAMES_SHOWN = 40  # characters of an unknown argument name echoed back
 
 
@@ -64,6 +66,7 @@ class StrictToolServer(FastMCP):
 
     _declared: dict[str, frozenset[str]] | None = None
 
+    @served_tool_call
     async def call_tool(self, name: str, arguments: dict[str, Any]) -> Sequence[ContentBlock] | dict[str, Any]:
         declared = (await self._declared_arguments()).get(name)
         if declared is not None and (unknown := sorted(set(arguments) - declared)):

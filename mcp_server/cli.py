@@ -14,7 +14,7 @@ import click
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from agent.conversation import Model, ModelUnavailable
-from mcp_server import service
+from mcp_server import service, telemetry
 from mcp_server.accounts import (
     actor_for,
     add_user,
@@ -48,7 +48,9 @@ PASSWORD_STDIN_OPTION = click.option(
 
 
 def _settings() -> Settings:
-    return load_settings()
+    settings = load_settings()
+    telemetry.configure(settings)
+    return settings
 
 
 def _runtime(user_name: str | None = None) -> Runtime:
@@ -357,7 +359,7 @@ def serve() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 def serve_mcp(host: str, port: int) -> None:
-    """Serve the task tools over streamable HTTP at /mcp (bearer token required) with /healthz and /readyz."""
+    """Serve the task tools over streamable HTTP at /mcp (bearer token required) with /healthz, /readyz, /metrics."""
     from mcp_server.http_app import create_http_app
     from mcp_server.serving import serve_http
 
@@ -441,7 +443,7 @@ def events_retry(letter_id: int | None, every: bool) -> None:
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Where the health port listens.")
-@click.option("--port", type=int, help="Serve /healthz and /readyz on this port (default: TASKFLOW_HEALTH_PORT).")
+@click.option("--port", type=int, help="Serve health and /metrics on this port (default: TASKFLOW_HEALTH_PORT).")
 def worker(host: str, port: int | None) -> None:
     """Run the event relay and the reminder scheduler (for deployments that run them apart)."""
     import anyio

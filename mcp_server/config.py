@@ -67,13 +67,19 @@ class Settings(BaseSettings):
     # Dapr's app API token: when set, only the sidecar (which sends it) may deliver events to our routes.
     app_api_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("APP_API_TOKEN"))
     pubsub_name: str = "taskflow-pubsub"
-    # `taskflow worker` serves /healthz and /readyz on this port when it is set (it has no other HTTP).
+    # `taskflow worker` serves /healthz, /readyz and /metrics on this port when it is set (it has no other HTTP).
     health_port: int | None = Field(default=None, ge=1, le=65535)
     # Host headers the HTTP server answers, comma-separated; "*" turns the DNS-rebinding guard off.
     mcp_allowed_hosts: Annotated[list[str], NoDecode] = ["127.0.0.1:*", "localhost:*", "[::1]:*", "mcp-server:*"]
     # The chat's address as people's browsers show it; only pages from there may use the chat. Unset: what the
     # chat's --host and --port imply.
     chat_public_url: str | None = None
+    # One line per log record: readable text, or a JSON object with the trace and span ids for log collectors.
+    log_format: Literal["text", "json"] = "text"
+    # Traces are exported over OTLP/HTTP when the standard OpenTelemetry variable is set, and not made otherwise.
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
 
     @field_validator("mcp_allowed_hosts", mode="before")
     @classmethod

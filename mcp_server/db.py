@@ -11,6 +11,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlmodel import Session
 
+from mcp_server import telemetry
+
 
 def normalise_url(raw: str) -> URL:
     """Accept database URLs as hosting providers hand them out and pick our drivers."""
@@ -77,7 +79,7 @@ def unit_of_work(engine: Engine, wake: Waker | None = None) -> Iterator[Session]
 
     After a commit, `wake` gets the channels the work asked to signal (new events, moved reminders).
     """
-    with Session(engine, expire_on_commit=False) as session:
+    with telemetry.child_span("unit of work"), Session(engine, expire_on_commit=False) as session:
         with session.begin():
             yield session
         channels = session.info.get("wake")

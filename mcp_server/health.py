@@ -1,27 +1,35 @@
-"""Liveness and readiness of every TaskFlow server.
+"""Liveness, readiness and metrics of every TaskFlow server.
 
 `/healthz` says only that the process answers (it touches no database, so a database outage never gets a healthy
 process restarted); `/readyz` says whether it can do its work now: the database answers within a short timeout and
-every background service runs. Both show counts and states, never anyone's data.
+every background service runs. Both show counts and states, never anyone's data; so does `/metrics`, in
+Prometheus's text format.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import asdict
 from typing import Any
 
 import anyio
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import JSONResponse
-from sqlalchemy import Engine, text
+from fastapi.responses import JSONResponse, Response
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from sqlalchemy import Engine, func, select, text
+from sqlmodel import Session
 
 from events.background import EventServices
+from events.catalog import NOTIFICATIONS, TASK_EVENTS
 from events.dead_letters import count_dead_letters
+from events.models import OutboxEvent
 from events.relay import Backlog
 from events.supervision import TRANSIENT_ERRORS, ServiceHealth
+from mcp_server import telemetry
 from mcp_server.db import unit_of_work
+from mcp_server.models import utcnow
 
 DATABASE_TIMEOUT = 2.0  # seconds the readiness check waits for the database
 
@@ -29,7 +37,8 @@ DATABASE_TIMEOUT = 2.0  # seconds the readiness check waits for the database
 def health_router(
     engine: Engine, services: Sequence[ServiceHealth], backlog: Callable[[], Backlog] | None = None
 ) -> APIRouter:
-    """GET /healthz and /readyz; `backlog` is the outbox of the topics this process publishes, if it publishes."""
+    """GET /healthz, /readyz and /metrics; `backlog` is the outbox of the topics this process publishes, if it
+    publishes (only then do its metrics show the outbox)."""
     router = APIRouter()
 
     @router.get("/healthz")
@@ -49,11 +58,20 @@ def health_router(
         report["status"] = "ready" if ready else "unavailable"
         return JSONResponse(report, status_code=200 if ready else 503)
 
+    @router.get("/metrics")
+    async def metrics() -> Response:
+        figures: list[Metric] = []
+        with anyio.move_on_after(DATABASE_TIMEOUT):  # the process's own metrics still answer in an outage
+            figures = await anyio.to_thread.run_sync(
+                _database_figures, engine, backlog is not None, abandon_on_cancel=True
+            )
+        return Response(telemetry.exposition(figures), media_type=telemetry.CONTENT_TYPE)
+
     return router
 
 
 def worker_app(engine: Engine, services: EventServices) -> FastAPI:
-    """The worker's HTTP face: health alone, with the event services running for the app's lifetime."""
+    """The worker's HTTP face: health and metrics alone, with the event services running for the app's lifetime."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -68,12 +86,48 @@ def worker_app(engine: Engine, services: EventServices) -> FastAPI:
 def _database_report(engine: Engine, backlog: Callable[[], Backlog] | None) -> dict[str, Any]:
     """The database's answer now: reachable, the dead-letter count and the outbox backlog; {} when it fails."""
     try:
-        with unit_of_work(engine) as session:
-            if engine.dialect.name == "postgresql":
-                session.execute(text(f"SET LOCAL statement_timeout = {int(DATABASE_TIMEOUT * 1000)}"))
+        with _time_limited(engine) as session:
             report: dict[str, Any] = {"database": "ok", "dead_letters": count_dead_letters(session)}
         if backlog is not None:
             report["outbox"] = asdict(backlog())
     except TRANSIENT_ERRORS:  # not ready; the services' own logs say why
         return {}
     return report
+
+
+def _database_figures(engine: Engine, with_outbox: bool) -> list[Metric]:
+    """Dead letters, and the outbox's unsent events and oldest age by topic; none when the database fails."""
+    try:
+        with _time_limited(engine) as session:
+            dead = count_dead_letters(session)
+            unsent = select(OutboxEvent.topic, func.count(), func.min(OutboxEvent.created_at))
+            unsent = unsent.where(OutboxEvent.sent_at.is_(None)).group_by(OutboxEvent.topic)  # type: ignore[union-attr]
+            rows = session.execute(unsent).all() if with_outbox else []
+    except TRANSIENT_ERRORS:
+        return []
+    figures: list[Metric] = [GaugeMetricFamily("taskflow_dead_letters", "Events the consumers gave up on", value=dead)]
+    if with_outbox:
+        now = utcnow()
+        pending = dict.fromkeys((TASK_EVENTS, NOTIFICATIONS), (0, 0.0))
+        pending |= {topic: (count, (now - oldest).total_seconds()) for topic, count, oldest in rows}
+        backlog = GaugeMetricFamily(
+            "taskflow_outbox_backlog", "Unsent events in the outbox, by topic", labels=["topic"]
+        )
+        age = GaugeMetricFamily(
+            "taskflow_outbox_oldest_age_seconds", "Age of the oldest unsent event, by topic", labels=["topic"]
+        )
+        for topic, (count, seconds) in sorted(pending.items()):
+            backlog.add_metric([topic], count)
+            age.add_metric([topic], seconds)
+        figures += [backlog, age]
+    return figures
+
+
+@contextmanager
+def _time_limited(engine: Engine) -> Iterator[Session]:
+    """A unit of work whose statements give up after the probe's timeout on PostgreSQL."""
+    with unit_of_work(engine) as session:
+        if engine.dialect.name == "postgresql":
+            session.execute(text(f"SET LOCAL statement_timeout = {int(DATABASE_TIMEOUT * 1000)}"))
+        yield session
+

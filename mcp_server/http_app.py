@@ -1,4 +1,4 @@
-"""The HTTP face of the task service: MCP over streamable HTTP at /mcp (bearer tokens), /healthz and /readyz."""
+"""The HTTP face of the task service: MCP over streamable HTTP at /mcp (bearer tokens), /healthz, /readyz, /metrics."""
 
 from __future__ import annotations
 

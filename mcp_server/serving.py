@@ -18,6 +18,8 @@ import anyio
 import uvicorn
 from starlette.types import ASGIApp
 
+from mcp_server import telemetry
+
 log = logging.getLogger(__name__)
 
 GRACE = 3.0  # seconds open connections get to finish after a stop request
@@ -47,7 +49,14 @@ class BoundedServer(uvicorn.Server):
 
 
 def server_config(app: ASGIApp, host: str, port: int) -> uvicorn.Config:
-    return uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=GRACE)
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        log_config=telemetry.uvicorn_log_config(),
+        timeout_graceful_shutdown=GRACE,
+    )
 
 
 def serve_http(app: ASGIApp, host: str, port: int) -> None:

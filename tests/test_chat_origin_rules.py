@@ -63,6 +63,12 @@ def test_a_socket_handshake_must_name_its_origin_and_a_foreign_referer_is_refuse
     assert refusal(LOCAL, "GET", "/health", host="10.1.2.3:8000") is None  # probes ask by the pod's address
 
 
+def test_metrics_scrapers_ask_by_the_pods_address():
+    assert refusal(PUBLIC, "GET", "/metrics", host="10.1.2.3:8080") is None
+    assert refusal(PUBLIC, "POST", "/metrics", host="10.1.2.3:8080") == UNKNOWN_HOST
+    assert refusal(PUBLIC, "GET", "/metrics/x", host="10.1.2.3:8080") == UNKNOWN_HOST
+
+
 ALLOWED = ["http://127.0.0.1:8000", "http://localhost:8000", "http://[::1]:8000"]
 
 

@@ -222,6 +222,17 @@ def test_probes_request_routes_the_apps_serve_on_their_http_port():
             assert annotations(deployment)["dapr.io/app-health-check-path"] in routes
 
 
+def test_every_app_pod_is_scraped_for_metrics_on_its_http_port():
+    for name in ("mcp", "chat", "worker"):
+        deployment = named("worker", "Deployment", f"-{name}")
+        (container,) = containers(deployment)
+        notes = annotations(deployment)
+        assert notes["prometheus.io/scrape"] == "true", name
+        assert notes["prometheus.io/path"] == "/metrics", name
+        assert "/metrics" in health_get_routes()
+        assert int(notes["prometheus.io/port"]) in {port["containerPort"] for port in container["ports"]}, name
+
+
 def test_every_secret_key_the_release_reads_is_documented_in_values_and_notes():
     documented = {
         DEFAULTS["secrets"]["existingSecret"]: set(DEFAULTS["secrets"]["keys"].values()),
@@ -389,3 +400,18 @@ TLS_INGRESS = {
 def test_the_chat_admits_browsers_from_the_address_people_open_it_at(values, expected):
     chat = next(m for m in render_chart(values) if m.kind == "Deployment" and m.name.endswith("-chat"))
     assert container_env(containers(chat)[0]).get("TASKFLOW_CHAT_PUBLIC_URL", {}).get("value") == expected
+
+
+@pytest.mark.parametrize(
+    ("values", "endpoint", "log_format"),
+    [
+        ({}, None, "text"),
+        ({"config": {"otlpEndpoint": "http://collector:4318", "logFormat": "json"}}, "http://collector:4318", "json"),
+    ],
+    ids=["defaults", "observed"],
+)
+def test_every_app_exports_traces_only_when_an_endpoint_is_given(values, endpoint, log_format):
+    for deployment in (m for m in render_chart(values) if m.kind == "Deployment"):
+        env = container_env(containers(deployment)[0])
+        assert env.get("OTEL_EXPORTER_OTLP_ENDPOINT", {}).get("value") == endpoint, deployment.name
+        assert env["TASKFLOW_LOG_FORMAT"]["value"] == log_format, deployment.name

@@ -1,4 +1,4 @@
-"""`taskflow serve mcp`: streamable HTTP at /mcp behind personal bearer tokens, with /healthz and /readyz."""
+"""`taskflow serve mcp`: streamable HTTP at /mcp behind personal bearer tokens, with /healthz, /readyz and /metrics."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import httpx
 import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
+from prometheus_client.parser import text_string_to_metric_families
 
 from mcp_server.accounts import add_user, create_token
 from mcp_server.db import create_db_engine, unit_of_work
@@ -138,3 +139,34 @@ def test_hostile_json_gets_a_specific_tool_error(server, params, answer):
     result = response.json()["result"]
     assert result["isError"] is True
     assert answer in result["content"][0]["text"]
+
+
+async def metrics_text(server: Server) -> str:
+    async with httpx.AsyncClient(timeout=10) as http:
+        response = await http.get(server.url.removesuffix("/mcp") + "/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return response.text
+
+
+def tool_calls_served(text: str) -> dict[tuple[str, str], float]:
+    """(tool, outcome) -> calls, from a /metrics page."""
+    return {
+        (sample.labels["tool"], sample.labels["outcome"]): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "taskflow_tool_call_seconds_count"
+    }
+
+
+async def test_metrics_show_tool_call_latency_by_tool_and_outcome(server):
+    before = tool_calls_served(await metrics_text(server))
+    await call(server, server.alice, "add_task", title="measured")
+    await call(server, server.alice, "add_task", title="measured again")
+    assert (await call(server, server.alice, "get_task", task_id=2**31 - 1)).isError
+    text = await metrics_text(server)
+    after = tool_calls_served(text)
+    assert after[("add_task", "ok")] - before.get(("add_task", "ok"), 0) == 2
+    assert after[("get_task", "error")] - before.get(("get_task", "error"), 0) == 1
+    assert 'taskflow_tool_call_seconds_bucket{le="0.005",outcome="ok",tool="add_task"}' in text
+    assert 'taskflow_outbox_backlog{topic="task-events"}' in text  # this server runs a relay

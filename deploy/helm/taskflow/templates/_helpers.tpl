@@ -56,6 +56,12 @@ app.kubernetes.io/component: {{ index . 1 }}
   value: dapr
 - name: TASKFLOW_PUBSUB_NAME
   value: {{ .Values.pubsub.name | quote }}
+- name: TASKFLOW_LOG_FORMAT
+  value: {{ .Values.config.logFormat | quote }}
+{{- with .Values.config.otlpEndpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ . | quote }}
+{{- end }}
 {{- end }}
 
 {{/* Dapr sidecar annotations shared by every app (the app id, port and protocol are added per app). */}}
@@ -63,6 +69,13 @@ app.kubernetes.io/component: {{ index . 1 }}
 dapr.io/enabled: "true"
 dapr.io/config: {{ include "taskflow.fullname" . }}
 dapr.io/log-level: {{ .Values.dapr.logLevel | quote }}
+{{- end }}
+
+{{/* Prometheus scrapes /metrics on the app's own port; call with (list . port). */}}
+{{- define "taskflow.scrapeAnnotations" -}}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ index . 1 | quote }}
+prometheus.io/path: /metrics
 {{- end }}
 
 {{/* The image runs as uid 10001 with a read-only root: scratch space and Chainlit's files live in emptyDirs. */}}
