@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from dateutil.relativedelta import relativedelta
 
 from agent.recurrence_phrases import Repeat, find_repeat, first_occurrence, number, phrase_at, rrule_text
+from agent.shorthand import expand
 from mcp_server.dates import WhenError, find_when, parse_time_of_day, parse_when
 
 
@@ -60,9 +61,11 @@ class Answer:
 
 @dataclass(frozen=True)
 class Unclear:
-    """Nothing understood; the agent says what it can do."""
+    """Nothing understood: the agent says so, with what the person could say instead (or greets them back)."""
 
     text: str
+    suggestions: tuple[str, ...] = ()
+    greeting: bool = False
 
 
 Command = AddTask | ListTasks | ChangeTask | DeleteCompleted | Answer | Unclear
@@ -131,13 +134,30 @@ _UNIT_NAMES = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _EDGE_WORDS = r"(?:to|on|at|by|for|and|with|due|from|in|before|until|starting|also|then|that|is|it's)"
 _LEADING_RE = re.compile(rf"(?i)^(?:[\s,;:]+|{_EDGE_WORDS}\b\s*|(?:an?\s+)?(?:new\s+)?(?:task|todo|to-do)\s*:)")
 _TRAILING_RE = re.compile(rf"(?i)(?:[\s,;:]+|\s{_EDGE_WORDS})$")
+_SHIELD = "\ue000"  # stands for a quoted character while the readers look for dates, tags and priorities
 
 
 class _Draft:
-    """The utterance being read: taken spans become NUL characters, so offsets stay put and date phrases break."""
+    """The utterance being read: taken spans become NUL characters, so offsets stay put and date phrases break.
+
+    Quoted passages can be shielded first: their characters become a private-use mark no reader takes, and come
+    back as typed in `left()` and `original()`.
+    """
 
     def __init__(self, text: str) -> None:
-        self.rest = text
+        self.text = self.rest = text
+
+    def shield(self, pattern: re.Pattern[str]) -> int:
+        """Hide every match of pattern from the readers; the number of matches."""
+        matches = list(pattern.finditer(self.rest))
+        for match in matches:
+            start, end = match.span()
+            self.rest = self.rest[:start] + _SHIELD * (end - start) + self.rest[end:]
+        return len(matches)
+
+    def original(self, start: int, end: int) -> str:
+        """text[start:end] as typed, shielded characters included."""
+        return self.text[start:end]
 
     def cut(self, start: int, end: int) -> None:
         """Mark text[start:end] as taken."""
@@ -152,8 +172,9 @@ class _Draft:
         return None
 
     def left(self) -> str:
-        """What nobody took, with the gaps closed."""
-        return " ".join(self.rest.replace("\0", " ").split())
+        """What nobody took, as typed, with the gaps closed."""
+        kept = (typed if mark == _SHIELD else mark for mark, typed in zip(self.rest, self.text, strict=True))
+        return " ".join("".join(kept).replace("\0", " ").split())
 
 
 # ---------------------------------------------------------------- small readers shared by the command kinds
@@ -306,7 +327,7 @@ def _adding(text: str, now: datetime, *, allow_verbless: bool) -> AddTask | None
     verb = draft.take(_ADD_RE)
     if verb is None and not allow_verbless:
         return None
-    quoted = draft.take(_QUOTED_RE, lambda m: not _DESCRIPTION_RE.search(draft.rest[: m.start()]))
+    quoted = draft.shield(_QUOTED_RE)
     description = draft.take(_DESCRIPTION_RE)
     repeat = find_repeat(draft.rest, now=now)
     for span in repeat.spans if repeat else ():
@@ -315,8 +336,8 @@ def _adding(text: str, now: datetime, *, allow_verbless: bool) -> AddTask | None
     when, clock = _take_whens(draft, now)
     priority = _take_priority(draft)
     tags = _take_tags(draft)
-    title = next(group for group in quoted.groups() if group) if quoted else _tidy(draft.left())
-    said_more = any(found is not None for found in (quoted, description, repeat, reminder, when, priority)) or tags
+    title = _unquoted(_tidy(draft.left()))  # quotes around the whole title only protect it
+    said_more = quoted or any(found is not None for found in (description, repeat, reminder, when, priority)) or tags
     if not title or not (verb or said_more):
         return None
     due = _series_start(repeat, when, clock, now) if repeat else when
@@ -325,7 +346,7 @@ def _adding(text: str, now: datetime, *, allow_verbless: bool) -> AddTask | None
     remind_at = _remind_at(due, reminder, now)
     return AddTask(
         title=title,
-        description=_unquoted(description["value"]) or None if description else None,
+        description=_unquoted(draft.original(*description.span("value"))) or None if description else None,
         priority=priority or "medium",
         tags=tags,
         due=None if due is None else _iso(due),
@@ -592,18 +613,44 @@ def _clean(text: str) -> str:
     return _THANKS_RE.sub("", _POLITE_RE.sub("", text.strip()).rstrip(" .!?")).rstrip(" .!?")
 
 
+_GREETING_RE = re.compile(
+    r"(?i)(?:hello|hi|hey|hiya|howdy|yo|greetings|good\s+(?:morning|afternoon|evening|day))(?:\s+there)?"
+    r"(?:\s+(?:taskflow|assistant|bot))?[\s,.!]*"
+)
+
+
+def _suggestions(said: str, now: datetime, *, question: bool = False) -> tuple[str, str]:
+    """Two things the person could say instead, built from what could be read: a date, a tag, or only words."""
+    if question and find_when(said, now=now) is None:
+        return "what's due today?", "how many open tasks are there?"
+    draft = _Draft(said)
+    when = find_when(said, now=now)
+    if when is not None:
+        draft.cut(when.start, when.end)
+    tags = _take_tags(draft)
+    words = _tidy(re.sub(r"[?!]", " ", draft.left())) or "call the bank"
+    if when is not None:
+        phrase = said[when.start : when.end].strip()
+        return f"add {words} {phrase}", f"what's due {phrase}?"
+    if tags:
+        return f"add {words} #{tags[0]}", f"show my #{tags[0]} tasks"
+    return f"add {words}", "what's due today?"
+
+
 def interpret(text: str, *, now: datetime) -> Command:
     """One utterance -> one command; `now` is aware, in the person's zone."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     if answer := _answer(text):
         return answer
-    said = _clean(text)
+    if _GREETING_RE.fullmatch(text.strip()):
+        return Unclear(text, greeting=True)
+    said = _clean(expand(text))
     if not said:
-        return Unclear(text)
+        return Unclear(text, _suggestions("", now))
     if _BULK_RE.fullmatch(said):
         return DeleteCompleted()
     if command := _listing(said, now) or _changing(said, now):
         return command
     question = text.strip().endswith("?") or _QUESTION_RE.match(said) is not None
-    return _adding(said, now, allow_verbless=not question) or Unclear(text)
+    return _adding(said, now, allow_verbless=not question) or Unclear(text, _suggestions(said, now, question=question))

@@ -43,7 +43,7 @@ def respond(request: ModelRequest) -> list[str | ToolCall]:
     if choice is not None:
         return _act_on(*choice, results, today)
     if isinstance(command, Unclear):
-        return [HELP]
+        return [_unclear(command)]
     if isinstance(command, Answer):
         return _answer(command, history[:start], results)
     if isinstance(command, ChangeTask):
@@ -58,6 +58,18 @@ def respond(request: ModelRequest) -> list[str | ToolCall]:
     if isinstance(command, ListTasks):
         return [_listing(last.content, today)]
     return [_bulk_delete_question(last.content)]
+
+
+def _unclear(command: Unclear) -> str:
+    """A greeting back with what the agent can do, or what was not understood with two things to say instead."""
+    if command.greeting:
+        return "Hello! " + HELP
+    if not command.suggestions:
+        return HELP
+    said = " ".join(command.text.split())
+    said = said if len(said) <= 60 else said[:59] + "…"
+    first, second = command.suggestions
+    return f"I didn't understand “{said}”. You could say “{first}” or “{second}”."
 
 
 def _first_call(command: AddTask | ListTasks | DeleteCompleted) -> ToolCall:

@@ -133,8 +133,15 @@ async def test_an_invalid_change_is_explained(runtime):
     assert reply.startswith("I couldn't do that: title: must be 1 to 500 characters")
 
 
-async def test_something_unclear_gets_help(runtime):
-    assert (await say(runtime, "how are you?")).startswith("I can add, list, find")
+async def test_a_greeting_gets_a_greeting_and_help(runtime):
+    assert (await say(runtime, "hello")).startswith("Hello! I can add, list, find")
+    assert tasks(runtime) == []
+
+
+async def test_something_unclear_is_said_so_with_two_suggestions(runtime):
+    reply = await say(runtime, "zxcvb")
+    assert reply == "I didn't understand “zxcvb”. You could say “add zxcvb” or “what's due today?”."
+    assert tasks(runtime) == []
 
 
 @pytest.mark.parametrize("answer", ["call bob", "bob", "the second one", "2"])

@@ -177,6 +177,48 @@ def test_add_keeps_quoted_titles_verbatim(text: str, title: str, due: str | None
     assert (task.title, task.due, task.tags, task.priority) == (title, due, (), "medium")
 
 
+@pytest.mark.parametrize(
+    ("text", "title", "due"),
+    [
+        ('add call "Acme Corp" about the renewal', 'call "Acme Corp" about the renewal', None),
+        ("add 🎉 plan Mom's \"surprise\" party friday", "🎉 plan Mom's \"surprise\" party", "2026-12-04"),
+        ("email ‘Q4 #plan tomorrow’ deck to Raj on monday", "email ‘Q4 #plan tomorrow’ deck to Raj", "2026-11-30"),
+        ("remind me to read “The Hobbit” tonight 🐉", "read “The Hobbit” 🐉", "2026-11-29T20:00:00+05:00"),
+    ],
+)
+def test_quotes_inside_a_title_stay_in_it_and_shield_their_words(text: str, title: str, due: str | None) -> None:
+    task = add(text)
+    assert (task.title, task.due, task.tags) == (title, due, ())
+
+
+# ---------------------------------------------------------------- adding: shorthand and shouting
+
+
+@pytest.mark.parametrize(
+    ("text", "title", "due", "priority"),
+    [
+        ("add pay rent 2moro", "pay rent", "2026-11-30", "medium"),
+        ("water plants tmrw", "water plants", "2026-11-30", "medium"),
+        ("CALL THE PLUMBER TOMORROW AT 7 IN THE MORNING", "call the plumber", "2026-11-30T07:00:00+05:00", "medium"),
+        ("run 6 in the morning on friday", "run", "2026-12-04T06:00:00+05:00", "medium"),
+        ("add pick up kids at 3 in the afternoon", "pick up kids", "2026-11-29T15:00:00+05:00", "medium"),
+        ("call dad at 9 at night", "call dad", "2026-11-29T21:00:00+05:00", "medium"),
+        ("send the invoice before end of day", "send the invoice", "2026-11-29T17:00:00+05:00", "medium"),
+        ("send the deck by eod friday", "send the deck", "2026-12-04T17:00:00+05:00", "medium"),
+        ("fix the login bug asap", "fix the login bug", None, "high"),
+        ("urgent: renew the domain", "renew the domain", None, "high"),
+        ("ADD BOOK FLIGHTS URGENT", "book flights", None, "high"),
+    ],
+)
+def test_shorthand_and_capitals_are_read(text: str, title: str, due: str | None, priority: str) -> None:
+    task = add(text)
+    assert (task.title, task.due, task.priority) == (title, due, priority)
+
+
+def test_shorthand_inside_quotes_stays_as_typed() -> None:
+    assert add('add "2moro eod" playlist').title == '"2moro eod" playlist'
+
+
 # ---------------------------------------------------------------- adding: recurrence
 
 
@@ -443,7 +485,29 @@ def test_answers(text: str, yes: bool) -> None:
      "is it going to rain on friday?", "add", "every day at 8am"],
 )  # fmt: skip
 def test_anything_else_is_unclear(text: str) -> None:
-    assert interpret(text, now=NOW) == Unclear(text)
+    command = interpret(text, now=NOW)
+    assert isinstance(command, Unclear)
+    assert command.text == text
+
+
+@pytest.mark.parametrize("text", ["hello", "Hi there!", "hey", "good morning", "Hello TaskFlow"])
+def test_a_greeting_is_greeted(text: str) -> None:
+    assert interpret(text, now=NOW) == Unclear(text, greeting=True)
+
+
+@pytest.mark.parametrize(
+    ("text", "suggestions"),
+    [
+        ("zxcvb", ("add zxcvb", "what's due today?")),
+        ("blorp qwerty?", ("what's due today?", "how many open tasks are there?")),
+        ("what's the weather tomorrow?", ("add what's the weather tomorrow", "what's due tomorrow?")),
+        ("is it going to rain on friday?", ("add it going to rain on friday", "what's due on friday?")),
+    ],
+)
+def test_unclear_text_gets_two_suggestions_from_what_was_read(text: str, suggestions: tuple[str, str]) -> None:
+    command = interpret(text, now=NOW)
+    assert isinstance(command, Unclear)
+    assert (command.suggestions, command.greeting) == (suggestions, False)
 
 
 @pytest.mark.parametrize("text", ["gym every monday", "tomorrow 5pm dinner with Zoe", "#home fix the shelf"])
