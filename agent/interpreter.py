@@ -467,9 +467,15 @@ _NAME_CONNECTOR_RE = re.compile(
 )
 
 
+_NAME_FILLER_RE = re.compile(
+    r"(?i)^(?:(?:the|my|that|this|our)\s+)*(?:task\s+|to-?do\s+)?|(?:\s+(?:thing|task|one|item|to-?do|stuff|already"
+    r"|now|today|for me|from my list|off my list))+$"
+)
+
+
 def _name(text: str) -> str:
-    """The task's name as said, without 'the task' or quotes around it."""
-    return _unquoted(re.sub(r"(?i)^(?:the\s+task\s+|task\s+|my\s+)", "", text.strip())).strip()
+    """The task's name as said, without filler ('the gym thing', 'the visa task') or quotes around it."""
+    return _unquoted(_NAME_FILLER_RE.sub("", text.strip())).strip() or text.strip()
 
 
 def _act(action: str) -> _Handler:
@@ -564,7 +570,7 @@ _CHANGES: list[tuple[str, _Handler]] = [
      _due_change(strict=False)),
     (r"(?:set|change|update|make)\s+(?P<rest>.+)", _due_change(strict=True)),
     (rf"(?:change|set|update)\s+{_NAME}\s+to\s+(?P<value>.+)", _update(lambda value: {"title": value})),
-    (rf"(?:delete|remove|erase|drop|trash|cancel|scrap|scratch|get\s+rid\s+of|forget\s+about)\s+{_NAME}"
+    (rf"(?:delete|remove|erase|drop|trash|cancel|call\s+off|scrap|scratch|get\s+rid\s+of|forget\s+about)\s+{_NAME}"
      r"(?:\s+from\s+(?:my\s+|the\s+)?(?:list|tasks|to-?do\s+list))?", _act("delete")),
 ]  # fmt: skip
 _CHANGE_RES = [(re.compile(pattern, re.I), handler) for pattern, handler in _CHANGES]

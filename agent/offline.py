@@ -13,6 +13,7 @@ from typing import Any
 
 from agent.conversation import Message, ModelRequest, ToolCall, ToolResult
 from agent.interpreter import AddTask, Answer, ChangeTask, Command, DeleteCompleted, ListTasks, Unclear, interpret
+from agent.references import closest
 from agent.render import describe, task_list, when_text
 
 HELP = (
@@ -21,6 +22,7 @@ HELP = (
 )
 ACTION_TOOLS = {"complete": "complete_task", "reopen": "reopen_task", "delete": "delete_task", "update": "update_task"}
 SEARCH_STATUS = {"complete": "open", "reopen": "completed"}
+SEARCH_LIMIT = 200  # the tasks a name is matched against; the list tool's largest page
 ORDINALS = {"first": 0, "1": 0, "1st": 0, "second": 1, "2": 1, "2nd": 1, "third": 2, "3": 2, "3rd": 2, "last": -1}
 
 
@@ -132,8 +134,8 @@ def _asked_to_delete_completed(before: list[Message]) -> bool:
 def _change(command: ChangeTask, results: list[ToolResult], today: date) -> list[str | ToolCall]:
     """Find the task by name, then act on it; several candidates are listed, never guessed between."""
     if not results:
-        arguments: dict[str, Any] = {"query": command.name, "status": SEARCH_STATUS.get(command.action, "all")}
-        return [ToolCall(id="call_1", name="list_tasks", arguments={**arguments, "limit": 50})]
+        arguments: dict[str, Any] = {"status": SEARCH_STATUS.get(command.action, "all"), "limit": SEARCH_LIMIT}
+        return [ToolCall(id="call_1", name="list_tasks", arguments=arguments)]
     if results[0].is_error:
         return [_failure(results[0])]
     candidates = _candidates(results[0].content["tasks"], command)
@@ -185,9 +187,10 @@ def _pick(text: str, candidates: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def _candidates(tasks: list[dict[str, Any]], command: ChangeTask) -> list[dict[str, Any]]:
-    """An exact title wins over partial matches; open tasks win over completed ones (but for reopening)."""
+    """The tasks the name refers to: an exact title wins; else the closest fuzzy matches, all of those close to the
+    best; open tasks win over completed ones (but for reopening)."""
     name = _fold(command.name)
-    pool = [task for task in tasks if _fold(task["title"]) == name] or tasks
+    pool = [task for task in tasks if _fold(task["title"]) == name] or closest(name, tasks)
     if command.action != "reopen" and len(pool) > 1:
         pool = [task for task in pool if task["status"] == "open"] or pool
     return pool

@@ -171,3 +171,37 @@ async def test_one_runtime_acts_for_whoever_each_turn_names(runtime, engine):
     with runtime.unit_of_work() as session:
         theirs = service.list_tasks(session, actor=other, spec=TaskFilter(), now=NOW).tasks
     assert [task.title for task in theirs] == ["buy milk"]
+
+
+@pytest.mark.parametrize(
+    ("said", "gone", "done"),
+    [
+        ("remove the visa task", "renew the visa", None),
+        ("call off lunch with Ana", "lunch with Ana", None),
+        ("I've done the laundry already", None, "do the laundry"),
+        ("finished the lundry", None, "do the laundry"),
+    ],
+)
+async def test_a_reference_with_filler_words_finds_its_task(runtime, said, gone, done):
+    for title in ("renew the visa", "lunch with Ana", "do the laundry", "go to the gym"):
+        await say(runtime, f"add {title}")
+    reply = await say(runtime, said)
+    state = {task["title"]: task["status"] for task in tasks(runtime)}
+    assert gone not in state, reply
+    assert done is None or state[done] == "completed"
+    assert list(state.values()).count("completed") == (done is not None)
+    assert len(state) == 4 - (gone is not None)
+
+
+async def test_a_vague_reference_changes_the_time_of_the_task_it_names(runtime):
+    await say(runtime, "add go to the gym tomorrow at 6pm")
+    reply = await say(runtime, "change the gym thing to 7pm")
+    assert reply == "Updated: go to the gym — due Mon 30 Nov 19:00."
+
+
+async def test_close_fuzzy_matches_are_asked_about(runtime):
+    await say(runtime, "add write the report")
+    await say(runtime, "add read the report")
+    reply = await say(runtime, "delete the report thing")
+    assert reply.startswith("Several tasks match “report”; which one did you mean?")
+    assert len(tasks(runtime)) == 2
