@@ -33,9 +33,12 @@ class AddTask:
 
 @dataclass(frozen=True)
 class ListTasks:
-    """Arguments for list_tasks: only the filters the person said."""
+    """Arguments for list_tasks (only the filters the person said), and how to answer: a count, or tasks completed
+    within a span of days ('what did I finish this week?': the tool filters by due date, so the agent does that)."""
 
     arguments: dict = field(default_factory=dict)
+    count_only: bool = False
+    completed_between: tuple[str, str] | None = None  # first and last day, inclusive
 
 
 @dataclass(frozen=True)
@@ -358,7 +361,7 @@ def _adding(text: str, now: datetime, *, allow_verbless: bool) -> AddTask | None
 # ---------------------------------------------------------------- listing
 
 _LIST_VERB_RE = re.compile(
-    r"(?i)^(?:(?:show|list|display|view|see|pull up|bring up)(?:\s+me)?"
+    r"(?i)^(?:(?:show|list|display|view|see|pull up|bring up|order|sort|arrange|organi[sz]e)(?:\s+me)?"
     r"|(?P<search>search(?:\s+for)?|find(?:\s+me)?|look\s+(?:for|up)|lookup))\b"
 )
 _LIST_QUESTION_RE = re.compile(
@@ -430,6 +433,49 @@ def _unfilled(draft: _Draft) -> str:
     return " ".join(word for word in re.findall(r"[^\s\0,?]+", draft.rest) if word.lower() not in _FILLERS)
 
 
+_SORT_RE = re.compile(
+    r"(?i)\b(?:(?:order(?:ed)?|sort(?:ed)?|arrange[d]?)\s+(?:\w+\s+){0,3}?)?(?:by|in)\s+(?:the\s+)?(?P<key>due\s+dates?|due"
+    r"|deadlines?|dates?|priority|importance|urgency|titles?|names?|alphabetical(?:\s+order)?|creation(?:\s+date)?"
+    r"|(?:date\s+)?(?:created|added))(?:\s+order)?\b|\b(?P<alpha>alphabetically|a\s*-\s*z)\b"
+    r"|\b(?P<recent>newest|latest|most\s+recent|oldest)(?:\s+(?:ones?|tasks?))?\s+first\b"
+)
+_SORT_KEYS = {"due": "due", "dea": "due", "dat": "due", "pri": "priority", "imp": "priority", "urg": "priority",
+              "tit": "title", "nam": "title", "alp": "title", "cre": "created", "add": "created"}  # fmt: skip
+_ORDER_WORDS_RE = re.compile(r"(?i)\b(?:my\s+)?(?:list|tasks|to-?dos?)\b|\b(?:order|sort|arrange)\b")
+_COUNT_RE = re.compile(r"(?i)^how\s+many\b|\bcount\b|\bnumber\s+of\b")
+_DONE_QUESTION_RE = re.compile(
+    r"(?i)\b(?:did|have|had)\s+i\s+(?:\w+\s+)?(?:complete|completed|finish|finished|do|done|check(?:ed)?\s+off)\b"
+    r"|\bi\s+(?:completed|finished|did|got\s+done)\b|\b(?:completed|finished|done)\s+(?:this|last|today|yesterday)\b"
+)
+_LAST_WEEK_RE = re.compile(r"(?i)\b(?:this|last|past)\s+(?P<unit>week|month)\b|\b(?P<day>today|yesterday)\b")
+
+
+def _take_sort(draft: _Draft) -> dict:
+    """'order my list by due date', 'sorted by priority', 'alphabetically', 'newest first' -> sort_by and order."""
+    if (match := draft.take(_SORT_RE)) is None:
+        return {}
+    if match["recent"]:
+        return {"sort_by": "created", "order": "asc" if match["recent"].lower() == "oldest" else "desc"}
+    key = (match["key"] or "alphabetical").lower()
+    return {"sort_by": "due" if key.startswith("due") else _SORT_KEYS[key[:3]]}
+
+
+def _completed_window(text: str, today: date) -> tuple[str, str] | None:
+    """The days a question about finished work looks back over: this week is Monday to today, last week the one
+    before; today, yesterday, this month."""
+    if not _DONE_QUESTION_RE.search(text) or (match := _LAST_WEEK_RE.search(text)) is None:
+        return None
+    if match["day"]:
+        day = today - timedelta(days=match["day"].lower() == "yesterday")
+        return day.isoformat(), day.isoformat()
+    past = match[0].lower().startswith("last")
+    if match["unit"].lower() == "week":
+        monday = today - timedelta(days=today.weekday() + 7 * past)
+        return monday.isoformat(), (monday + timedelta(days=6) if past else today).isoformat()
+    first = today.replace(day=1) - relativedelta(months=past)
+    return first.isoformat(), (first + relativedelta(day=31) if past else today).isoformat()
+
+
 def _listing(text: str, now: datetime) -> ListTasks | None:
     """'show my high priority tasks', "what's due today?", 'find tasks about lisbon', 'tasks tagged work'."""
     verb = _LIST_VERB_RE.match(text)
@@ -439,7 +485,9 @@ def _listing(text: str, now: datetime) -> ListTasks | None:
     draft = _Draft(text)
     if head.re is not _LIST_NOUN_RE:  # a noun phrase keeps its words: they are the filters
         draft.cut(*head.span())
-    arguments: dict = {}
+    arguments: dict = _take_sort(draft)
+    if completed := _completed_window(text, now.date()):
+        return ListTasks({**arguments, "status": "completed", "sort_by": "created", "limit": 200}, False, completed)
     if tags := _take_tags(draft):
         arguments["tags"] = list(tags)
     if priority := _take_priority(draft, edges_only=False):
@@ -453,7 +501,9 @@ def _listing(text: str, now: datetime) -> ListTasks | None:
         arguments["query"] = query["query"]
     elif verb and verb["search"] and (words := _unfilled(draft)):
         arguments["query"] = words  # 'search for dentist': what is left is what to find
-    return ListTasks(arguments)
+    if counting := _COUNT_RE.search(text) is not None:
+        arguments["limit"] = 200  # count a whole page, not the default one
+    return ListTasks(arguments, count_only=counting)
 
 
 # ---------------------------------------------------------------- changing a named task

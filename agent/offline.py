@@ -58,7 +58,7 @@ def respond(request: ModelRequest) -> list[str | ToolCall]:
     if isinstance(command, AddTask):
         return [_added(last.content, today)]
     if isinstance(command, ListTasks):
-        return [_listing(last.content, today)]
+        return [_listing(command, last.content, today)]
     return [_bulk_delete_question(last.content)]
 
 
@@ -227,12 +227,33 @@ def _added(task: dict[str, Any], today: date) -> str:
     return text
 
 
-def _listing(page: dict[str, Any], today: date) -> str:
-    tasks = page["tasks"]
-    if not tasks:
-        return "No tasks match."
+def _listing(command: ListTasks, page: dict[str, Any], today: date) -> str:
+    """The tasks found, headed by how many and, when the question named days, which days it read."""
+    tasks, arguments = page["tasks"], command.arguments
+    span = ""
+    if command.completed_between:
+        first, last = command.completed_between
+        tasks = [task for task in tasks if task["completed_at"] and first <= task["completed_at"][:10] <= last]
+        span = f" completed {_days_text(first, last, today)}"
+    elif "due_after" in arguments or "due_before" in arguments:
+        span = " due " + _days_text(arguments.get("due_after"), arguments.get("due_before"), today)
     more = "\n…and more; ask me to narrow it down." if page.get("next_cursor") else ""
-    return f"{len(tasks)} task{'s' if len(tasks) != 1 else ''}:\n{task_list(tasks, today)}{more}"
+    if command.count_only:
+        kind = {"open": "open ", "completed": "completed "}.get(arguments.get("status", "open"), "")
+        count = f"{len(tasks)}{'+' if more else ''}"
+        return f"You have {count} {kind}task{'s' if len(tasks) != 1 else ''}{span}."
+    if not tasks:
+        return f"No tasks{span}." if span else "No tasks match."
+    return f"{len(tasks)} task{'s' if len(tasks) != 1 else ''}{span}:\n{task_list(tasks, today)}{more}"
+
+
+def _days_text(first: str | None, last: str | None, today: date) -> str:
+    """'on Fri 4 Dec', 'from Mon 30 Nov to Sun 6 Dec', 'by Fri 4 Dec', 'from Fri 4 Dec on'."""
+    if first and first == last:
+        return f"on {when_text(first, today)}"
+    if first and last:
+        return f"from {when_text(first, today)} to {when_text(last, today)}"
+    return f"by {when_text(last, today)}" if last else f"from {when_text(first, today)} on"
 
 
 def _bulk_delete_question(result: dict[str, Any]) -> str:

@@ -205,3 +205,14 @@ async def test_close_fuzzy_matches_are_asked_about(runtime):
     reply = await say(runtime, "delete the report thing")
     assert reply.startswith("Several tasks match “report”; which one did you mean?")
     assert len(tasks(runtime)) == 2
+
+
+async def test_questions_about_a_day_a_count_and_finished_work(runtime):
+    await say(runtime, "add pay rent tomorrow")
+    await say(runtime, "add call the bank on tuesday")
+    await say(runtime, "add water plants")
+    await say(runtime, "water plants is done")
+    assert await say(runtime, "what's due tomorrow?") == "1 task due on Mon 30 Nov:\n• pay rent — due Mon 30 Nov"
+    assert await say(runtime, "how many open tasks are there?") == "You have 2 open tasks."
+    reply = await say(runtime, "what did I complete this week?")
+    assert reply.startswith("1 task completed from Mon 23 Nov to Sun 29 Nov:\n• water plants")

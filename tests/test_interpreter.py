@@ -408,11 +408,11 @@ def test_listing_passes_only_what_was_said(text: str, arguments: dict) -> None:
     [
         ("mark buy milk as done", ChangeTask("complete", "buy milk", {})),
         ("complete call", ChangeTask("complete", "call", {})),
-        ("done with the report", ChangeTask("complete", "the report", {})),
+        ("done with the report", ChangeTask("complete", "report", {})),
         ("I finished Slides for Monday review", ChangeTask("complete", "Slides for Monday review", {})),
         ("check off pick up parcel", ChangeTask("complete", "pick up parcel", {})),
-        ("the laundry is done", ChangeTask("complete", "the laundry", {})),
-        ("finish the slides", ChangeTask("complete", "the slides", {})),
+        ("the laundry is done", ChangeTask("complete", "laundry", {})),
+        ("finish the slides", ChangeTask("complete", "slides", {})),
         ("mark 'Buy Milk' done", ChangeTask("complete", "Buy Milk", {})),
         ("reopen buy milk", ChangeTask("reopen", "buy milk", {})),
         ("mark water plants as not done", ChangeTask("reopen", "water plants", {})),
@@ -432,21 +432,21 @@ def test_actions_on_a_named_task(text: str, expected: ChangeTask) -> None:
         ("push team lunch to 2pm", "team lunch", {"due_time": "14:00"}),
         ("reschedule dentist for friday at 11am", "dentist", {"due": "2026-12-04T11:00:00+05:00"}),
         ("move talk to Bob to tomorrow", "talk to Bob", {"due": "2026-11-30"}),
-        ("postpone the demo until dec 20", "the demo", {"due": "2026-12-20"}),
+        ("postpone the demo until dec 20", "demo", {"due": "2026-12-20"}),
         ("set pay rent due tomorrow", "pay rent", {"due": "2026-11-30"}),
-        ("push back the report to monday", "the report", {"due": "2026-11-30"}),
+        ("push back the report to monday", "report", {"due": "2026-11-30"}),
         ("change call mom's due date to dec 2", "call mom", {"due": "2026-12-02"}),
         ("set taxes to low", "taxes", {"priority": "low"}),
         ("rename buy milk to buy oat milk", "buy milk", {"title": "buy oat milk"}),
         ("change the priority of write blog post to high", "write blog post", {"priority": "high"}),
         ("set buy groceries priority to low", "buy groceries", {"priority": "low"}),
         ("make taxes low priority", "taxes", {"priority": "low"}),
-        ("mark the report as urgent", "the report", {"priority": "high"}),
+        ("mark the report as urgent", "report", {"priority": "high"}),
         ("prioritize renew visa", "renew visa", {"priority": "high"}),
         ("tag book flights with travel", "book flights", {"add_tags": ["travel"]}),
         ("tag budget with finance and q4", "budget", {"add_tags": ["finance", "q4"]}),
         ("add #errands to buy stamps", "buy stamps", {"add_tags": ["errands"]}),
-        ("add a note to the report: include charts", "the report", {"description": "include charts"}),
+        ("add a note to the report: include charts", "report", {"description": "include charts"}),
     ],
 )
 def test_updates_to_a_named_task(text: str, name: str, changes: dict) -> None:
@@ -518,3 +518,39 @@ def test_statements_without_a_verb_are_tasks(text: str) -> None:
 def test_now_must_be_aware() -> None:
     with pytest.raises(ValueError, match="aware"):
         interpret("add buy milk", now=datetime(2026, 11, 29, 10, 0))
+
+
+# ---------------------------------------------------------------- references, questions and ordering
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("change the gym thing to 7pm", ChangeTask("update", "gym", {"due_time": "19:00"})),
+        ("remove the visa task", ChangeTask("delete", "visa", {})),
+        ("call off lunch with Ana", ChangeTask("delete", "lunch with Ana", {})),
+        ("I've done the laundry already", ChangeTask("complete", "laundry", {})),
+        ("scrap that dentist thing", ChangeTask("delete", "dentist", {})),
+    ],
+)
+def test_references_lose_their_filler_words(text: str, expected: ChangeTask) -> None:
+    assert interpret(text, now=NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "arguments", "count_only", "completed"),
+    [
+        ("what's due on friday?", {"due_after": "2026-12-04", "due_before": "2026-12-04"}, False, None),
+        ("how many open tasks are there?", {"status": "open", "limit": 200}, True, None),
+        ("what did I complete this week?", {"status": "completed", "sort_by": "created", "limit": 200}, False,
+         ("2026-11-23", "2026-11-29")),
+        ("what have I finished today?", {"status": "completed", "sort_by": "created", "limit": 200}, False,
+         ("2026-11-29", "2026-11-29")),
+        ("order my list by due date", {"sort_by": "due"}, False, None),
+        ("sort my tasks by priority", {"sort_by": "priority"}, False, None),
+        ("show my tasks alphabetically", {"sort_by": "title"}, False, None),
+        ("list tasks newest first", {"sort_by": "created", "order": "desc"}, False, None),
+    ],
+)  # fmt: skip
+def test_questions_about_days_states_and_order(text, arguments, count_only, completed) -> None:
+    assert interpret(text, now=NOW) == ListTasks(arguments, count_only, completed)
