@@ -584,7 +584,53 @@ def _due_change(*, strict: bool) -> _Handler:
     return handle
 
 
+_AMOUNT = (
+    r"(?P<n>an?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\d{1,3})\s+(?P<unit>days?|weeks?|months?)"
+)
+_STEPS = {"less": -1, "lower": -1, "more": 1, "higher": 1}
+
+
+def _shift(sign: int) -> _Handler:
+    """'move X forward by two days', 'delay X by a month' -> a shift of the due day, made concrete by the agent."""
+
+    def handle(match: re.Match[str], _now: datetime) -> ChangeTask | None:
+        amount = 1 if match["n"].lower() in ("a", "an") else number(match["n"])
+        unit = match["unit"].lower().removesuffix("s") + "s"
+        return None if amount is None else ChangeTask("update", _name(match["name"]), {"shift": {unit: sign * amount}})
+
+    return handle
+
+
+def _step(match: re.Match[str], _now: datetime) -> ChangeTask:
+    """'make X less important' -> one priority level down; 'more urgent' -> one up."""
+    return ChangeTask("update", _name(match["name"]), {"priority_step": _STEPS[match["value"].lower()]})
+
+
+def _undate(match: re.Match[str], _now: datetime) -> ChangeTask:
+    """'clear the date on X': the task keeps everything but its due date."""
+    return ChangeTask("update", _name(match["name"]), {"due": ""})
+
+
 _CHANGES: list[tuple[str, _Handler]] = [
+    (rf"(?:delay|postpone|defer|push\s+back|push\s+out|put\s+off)\s+{_NAME}\s+(?:by\s+|for\s+)?{_AMOUNT}",
+     _shift(1)),
+    (rf"(?:move|push|shift|bump|reschedule)\s+{_NAME}\s+(?:forward|back|out|later|ahead)?\s*(?:by\s+)?{_AMOUNT}"
+     r"(?:\s+later)?", _shift(1)),
+    (rf"(?:move|bring|pull)\s+{_NAME}\s+(?:earlier|up|in)\s+(?:by\s+)?{_AMOUNT}", _shift(-1)),
+    (rf"(?:move|bring|pull)\s+{_NAME}\s+(?:by\s+)?{_AMOUNT}\s+earlier", _shift(-1)),
+    (rf"(?:make|mark|set)\s+{_NAME}\s+(?P<value>less|more)\s+(?:important|urgent|of\s+a\s+priority|pressing)", _step),
+    (rf"(?P<value>lower|higher)\s+(?:the\s+)?priority\s+(?:of|for|on)\s+{_NAME}\s+by\s+one", _step),
+    (rf"(?:clear|remove|delete|drop|unset|take\s+off|get\s+rid\s+of)\s+(?:the\s+)?(?:due\s+)?(?:date|deadline)\s+"
+     rf"(?:on|of|for|from)\s+{_NAME}", _undate),
+    (rf"(?:make|set)\s+{_NAME}\s+(?:undated|without\s+a\s+(?:due\s+)?date)", _undate),
+    (rf"(?:untag|unlabel)\s+{_NAME}\s+(?:from|as)\s+(?P<value>.+)",
+     _update(lambda value: {"remove_tags": _tag_change(value)["add_tags"]})),
+    (rf"(?:remove|delete|drop|take\s+off)\s+(?:the\s+)?(?:tags?|labels?)\s+(?P<value>[#@\w][\w\s,&#@-]*?)\s+(?:from|on)\s+"
+     rf"{_NAME}", _update(lambda value: {"remove_tags": _tag_change(value)["add_tags"]})),
+    (rf"(?:remove|delete|drop|take\s+off)\s+(?:the\s+)?(?P<value>[#@]?[\w-]+)\s+(?:tag|label)\s+(?:from|on)\s+{_NAME}",
+     _update(lambda value: {"remove_tags": _tag_change(value)["add_tags"]})),
+    (rf"(?:add|attach|put|leave|write)\s+(?:a\s+)?(?:note|description|comment)\s+(?:to|on)\s+{_NAME}\s*"
+     r"(?:saying|that says|reading|:)\s*(?P<value>.+)", _update(lambda value: {"description": _unquoted(value)})),
     (rf"(?:mark|set|flag)\s+{_NAME}\s+(?:as\s+)?(?:not\s+{_DONE}|undone|incomplete|unfinished|open|pending|to\s*do)",
      _act("reopen")),
     (rf"(?:re-?open|un-?check|un-?mark|un-?complete|undo|restore|reactivate)\s+{_NAME}", _act("reopen")),
@@ -610,10 +656,9 @@ _CHANGES: list[tuple[str, _Handler]] = [
     (rf"(?P<value>de-?prioriti[sz]e|(?:lower|decrease|reduce)\s+(?:the\s+)?priority\s+(?:of|for|on))\s+{_NAME}",
      _update(lambda _: {"priority": "low"})),
     (rf"(?:tag|label)\s+{_NAME}\s+(?:with|as)\s+(?P<value>.+)", _update(_tag_change)),
+    (rf"add\s+{_NAME}\s+to\s+(?:the\s+)?(?P<value>[#@]?[\w-]+)\s+(?:tag|label|list)", _update(_tag_change)),
     (rf"add\s+(?:the\s+)?(?:tags?|labels?)\s+(?P<value>.+?)\s+to\s+{_NAME}", _update(_tag_change)),
     (rf"add\s+(?P<value>[#@][\w-]+(?:(?:\s*,\s*|\s+and\s+|\s+)[#@][\w-]+)*)\s+to\s+{_NAME}", _update(_tag_change)),
-    (rf"add\s+(?:a\s+)?(?:note|description)\s+to\s+{_NAME}\s*:\s*(?P<value>.+)",
-     _update(lambda value: {"description": value})),
     (r"(?:move|push|reschedule|postpone|delay|defer|shift|bump)\s+(?:(?:back|forward|out)\s+)?(?P<rest>.+)",
      _due_change(strict=False)),
     (r"(?:set|change|update|make)\s+(?:the\s+)?(?:due\s+)?(?:date|time|deadline)\s+(?:of|for|on)\s+(?P<rest>.+)",

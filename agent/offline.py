@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator
 from datetime import date, datetime
 from typing import Any
 
+from dateutil.relativedelta import relativedelta
+
 from agent.conversation import Message, ModelRequest, ToolCall, ToolResult
 from agent.interpreter import AddTask, Answer, ChangeTask, Command, DeleteCompleted, ListTasks, Unclear, interpret
 from agent.references import closest
@@ -22,6 +24,7 @@ HELP = (
 )
 ACTION_TOOLS = {"complete": "complete_task", "reopen": "reopen_task", "delete": "delete_task", "update": "update_task"}
 SEARCH_STATUS = {"complete": "open", "reopen": "completed"}
+PRIORITIES = ("low", "medium", "high")
 SEARCH_LIMIT = 200  # the tasks a name is matched against; the list tool's largest page
 ORDINALS = {"first": 0, "1": 0, "1st": 0, "second": 1, "2": 1, "2nd": 1, "third": 2, "3": 2, "3rd": 2, "last": -1}
 
@@ -197,11 +200,22 @@ def _candidates(tasks: list[dict[str, Any]], command: ChangeTask) -> list[dict[s
 
 
 def _update_arguments(task: dict[str, Any], changes: dict[str, Any], today: date) -> dict[str, Any]:
-    """Interpreter changes made concrete against the task: tags added to its own, a new time on its own day."""
-    arguments = {key: value for key, value in changes.items() if key not in ("add_tags", "due_time")}
+    """Interpreter changes made concrete against the task: tags added to or taken from its own, a new time on its
+    own day, a due day moved relative to its own (to today's, for a task without one), a priority one step away."""
+    relative = ("add_tags", "remove_tags", "due_time", "shift", "priority_step")
+    arguments = {key: value for key, value in changes.items() if key not in relative}
     if "add_tags" in changes:
         arguments["tags"] = list(dict.fromkeys([*task["tags"], *changes["add_tags"]]))
+    if "remove_tags" in changes:
+        arguments["tags"] = [tag for tag in task["tags"] if tag not in changes["remove_tags"]]
+    if "priority_step" in changes:
+        level = PRIORITIES.index(task["priority"]) + changes["priority_step"]
+        arguments["priority"] = PRIORITIES[min(max(level, 0), len(PRIORITIES) - 1)]
     due = task.get("due")
+    if "shift" in changes:
+        moment = (date.fromisoformat(due) if len(due) == 10 else datetime.fromisoformat(due)) if due else today
+        arguments["due"] = (moment + relativedelta(**changes["shift"])).isoformat()
+        return arguments
     if "due_time" in changes:
         day = due[:10] if due else today.isoformat()
         arguments["due"] = f"{day}T{changes['due_time']}"

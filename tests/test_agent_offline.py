@@ -216,3 +216,20 @@ async def test_questions_about_a_day_a_count_and_finished_work(runtime):
     assert await say(runtime, "how many open tasks are there?") == "You have 2 open tasks."
     reply = await say(runtime, "what did I complete this week?")
     assert reply.startswith("1 task completed from Mon 23 Nov to Sun 29 Nov:\n• water plants")
+
+
+async def test_relative_changes_apply_to_the_task_as_stored(runtime):
+    await say(runtime, "add renew the passport on friday at 10am high priority #admin #travel")
+    await say(runtime, "add call the plumber")
+    await say(runtime, "move the passport thing forward by two days")
+    await say(runtime, "make renew the passport less important")
+    await say(runtime, "untag the passport task from admin")
+    await say(runtime, "attach a note to the passport saying bring two photos")
+    reply = await say(runtime, "delay the plumber by a week")
+    assert reply == "Updated: call the plumber — due Sun 6 Dec."  # an undated task moves from today
+    await say(runtime, "clear the date on the plumber")
+    state = {task["title"]: task for task in tasks(runtime)}
+    passport = state["renew the passport"]
+    assert (passport["due"], passport["priority"], passport["tags"], passport["description"]) == (
+        "2026-12-06T10:00:00+05:00", "medium", ["travel"], "bring two photos")
+    assert state["call the plumber"]["due"] is None

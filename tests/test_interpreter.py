@@ -554,3 +554,25 @@ def test_references_lose_their_filler_words(text: str, expected: ChangeTask) -> 
 )  # fmt: skip
 def test_questions_about_days_states_and_order(text, arguments, count_only, completed) -> None:
     assert interpret(text, now=NOW) == ListTasks(arguments, count_only, completed)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("move the dentist forward by two days", ChangeTask("update", "dentist", {"shift": {"days": 2}})),
+        ("push back the report by one week", ChangeTask("update", "report", {"shift": {"weeks": 1}})),
+        ("delay rent by a month", ChangeTask("update", "rent", {"shift": {"months": 1}})),
+        ("move gym 3 days earlier", ChangeTask("update", "gym", {"shift": {"days": -3}})),
+        ("make the gym thing less important", ChangeTask("update", "gym", {"priority_step": -1})),
+        ("make taxes more urgent", ChangeTask("update", "taxes", {"priority_step": 1})),
+        ("clear the date on taxes", ChangeTask("update", "taxes", {"due": ""})),
+        ("remove the due date from the taxes task", ChangeTask("update", "taxes", {"due": ""})),
+        ("untag taxes from work", ChangeTask("update", "taxes", {"remove_tags": ["work"]})),
+        ("remove the work tag from taxes", ChangeTask("update", "taxes", {"remove_tags": ["work"]})),
+        ("tag taxes with home", ChangeTask("update", "taxes", {"add_tags": ["home"]})),
+        ("attach a note to taxes saying bring the receipts",
+         ChangeTask("update", "taxes", {"description": "bring the receipts"})),
+    ],
+)  # fmt: skip
+def test_relative_changes(text: str, expected: ChangeTask) -> None:
+    assert interpret(text, now=NOW) == expected
