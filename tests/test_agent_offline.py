@@ -233,3 +233,8 @@ async def test_relative_changes_apply_to_the_task_as_stored(runtime):
     assert (passport["due"], passport["priority"], passport["tags"], passport["description"]) == (
         "2026-12-06T10:00:00+05:00", "medium", ["travel"], "bring two photos")
     assert state["call the plumber"]["due"] is None
+
+
+async def test_a_schedule_is_described_in_words(runtime):
+    reply = await say(runtime, "add standup every weekday at 9am")
+    assert reply == "Added: standup — due Mon 30 Nov 09:00 · every weekday at 09:00."

@@ -576,3 +576,37 @@ def test_questions_about_days_states_and_order(text, arguments, count_only, comp
 )  # fmt: skip
 def test_relative_changes(text: str, expected: ChangeTask) -> None:
     assert interpret(text, now=NOW) == expected
+
+
+# ---------------------------------------------------------------- schedules said in other ways
+
+
+@pytest.mark.parametrize(
+    ("text", "rule", "first"),
+    [
+        ("gym tue and thu at 5pm", "FREQ=WEEKLY;BYDAY=TU,TH",
+         ["2026-12-01T17:00", "2026-12-03T17:00", "2026-12-08T17:00"]),
+        ("yoga on mon, wed and fri at 7 in the morning", "FREQ=WEEKLY;BYDAY=MO,WE,FR",
+         ["2026-11-30T07:00", "2026-12-02T07:00", "2026-12-04T07:00"]),
+        ("book club the second tuesday of each month at 7pm", "FREQ=MONTHLY;BYDAY=2TU",
+         ["2026-12-08T19:00", "2027-01-12T19:00", "2027-02-09T19:00"]),
+        ("pay rent on the last friday of every month", "FREQ=MONTHLY;BYDAY=-1FR",
+         ["2026-12-25", "2027-01-29", "2027-02-26"]),
+        ("clean every saturday and sunday", "FREQ=WEEKLY;BYDAY=SA,SU", ["2026-11-29", "2026-12-05", "2026-12-06"]),
+        ("stretch every 4 hours from 9am", "FREQ=HOURLY;INTERVAL=4",
+         ["2026-11-30T09:00", "2026-11-30T13:00", "2026-11-30T17:00"]),
+    ],
+)  # fmt: skip
+def test_schedules_in_other_words(text: str, rule: str, first: list[str]) -> None:
+    task = add(text)
+    assert task.recurrence == rule
+    assert occurrences(task) == first
+
+
+def test_call_on_one_day_or_another_is_no_schedule() -> None:
+    assert add("call bob mon or tue").recurrence is None
+
+
+def test_a_reminder_an_hour_before_is_relative_to_due() -> None:
+    task = add("dentist friday 3pm and remind me an hour before")
+    assert (task.due, task.remind_at) == ("2026-12-04T15:00:00+05:00", "2026-12-04T14:00:00+05:00")
