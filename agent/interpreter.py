@@ -374,7 +374,7 @@ _LIST_NOUN_RE = re.compile(
 )
 _TASK_CONTEXT_RE = re.compile(
     r"(?i)\b(?:tasks?|todos?|to-?dos?|to do|list|due|overdue|late|agenda|plate|pending|left|remaining|scheduled"
-    r"|planned|plan|complete|completed|finished|done|open|tagged|priority|urgent|coming up|do i have|have i got"
+    r"|planned|plan|complete|completed|finish|finished|done|open|tagged|priority|urgent|coming up|do i have|have i got"
     r"|i (?:should|need to|have to) do|should i do|what do i have)\b|[#@]\w"
 )
 _STATUSES = (

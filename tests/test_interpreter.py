@@ -544,6 +544,8 @@ def test_references_lose_their_filler_words(text: str, expected: ChangeTask) -> 
         ("how many open tasks are there?", {"status": "open", "limit": 200}, True, None),
         ("what did I complete this week?", {"status": "completed", "sort_by": "created", "limit": 200}, False,
          ("2026-11-23", "2026-11-29")),
+        ("what did I finish this week?", {"status": "completed", "sort_by": "created", "limit": 200}, False,
+         ("2026-11-23", "2026-11-29")),
         ("what have I finished today?", {"status": "completed", "sort_by": "created", "limit": 200}, False,
          ("2026-11-29", "2026-11-29")),
         ("order my list by due date", {"sort_by": "due"}, False, None),
