@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from dateutil.relativedelta import relativedelta
 
 from agent.recurrence_phrases import Repeat, find_repeat, first_occurrence, number, phrase_at, rrule_text
+from agent.shorthand import expand
 from mcp_server.dates import WhenError, find_when, parse_time_of_day, parse_when
 
 
@@ -32,9 +33,12 @@ class AddTask:
 
 @dataclass(frozen=True)
 class ListTasks:
-    """Arguments for list_tasks: only the filters the person said."""
+    """Arguments for list_tasks (only the filters the person said), and how to answer: a count, or tasks completed
+    within a span of days ('what did I finish this week?': the tool filters by due date, so the agent does that)."""
 
     arguments: dict = field(default_factory=dict)
+    count_only: bool = False
+    completed_between: tuple[str, str] | None = None  # first and last day, inclusive
 
 
 @dataclass(frozen=True)
@@ -60,9 +64,11 @@ class Answer:
 
 @dataclass(frozen=True)
 class Unclear:
-    """Nothing understood; the agent says what it can do."""
+    """Nothing understood: the agent says so, with what the person could say instead (or greets them back)."""
 
     text: str
+    suggestions: tuple[str, ...] = ()
+    greeting: bool = False
 
 
 Command = AddTask | ListTasks | ChangeTask | DeleteCompleted | Answer | Unclear
@@ -138,13 +144,30 @@ _LEADING_RE = re.compile(
     rf"(?i)^(?:[\s,;:]+|[-–—](?=\s)|{_EDGE_WORDS}{_END}\s*|(?:an?\s+)?(?:new\s+)?(?:task|todo|to-do)\s*:)"
 )
 _TRAILING_RE = re.compile(rf"(?i)(?:[\s,;:]+|\s[-–—]|\s{_EDGE_WORDS})$")
+_SHIELD = "\ue000"  # stands for a quoted character while the readers look for dates, tags and priorities
 
 
 class _Draft:
-    """The utterance being read: taken spans become NUL characters, so offsets stay put and date phrases break."""
+    """The utterance being read: taken spans become NUL characters, so offsets stay put and date phrases break.
+
+    Quoted passages can be shielded first: their characters become a private-use mark no reader takes, and come
+    back as typed in `left()` and `original()`.
+    """
 
     def __init__(self, text: str) -> None:
-        self.rest = text
+        self.text = self.rest = text
+
+    def shield(self, pattern: re.Pattern[str]) -> int:
+        """Hide every match of pattern from the readers; the number of matches."""
+        matches = list(pattern.finditer(self.rest))
+        for match in matches:
+            start, end = match.span()
+            self.rest = self.rest[:start] + _SHIELD * (end - start) + self.rest[end:]
+        return len(matches)
+
+    def original(self, start: int, end: int) -> str:
+        """text[start:end] as typed, shielded characters included."""
+        return self.text[start:end]
 
     def cut(self, start: int, end: int) -> None:
         """Mark text[start:end] as taken."""
@@ -159,8 +182,9 @@ class _Draft:
         return None
 
     def left(self) -> str:
-        """What nobody took, with the gaps closed."""
-        return " ".join(self.rest.replace("\0", " ").split())
+        """What nobody took, as typed, with the gaps closed."""
+        kept = (typed if mark == _SHIELD else mark for mark, typed in zip(self.rest, self.text, strict=True))
+        return " ".join("".join(kept).replace("\0", " ").split())
 
 
 # ---------------------------------------------------------------- small readers shared by the command kinds
@@ -313,7 +337,7 @@ def _adding(text: str, now: datetime, *, allow_verbless: bool) -> AddTask | None
     verb = draft.take(_ADD_RE)
     if verb is None and not allow_verbless:
         return None
-    quoted = draft.take(_QUOTED_RE, lambda m: not _DESCRIPTION_RE.search(draft.rest[: m.start()]))
+    quoted = draft.shield(_QUOTED_RE)
     description = draft.take(_DESCRIPTION_RE)
     repeat = find_repeat(draft.rest, now=now)
     for span in repeat.spans if repeat else ():
@@ -322,8 +346,8 @@ def _adding(text: str, now: datetime, *, allow_verbless: bool) -> AddTask | None
     when, clock = _take_whens(draft, now)
     priority = _take_priority(draft)
     tags = _take_tags(draft)
-    title = next(group for group in quoted.groups() if group) if quoted else _tidy(draft.left())
-    said_more = any(found is not None for found in (quoted, description, repeat, reminder, when, priority)) or tags
+    title = _unquoted(_tidy(draft.left()))  # quotes around the whole title only protect it
+    said_more = quoted or any(found is not None for found in (description, repeat, reminder, when, priority)) or tags
     if not title or not (verb or said_more):
         return None
     due = _series_start(repeat, when, clock, now) if repeat else when
@@ -332,7 +356,7 @@ def _adding(text: str, now: datetime, *, allow_verbless: bool) -> AddTask | None
     remind_at = _remind_at(due, reminder, now)
     return AddTask(
         title=title,
-        description=_unquoted(description["value"]) or None if description else None,
+        description=_unquoted(draft.original(*description.span("value"))) or None if description else None,
         priority=priority or "medium",
         tags=tags,
         due=None if due is None else _iso(due),
@@ -344,7 +368,7 @@ def _adding(text: str, now: datetime, *, allow_verbless: bool) -> AddTask | None
 # ---------------------------------------------------------------- listing
 
 _LIST_VERB_RE = re.compile(
-    r"(?i)^(?:(?:show|list|display|view|see|pull up|bring up)(?:\s+me)?"
+    r"(?i)^(?:(?:show|list|display|view|see|pull up|bring up|order|sort|arrange|organi[sz]e)(?:\s+me)?"
     r"|(?P<search>search(?:\s+for)?|find(?:\s+me)?|look\s+(?:for|up)|lookup))\b"
 )
 _LIST_QUESTION_RE = re.compile(
@@ -357,7 +381,7 @@ _LIST_NOUN_RE = re.compile(
 )
 _TASK_CONTEXT_RE = re.compile(
     r"(?i)\b(?:tasks?|todos?|to-?dos?|to do|list|due|overdue|late|agenda|plate|pending|left|remaining|scheduled"
-    r"|planned|plan|complete|completed|finished|done|open|tagged|priority|urgent|coming up|do i have|have i got"
+    r"|planned|plan|complete|completed|finish|finished|done|open|tagged|priority|urgent|coming up|do i have|have i got"
     r"|i (?:should|need to|have to) do|should i do|what do i have)\b|[#@]\w"
 )
 _STATUSES = (
@@ -416,6 +440,49 @@ def _unfilled(draft: _Draft) -> str:
     return " ".join(word for word in re.findall(r"[^\s\0,?]+", draft.rest) if word.lower() not in _FILLERS)
 
 
+_SORT_RE = re.compile(
+    r"(?i)\b(?:(?:order(?:ed)?|sort(?:ed)?|arrange[d]?)\s+(?:\w+\s+){0,3}?)?(?:by|in)\s+(?:the\s+)?(?P<key>due\s+dates?|due"
+    r"|deadlines?|dates?|priority|importance|urgency|titles?|names?|alphabetical(?:\s+order)?|creation(?:\s+date)?"
+    r"|(?:date\s+)?(?:created|added))(?:\s+order)?\b|\b(?P<alpha>alphabetically|a\s*-\s*z)\b"
+    r"|\b(?P<recent>newest|latest|most\s+recent|oldest)(?:\s+(?:ones?|tasks?))?\s+first\b"
+)
+_SORT_KEYS = {"due": "due", "dea": "due", "dat": "due", "pri": "priority", "imp": "priority", "urg": "priority",
+              "tit": "title", "nam": "title", "alp": "title", "cre": "created", "add": "created"}  # fmt: skip
+_ORDER_WORDS_RE = re.compile(r"(?i)\b(?:my\s+)?(?:list|tasks|to-?dos?)\b|\b(?:order|sort|arrange)\b")
+_COUNT_RE = re.compile(r"(?i)^how\s+many\b|\bcount\b|\bnumber\s+of\b")
+_DONE_QUESTION_RE = re.compile(
+    r"(?i)\b(?:did|have|had)\s+i\s+(?:\w+\s+)?(?:complete|completed|finish|finished|do|done|check(?:ed)?\s+off)\b"
+    r"|\bi\s+(?:completed|finished|did|got\s+done)\b|\b(?:completed|finished|done)\s+(?:this|last|today|yesterday)\b"
+)
+_LAST_WEEK_RE = re.compile(r"(?i)\b(?:this|last|past)\s+(?P<unit>week|month)\b|\b(?P<day>today|yesterday)\b")
+
+
+def _take_sort(draft: _Draft) -> dict:
+    """'order my list by due date', 'sorted by priority', 'alphabetically', 'newest first' -> sort_by and order."""
+    if (match := draft.take(_SORT_RE)) is None:
+        return {}
+    if match["recent"]:
+        return {"sort_by": "created", "order": "asc" if match["recent"].lower() == "oldest" else "desc"}
+    key = (match["key"] or "alphabetical").lower()
+    return {"sort_by": "due" if key.startswith("due") else _SORT_KEYS[key[:3]]}
+
+
+def _completed_window(text: str, today: date) -> tuple[str, str] | None:
+    """The days a question about finished work looks back over: this week is Monday to today, last week the one
+    before; today, yesterday, this month."""
+    if not _DONE_QUESTION_RE.search(text) or (match := _LAST_WEEK_RE.search(text)) is None:
+        return None
+    if match["day"]:
+        day = today - timedelta(days=match["day"].lower() == "yesterday")
+        return day.isoformat(), day.isoformat()
+    past = match[0].lower().startswith("last")
+    if match["unit"].lower() == "week":
+        monday = today - timedelta(days=today.weekday() + 7 * past)
+        return monday.isoformat(), (monday + timedelta(days=6) if past else today).isoformat()
+    first = today.replace(day=1) - relativedelta(months=past)
+    return first.isoformat(), (first + relativedelta(day=31) if past else today).isoformat()
+
+
 def _listing(text: str, now: datetime) -> ListTasks | None:
     """'show my high priority tasks', "what's due today?", 'find tasks about lisbon', 'tasks tagged work'."""
     verb = _LIST_VERB_RE.match(text)
@@ -425,7 +492,9 @@ def _listing(text: str, now: datetime) -> ListTasks | None:
     draft = _Draft(text)
     if head.re is not _LIST_NOUN_RE:  # a noun phrase keeps its words: they are the filters
         draft.cut(*head.span())
-    arguments: dict = {}
+    arguments: dict = _take_sort(draft)
+    if completed := _completed_window(text, now.date()):
+        return ListTasks({**arguments, "status": "completed", "sort_by": "created", "limit": 200}, False, completed)
     if tags := _take_tags(draft):
         arguments["tags"] = list(tags)
     if priority := _take_priority(draft, edges_only=False):
@@ -439,7 +508,9 @@ def _listing(text: str, now: datetime) -> ListTasks | None:
         arguments["query"] = query["query"]
     elif verb and verb["search"] and (words := _unfilled(draft)):
         arguments["query"] = words  # 'search for dentist': what is left is what to find
-    return ListTasks(arguments)
+    if counting := _COUNT_RE.search(text) is not None:
+        arguments["limit"] = 200  # count a whole page, not the default one
+    return ListTasks(arguments, count_only=counting)
 
 
 # ---------------------------------------------------------------- changing a named task
@@ -453,9 +524,15 @@ _NAME_CONNECTOR_RE = re.compile(
 )
 
 
+_NAME_FILLER_RE = re.compile(
+    r"(?i)^(?:(?:the|my|that|this|our)\s+)*(?:task\s+|to-?do\s+)?|(?:\s+(?:thing|task|one|item|to-?do|stuff|already"
+    r"|now|today|for me|from my list|off my list))+$"
+)
+
+
 def _name(text: str) -> str:
-    """The task's name as said, without 'the task' or quotes around it."""
-    return _unquoted(re.sub(r"(?i)^(?:the\s+task\s+|task\s+|my\s+)", "", text.strip())).strip()
+    """The task's name as said, without filler ('the gym thing', 'the visa task') or quotes around it."""
+    return _unquoted(_NAME_FILLER_RE.sub("", text.strip())).strip() or text.strip()
 
 
 def _act(action: str) -> _Handler:
@@ -514,7 +591,53 @@ def _due_change(*, strict: bool) -> _Handler:
     return handle
 
 
+_AMOUNT = (
+    r"(?P<n>an?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\d{1,3})\s+(?P<unit>days?|weeks?|months?)"
+)
+_STEPS = {"less": -1, "lower": -1, "more": 1, "higher": 1}
+
+
+def _shift(sign: int) -> _Handler:
+    """'move X forward by two days', 'delay X by a month' -> a shift of the due day, made concrete by the agent."""
+
+    def handle(match: re.Match[str], _now: datetime) -> ChangeTask | None:
+        amount = 1 if match["n"].lower() in ("a", "an") else number(match["n"])
+        unit = match["unit"].lower().removesuffix("s") + "s"
+        return None if amount is None else ChangeTask("update", _name(match["name"]), {"shift": {unit: sign * amount}})
+
+    return handle
+
+
+def _step(match: re.Match[str], _now: datetime) -> ChangeTask:
+    """'make X less important' -> one priority level down; 'more urgent' -> one up."""
+    return ChangeTask("update", _name(match["name"]), {"priority_step": _STEPS[match["value"].lower()]})
+
+
+def _undate(match: re.Match[str], _now: datetime) -> ChangeTask:
+    """'clear the date on X': the task keeps everything but its due date."""
+    return ChangeTask("update", _name(match["name"]), {"due": ""})
+
+
 _CHANGES: list[tuple[str, _Handler]] = [
+    (rf"(?:delay|postpone|defer|push\s+back|push\s+out|put\s+off)\s+{_NAME}\s+(?:by\s+|for\s+)?{_AMOUNT}",
+     _shift(1)),
+    (rf"(?:move|push|shift|bump|reschedule)\s+{_NAME}\s+(?:forward|back|out|later|ahead)?\s*(?:by\s+)?{_AMOUNT}"
+     r"(?:\s+later)?", _shift(1)),
+    (rf"(?:move|bring|pull)\s+{_NAME}\s+(?:earlier|up|in)\s+(?:by\s+)?{_AMOUNT}", _shift(-1)),
+    (rf"(?:move|bring|pull)\s+{_NAME}\s+(?:by\s+)?{_AMOUNT}\s+earlier", _shift(-1)),
+    (rf"(?:make|mark|set)\s+{_NAME}\s+(?P<value>less|more)\s+(?:important|urgent|of\s+a\s+priority|pressing)", _step),
+    (rf"(?P<value>lower|higher)\s+(?:the\s+)?priority\s+(?:of|for|on)\s+{_NAME}\s+by\s+one", _step),
+    (rf"(?:clear|remove|delete|drop|unset|take\s+off|get\s+rid\s+of)\s+(?:the\s+)?(?:due\s+)?(?:date|deadline)\s+"
+     rf"(?:on|of|for|from)\s+{_NAME}", _undate),
+    (rf"(?:make|set)\s+{_NAME}\s+(?:undated|without\s+a\s+(?:due\s+)?date)", _undate),
+    (rf"(?:untag|unlabel)\s+{_NAME}\s+(?:from|as)\s+(?P<value>.+)",
+     _update(lambda value: {"remove_tags": _tag_change(value)["add_tags"]})),
+    (rf"(?:remove|delete|drop|take\s+off)\s+(?:the\s+)?(?:tags?|labels?)\s+(?P<value>[#@\w][\w\s,&#@-]*?)\s+(?:from|on)\s+"
+     rf"{_NAME}", _update(lambda value: {"remove_tags": _tag_change(value)["add_tags"]})),
+    (rf"(?:remove|delete|drop|take\s+off)\s+(?:the\s+)?(?P<value>[#@]?[\w-]+)\s+(?:tag|label)\s+(?:from|on)\s+{_NAME}",
+     _update(lambda value: {"remove_tags": _tag_change(value)["add_tags"]})),
+    (rf"(?:add|attach|put|leave|write)\s+(?:a\s+)?(?:note|description|comment)\s+(?:to|on)\s+{_NAME}\s*"
+     r"(?:saying|that says|reading|:)\s*(?P<value>.+)", _update(lambda value: {"description": _unquoted(value)})),
     (rf"(?:mark|set|flag)\s+{_NAME}\s+(?:as\s+)?(?:not\s+{_DONE}|undone|incomplete|unfinished|open|pending|to\s*do)",
      _act("reopen")),
     (rf"(?:re-?open|un-?check|un-?mark|un-?complete|undo|restore|reactivate)\s+{_NAME}", _act("reopen")),
@@ -540,17 +663,16 @@ _CHANGES: list[tuple[str, _Handler]] = [
     (rf"(?P<value>de-?prioriti[sz]e|(?:lower|decrease|reduce)\s+(?:the\s+)?priority\s+(?:of|for|on))\s+{_NAME}",
      _update(lambda _: {"priority": "low"})),
     (rf"(?:tag|label)\s+{_NAME}\s+(?:with|as)\s+(?P<value>.+)", _update(_tag_change)),
+    (rf"add\s+{_NAME}\s+to\s+(?:the\s+)?(?P<value>[#@]?[\w-]+)\s+(?:tag|label|list)", _update(_tag_change)),
     (rf"add\s+(?:the\s+)?(?:tags?|labels?)\s+(?P<value>.+?)\s+to\s+{_NAME}", _update(_tag_change)),
     (rf"add\s+(?P<value>[#@][\w-]+(?:(?:\s*,\s*|\s+and\s+|\s+)[#@][\w-]+)*)\s+to\s+{_NAME}", _update(_tag_change)),
-    (rf"add\s+(?:a\s+)?(?:note|description)\s+to\s+{_NAME}\s*:\s*(?P<value>.+)",
-     _update(lambda value: {"description": value})),
     (r"(?:move|push|reschedule|postpone|delay|defer|shift|bump)\s+(?:(?:back|forward|out)\s+)?(?P<rest>.+)",
      _due_change(strict=False)),
     (r"(?:set|change|update|make)\s+(?:the\s+)?(?:due\s+)?(?:date|time|deadline)\s+(?:of|for|on)\s+(?P<rest>.+)",
      _due_change(strict=False)),
     (r"(?:set|change|update|make)\s+(?P<rest>.+)", _due_change(strict=True)),
     (rf"(?:change|set|update)\s+{_NAME}\s+to\s+(?P<value>.+)", _update(lambda value: {"title": value})),
-    (rf"(?:delete|remove|erase|drop|trash|cancel|scrap|scratch|get\s+rid\s+of|forget\s+about)\s+{_NAME}"
+    (rf"(?:delete|remove|erase|drop|trash|cancel|call\s+off|scrap|scratch|get\s+rid\s+of|forget\s+about)\s+{_NAME}"
      r"(?:\s+from\s+(?:my\s+|the\s+)?(?:list|tasks|to-?do\s+list))?", _act("delete")),
 ]  # fmt: skip
 _CHANGE_RES = [(re.compile(pattern, re.I), handler) for pattern, handler in _CHANGES]
@@ -599,18 +721,44 @@ def _clean(text: str) -> str:
     return _THANKS_RE.sub("", _POLITE_RE.sub("", text.strip()).rstrip(" .!?")).rstrip(" .!?")
 
 
+_GREETING_RE = re.compile(
+    r"(?i)(?:hello|hi|hey|hiya|howdy|yo|greetings|good\s+(?:morning|afternoon|evening|day))(?:\s+there)?"
+    r"(?:\s+(?:taskflow|assistant|bot))?[\s,.!]*"
+)
+
+
+def _suggestions(said: str, now: datetime, *, question: bool = False) -> tuple[str, str]:
+    """Two things the person could say instead, built from what could be read: a date, a tag, or only words."""
+    if question and find_when(said, now=now) is None:
+        return "what's due today?", "how many open tasks are there?"
+    draft = _Draft(said)
+    when = find_when(said, now=now)
+    if when is not None:
+        draft.cut(when.start, when.end)
+    tags = _take_tags(draft)
+    words = _tidy(re.sub(r"[?!]", " ", draft.left())) or "call the bank"
+    if when is not None:
+        phrase = said[when.start : when.end].strip()
+        return f"add {words} {phrase}", f"what's due {phrase}?"
+    if tags:
+        return f"add {words} #{tags[0]}", f"show my #{tags[0]} tasks"
+    return f"add {words}", "what's due today?"
+
+
 def interpret(text: str, *, now: datetime) -> Command:
     """One utterance -> one command; `now` is aware, in the person's zone."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     if answer := _answer(text):
         return answer
-    said = _clean(text)
+    if _GREETING_RE.fullmatch(text.strip()):
+        return Unclear(text, greeting=True)
+    said = _clean(expand(text))
     if not said:
-        return Unclear(text)
+        return Unclear(text, _suggestions("", now))
     if _BULK_RE.fullmatch(said):
         return DeleteCompleted()
     if command := _listing(said, now) or _changing(said, now):
         return command
     question = text.strip().endswith("?") or _QUESTION_RE.match(said) is not None
-    return _adding(said, now, allow_verbless=not question) or Unclear(text)
+    return _adding(said, now, allow_verbless=not question) or Unclear(text, _suggestions(said, now, question=question))

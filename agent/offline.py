@@ -11,8 +11,11 @@ from collections.abc import AsyncIterator
 from datetime import date, datetime
 from typing import Any
 
+from dateutil.relativedelta import relativedelta
+
 from agent.conversation import Message, ModelRequest, ToolCall, ToolResult
 from agent.interpreter import AddTask, Answer, ChangeTask, Command, DeleteCompleted, ListTasks, Unclear, interpret
+from agent.references import closest
 from agent.render import describe, task_list, when_text
 
 HELP = (
@@ -21,6 +24,8 @@ HELP = (
 )
 ACTION_TOOLS = {"complete": "complete_task", "reopen": "reopen_task", "delete": "delete_task", "update": "update_task"}
 SEARCH_STATUS = {"complete": "open", "reopen": "completed"}
+PRIORITIES = ("low", "medium", "high")
+SEARCH_LIMIT = 200  # the tasks a name is matched against; the list tool's largest page
 ORDINALS = {"first": 0, "1": 0, "1st": 0, "second": 1, "2": 1, "2nd": 1, "third": 2, "3": 2, "3rd": 2, "last": -1}
 
 
@@ -43,7 +48,7 @@ def respond(request: ModelRequest) -> list[str | ToolCall]:
     if choice is not None:
         return _act_on(*choice, results, today)
     if isinstance(command, Unclear):
-        return [HELP]
+        return [_unclear(command)]
     if isinstance(command, Answer):
         return _answer(command, history[:start], results)
     if isinstance(command, ChangeTask):
@@ -56,8 +61,20 @@ def respond(request: ModelRequest) -> list[str | ToolCall]:
     if isinstance(command, AddTask):
         return [_added(last.content, today)]
     if isinstance(command, ListTasks):
-        return [_listing(last.content, today)]
+        return [_listing(command, last.content, today)]
     return [_bulk_delete_question(last.content)]
+
+
+def _unclear(command: Unclear) -> str:
+    """A greeting back with what the agent can do, or what was not understood with two things to say instead."""
+    if command.greeting:
+        return "Hello! " + HELP
+    if not command.suggestions:
+        return HELP
+    said = " ".join(command.text.split())
+    said = said if len(said) <= 60 else said[:59] + "…"
+    first, second = command.suggestions
+    return f"I didn't understand “{said}”. You could say “{first}” or “{second}”."
 
 
 def _first_call(command: AddTask | ListTasks | DeleteCompleted) -> ToolCall:
@@ -120,8 +137,8 @@ def _asked_to_delete_completed(before: list[Message]) -> bool:
 def _change(command: ChangeTask, results: list[ToolResult], today: date) -> list[str | ToolCall]:
     """Find the task by name, then act on it; several candidates are listed, never guessed between."""
     if not results:
-        arguments: dict[str, Any] = {"query": command.name, "status": SEARCH_STATUS.get(command.action, "all")}
-        return [ToolCall(id="call_1", name="list_tasks", arguments={**arguments, "limit": 50})]
+        arguments: dict[str, Any] = {"status": SEARCH_STATUS.get(command.action, "all"), "limit": SEARCH_LIMIT}
+        return [ToolCall(id="call_1", name="list_tasks", arguments=arguments)]
     if results[0].is_error:
         return [_failure(results[0])]
     candidates = _candidates(results[0].content["tasks"], command)
@@ -173,20 +190,32 @@ def _pick(text: str, candidates: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def _candidates(tasks: list[dict[str, Any]], command: ChangeTask) -> list[dict[str, Any]]:
-    """An exact title wins over partial matches; open tasks win over completed ones (but for reopening)."""
+    """The tasks the name refers to: an exact title wins; else the closest fuzzy matches, all of those close to the
+    best; open tasks win over completed ones (but for reopening)."""
     name = _fold(command.name)
-    pool = [task for task in tasks if _fold(task["title"]) == name] or tasks
+    pool = [task for task in tasks if _fold(task["title"]) == name] or closest(name, tasks)
     if command.action != "reopen" and len(pool) > 1:
         pool = [task for task in pool if task["status"] == "open"] or pool
     return pool
 
 
 def _update_arguments(task: dict[str, Any], changes: dict[str, Any], today: date) -> dict[str, Any]:
-    """Interpreter changes made concrete against the task: tags added to its own, a new time on its own day."""
-    arguments = {key: value for key, value in changes.items() if key not in ("add_tags", "due_time")}
+    """Interpreter changes made concrete against the task: tags added to or taken from its own, a new time on its
+    own day, a due day moved relative to its own (to today's, for a task without one), a priority one step away."""
+    relative = ("add_tags", "remove_tags", "due_time", "shift", "priority_step")
+    arguments = {key: value for key, value in changes.items() if key not in relative}
     if "add_tags" in changes:
         arguments["tags"] = list(dict.fromkeys([*task["tags"], *changes["add_tags"]]))
+    if "remove_tags" in changes:
+        arguments["tags"] = [tag for tag in task["tags"] if tag not in changes["remove_tags"]]
+    if "priority_step" in changes:
+        level = PRIORITIES.index(task["priority"]) + changes["priority_step"]
+        arguments["priority"] = PRIORITIES[min(max(level, 0), len(PRIORITIES) - 1)]
     due = task.get("due")
+    if "shift" in changes:
+        moment = (date.fromisoformat(due) if len(due) == 10 else datetime.fromisoformat(due)) if due else today
+        arguments["due"] = (moment + relativedelta(**changes["shift"])).isoformat()
+        return arguments
     if "due_time" in changes:
         day = due[:10] if due else today.isoformat()
         arguments["due"] = f"{day}T{changes['due_time']}"
@@ -212,12 +241,33 @@ def _added(task: dict[str, Any], today: date) -> str:
     return text
 
 
-def _listing(page: dict[str, Any], today: date) -> str:
-    tasks = page["tasks"]
-    if not tasks:
-        return "No tasks match."
+def _listing(command: ListTasks, page: dict[str, Any], today: date) -> str:
+    """The tasks found, headed by how many and, when the question named days, which days it read."""
+    tasks, arguments = page["tasks"], command.arguments
+    span = ""
+    if command.completed_between:
+        first, last = command.completed_between
+        tasks = [task for task in tasks if task["completed_at"] and first <= task["completed_at"][:10] <= last]
+        span = f" completed {_days_text(first, last, today)}"
+    elif "due_after" in arguments or "due_before" in arguments:
+        span = " due " + _days_text(arguments.get("due_after"), arguments.get("due_before"), today)
     more = "\n…and more; ask me to narrow it down." if page.get("next_cursor") else ""
-    return f"{len(tasks)} task{'s' if len(tasks) != 1 else ''}:\n{task_list(tasks, today)}{more}"
+    if command.count_only:
+        kind = {"open": "open ", "completed": "completed "}.get(arguments.get("status", "open"), "")
+        count = f"{len(tasks)}{'+' if more else ''}"
+        return f"You have {count} {kind}task{'s' if len(tasks) != 1 else ''}{span}."
+    if not tasks:
+        return f"No tasks{span}." if span else "No tasks match."
+    return f"{len(tasks)} task{'s' if len(tasks) != 1 else ''}{span}:\n{task_list(tasks, today)}{more}"
+
+
+def _days_text(first: str | None, last: str | None, today: date) -> str:
+    """'on Fri 4 Dec', 'from Mon 30 Nov to Sun 6 Dec', 'by Fri 4 Dec', 'from Fri 4 Dec on'."""
+    if first and first == last:
+        return f"on {when_text(first, today)}"
+    if first and last:
+        return f"from {when_text(first, today)} to {when_text(last, today)}"
+    return f"by {when_text(last, today)}" if last else f"from {when_text(first, today)} on"
 
 
 def _bulk_delete_question(result: dict[str, Any]) -> str:

@@ -18,7 +18,7 @@ _DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday"
 _DAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 _DAY_GROUPS = {"weekday": (0, 1, 2, 3, 4), "weekend": (5, 6)}
 _MONTH_STEMS = {"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"}
-_UNITS = {"day": "DAILY", "week": "WEEKLY", "month": "MONTHLY", "year": "YEARLY"}
+_UNITS = {"hour": "HOURLY", "day": "DAILY", "week": "WEEKLY", "month": "MONTHLY", "year": "YEARLY"}
 _ADVERBS = {"daily": ("DAILY", 1), "everyday": ("DAILY", 1), "nightly": ("DAILY", 1), "weekly": ("WEEKLY", 1),
             "biweekly": ("WEEKLY", 2), "fortnightly": ("WEEKLY", 2), "monthly": ("MONTHLY", 1),
             "quarterly": ("MONTHLY", 3), "yearly": ("YEARLY", 1), "annually": ("YEARLY", 1)}  # fmt: skip
@@ -28,6 +28,7 @@ _PERIODS = {"morning": time(9), "afternoon": time(15), "evening": time(19), "nig
 _NUMBERS = {w: n for n, w in enumerate("one two three four five six seven eight nine ten eleven twelve".split(), 1)}
 _WORD_RE = re.compile(r"[\w']+|&")
 _ORDINAL_RE = re.compile(r"(\d{1,2})(?:st|nd|rd|th)")
+_NTH_WORDS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4, "last": -1}
 _BOUNDS = {
     "until": re.compile(r"(?i)\b(?:until|till|til|through|thru|ending(?: on)?|ends(?: on)?)\s+"),
     "start": re.compile(r"(?i)\b(?:starting|beginning|begins|starts|from|effective|as of)(?: on| from)?\s+"),
@@ -44,6 +45,7 @@ class Repeat:
     by_day: tuple[int, ...] = ()  # 0 is Monday
     by_month: int | None = None
     by_month_day: int | None = None  # -1 is the last day of the month
+    nth: int | None = None  # with one day in by_day: 2 is the second such day of the month, -1 the last
     start: date | datetime | None = None  # 'starting march 13'
     until: date | datetime | None = None
     count: int | None = None
@@ -144,12 +146,30 @@ class _Cursor:
         j = i + (self.word(i) == "on")
         word = self.word(j)
         plural = word.endswith("days") and word[:-1] in (*_DAY_NAMES, "weekday") or word == "weekends"
-        return self.days(j) if plural else None
+        if plural:
+            return self.days(j)
+        # 'tue and thu at 5pm': two or more days joined by 'and' name a weekly habit ('mon or tue' does not)
+        found = self.days(j) if weekday(word) is not None and (
+            self.word(j + 1) in ("and", "&") or weekday(self.word(j + 1)) is not None
+        ) else None
+        return found if found and len(found[0].by_day) > 1 and "or" not in self.words[j : found[1]] else None
+
+    def nth_weekday(self, i: int, *, alone: bool) -> tuple[Repeat, int] | None:
+        """'the second tuesday of each month', 'the last friday of the month'; alone, 'of every/each month' is due."""
+        nth, day = _NTH_WORDS.get(self.word(i)), weekday(self.word(i + 1))
+        if nth is None or day is None:
+            return None
+        of = i + 2 + (self.word(i + 2) == "of")
+        if self.word(of) in (("every", "each") if alone else ("every", "each", "the")) and self.word(of + 1) == "month":
+            return Repeat("MONTHLY", by_day=(day,), nth=nth), of + 2
+        return None if alone else (Repeat("MONTHLY", by_day=(day,), nth=nth), i + 2)
 
     def ordinal_of_month(self, i: int, *, alone: bool = False) -> tuple[Repeat, int] | None:
         """'the 15th', '1st of the month'; alone (without 'every' before it) only '[on] the 1st of every month'."""
         i += alone and self.word(i) == "on"
         i += self.word(i) == "the"
+        if found := self.nth_weekday(i, alone=alone):
+            return found
         match = _ORDINAL_RE.fullmatch(self.word(i))
         day = int(match[1]) if match else {"first": 1, "last": -1}.get(self.word(i))
         if day is None:
@@ -229,7 +249,7 @@ def rrule_text(repeat: Repeat) -> str:
         "INTERVAL": repeat.interval if repeat.interval != 1 else None,
         "BYMONTH": repeat.by_month,
         "BYMONTHDAY": repeat.by_month_day,
-        "BYDAY": ",".join(_DAY_CODES[day] for day in repeat.by_day) or None,
+        "BYDAY": ",".join(f"{repeat.nth or ''}{_DAY_CODES[day]}" for day in repeat.by_day) or None,
         "COUNT": repeat.count,
         "UNTIL": _until(repeat.until) if repeat.until and not repeat.count else None,
     }

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+from agent.schedules import schedule_text
+
 
 def when_text(value: str | None, today: date | None = None) -> str:
     """'2026-11-30T17:00:00+05:00' reads 'Mon 30 Nov 17:00' (already in the person's zone); years but this one show."""
@@ -24,7 +26,7 @@ def describe(task: dict[str, Any], today: date | None = None) -> str:
     if task.get("due"):
         details.append(f"due {when_text(task['due'], today)}")
     if task.get("recurrence"):
-        details.append("repeats")
+        details.append(schedule_text(task["recurrence"], task.get("due")))
     if task.get("priority") and task["priority"] != "medium":
         details.append(f"{task['priority']} priority")
     details.extend(f"#{tag}" for tag in task.get("tags") or [])

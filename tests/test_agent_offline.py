@@ -133,8 +133,15 @@ async def test_an_invalid_change_is_explained(runtime):
     assert reply.startswith("I couldn't do that: title: must be 1 to 500 characters")
 
 
-async def test_something_unclear_gets_help(runtime):
-    assert (await say(runtime, "how are you?")).startswith("I can add, list, find")
+async def test_a_greeting_gets_a_greeting_and_help(runtime):
+    assert (await say(runtime, "hello")).startswith("Hello! I can add, list, find")
+    assert tasks(runtime) == []
+
+
+async def test_something_unclear_is_said_so_with_two_suggestions(runtime):
+    reply = await say(runtime, "zxcvb")
+    assert reply == "I didn't understand “zxcvb”. You could say “add zxcvb” or “what's due today?”."
+    assert tasks(runtime) == []
 
 
 @pytest.mark.parametrize("answer", ["call bob", "bob", "the second one", "2"])
@@ -164,3 +171,70 @@ async def test_one_runtime_acts_for_whoever_each_turn_names(runtime, engine):
     with runtime.unit_of_work() as session:
         theirs = service.list_tasks(session, actor=other, spec=TaskFilter(), now=NOW).tasks
     assert [task.title for task in theirs] == ["buy milk"]
+
+
+@pytest.mark.parametrize(
+    ("said", "gone", "done"),
+    [
+        ("remove the visa task", "renew the visa", None),
+        ("call off lunch with Ana", "lunch with Ana", None),
+        ("I've done the laundry already", None, "do the laundry"),
+        ("finished the lundry", None, "do the laundry"),
+    ],
+)
+async def test_a_reference_with_filler_words_finds_its_task(runtime, said, gone, done):
+    for title in ("renew the visa", "lunch with Ana", "do the laundry", "go to the gym"):
+        await say(runtime, f"add {title}")
+    reply = await say(runtime, said)
+    state = {task["title"]: task["status"] for task in tasks(runtime)}
+    assert gone not in state, reply
+    assert done is None or state[done] == "completed"
+    assert list(state.values()).count("completed") == (done is not None)
+    assert len(state) == 4 - (gone is not None)
+
+
+async def test_a_vague_reference_changes_the_time_of_the_task_it_names(runtime):
+    await say(runtime, "add go to the gym tomorrow at 6pm")
+    reply = await say(runtime, "change the gym thing to 7pm")
+    assert reply == "Updated: go to the gym — due Mon 30 Nov 19:00."
+
+
+async def test_close_fuzzy_matches_are_asked_about(runtime):
+    await say(runtime, "add write the report")
+    await say(runtime, "add read the report")
+    reply = await say(runtime, "delete the report thing")
+    assert reply.startswith("Several tasks match “report”; which one did you mean?")
+    assert len(tasks(runtime)) == 2
+
+
+async def test_questions_about_a_day_a_count_and_finished_work(runtime):
+    await say(runtime, "add pay rent tomorrow")
+    await say(runtime, "add call the bank on tuesday")
+    await say(runtime, "add water plants")
+    await say(runtime, "water plants is done")
+    assert await say(runtime, "what's due tomorrow?") == "1 task due on Mon 30 Nov:\n• pay rent — due Mon 30 Nov"
+    assert await say(runtime, "how many open tasks are there?") == "You have 2 open tasks."
+    reply = await say(runtime, "what did I complete this week?")
+    assert reply.startswith("1 task completed from Mon 23 Nov to Sun 29 Nov:\n• water plants")
+
+
+async def test_relative_changes_apply_to_the_task_as_stored(runtime):
+    await say(runtime, "add renew the passport on friday at 10am high priority #admin #travel")
+    await say(runtime, "add call the plumber")
+    await say(runtime, "move the passport thing forward by two days")
+    await say(runtime, "make renew the passport less important")
+    await say(runtime, "untag the passport task from admin")
+    await say(runtime, "attach a note to the passport saying bring two photos")
+    reply = await say(runtime, "delay the plumber by a week")
+    assert reply == "Updated: call the plumber — due Sun 6 Dec."  # an undated task moves from today
+    await say(runtime, "clear the date on the plumber")
+    state = {task["title"]: task for task in tasks(runtime)}
+    passport = state["renew the passport"]
+    assert (passport["due"], passport["priority"], passport["tags"], passport["description"]) == (
+        "2026-12-06T10:00:00+05:00", "medium", ["travel"], "bring two photos")
+    assert state["call the plumber"]["due"] is None
+
+
+async def test_a_schedule_is_described_in_words(runtime):
+    reply = await say(runtime, "add standup every weekday at 9am")
+    assert reply == "Added: standup — due Mon 30 Nov 09:00 · every weekday at 09:00."

@@ -179,6 +179,48 @@ def test_add_keeps_quoted_titles_verbatim(text: str, title: str, due: str | None
     assert (task.title, task.due, task.tags, task.priority) == (title, due, (), "medium")
 
 
+@pytest.mark.parametrize(
+    ("text", "title", "due"),
+    [
+        ('add call "Acme Corp" about the renewal', 'call "Acme Corp" about the renewal', None),
+        ("add 🎉 plan Mom's \"surprise\" party friday", "🎉 plan Mom's \"surprise\" party", "2026-12-04"),
+        ("email ‘Q4 #plan tomorrow’ deck to Raj on monday", "email ‘Q4 #plan tomorrow’ deck to Raj", "2026-11-30"),
+        ("remind me to read “The Hobbit” tonight 🐉", "read “The Hobbit” 🐉", "2026-11-29T20:00:00+05:00"),
+    ],
+)
+def test_quotes_inside_a_title_stay_in_it_and_shield_their_words(text: str, title: str, due: str | None) -> None:
+    task = add(text)
+    assert (task.title, task.due, task.tags) == (title, due, ())
+
+
+# ---------------------------------------------------------------- adding: shorthand and shouting
+
+
+@pytest.mark.parametrize(
+    ("text", "title", "due", "priority"),
+    [
+        ("add pay rent 2moro", "pay rent", "2026-11-30", "medium"),
+        ("water plants tmrw", "water plants", "2026-11-30", "medium"),
+        ("CALL THE PLUMBER TOMORROW AT 7 IN THE MORNING", "call the plumber", "2026-11-30T07:00:00+05:00", "medium"),
+        ("run 6 in the morning on friday", "run", "2026-12-04T06:00:00+05:00", "medium"),
+        ("add pick up kids at 3 in the afternoon", "pick up kids", "2026-11-29T15:00:00+05:00", "medium"),
+        ("call dad at 9 at night", "call dad", "2026-11-29T21:00:00+05:00", "medium"),
+        ("send the invoice before end of day", "send the invoice", "2026-11-29T17:00:00+05:00", "medium"),
+        ("send the deck by eod friday", "send the deck", "2026-12-04T17:00:00+05:00", "medium"),
+        ("fix the login bug asap", "fix the login bug", None, "high"),
+        ("urgent: renew the domain", "renew the domain", None, "high"),
+        ("ADD BOOK FLIGHTS URGENT", "book flights", None, "high"),
+    ],
+)
+def test_shorthand_and_capitals_are_read(text: str, title: str, due: str | None, priority: str) -> None:
+    task = add(text)
+    assert (task.title, task.due, task.priority) == (title, due, priority)
+
+
+def test_shorthand_inside_quotes_stays_as_typed() -> None:
+    assert add('add "2moro eod" playlist').title == '"2moro eod" playlist'
+
+
 # ---------------------------------------------------------------- adding: recurrence
 
 
@@ -405,11 +447,11 @@ def test_listing_passes_only_what_was_said(text: str, arguments: dict) -> None:
     [
         ("mark buy milk as done", ChangeTask("complete", "buy milk", {})),
         ("complete call", ChangeTask("complete", "call", {})),
-        ("done with the report", ChangeTask("complete", "the report", {})),
+        ("done with the report", ChangeTask("complete", "report", {})),
         ("I finished Slides for Monday review", ChangeTask("complete", "Slides for Monday review", {})),
         ("check off pick up parcel", ChangeTask("complete", "pick up parcel", {})),
-        ("the laundry is done", ChangeTask("complete", "the laundry", {})),
-        ("finish the slides", ChangeTask("complete", "the slides", {})),
+        ("the laundry is done", ChangeTask("complete", "laundry", {})),
+        ("finish the slides", ChangeTask("complete", "slides", {})),
         ("mark 'Buy Milk' done", ChangeTask("complete", "Buy Milk", {})),
         ("reopen buy milk", ChangeTask("reopen", "buy milk", {})),
         ("mark water plants as not done", ChangeTask("reopen", "water plants", {})),
@@ -429,21 +471,21 @@ def test_actions_on_a_named_task(text: str, expected: ChangeTask) -> None:
         ("push team lunch to 2pm", "team lunch", {"due_time": "14:00"}),
         ("reschedule dentist for friday at 11am", "dentist", {"due": "2026-12-04T11:00:00+05:00"}),
         ("move talk to Bob to tomorrow", "talk to Bob", {"due": "2026-11-30"}),
-        ("postpone the demo until dec 20", "the demo", {"due": "2026-12-20"}),
+        ("postpone the demo until dec 20", "demo", {"due": "2026-12-20"}),
         ("set pay rent due tomorrow", "pay rent", {"due": "2026-11-30"}),
-        ("push back the report to monday", "the report", {"due": "2026-11-30"}),
+        ("push back the report to monday", "report", {"due": "2026-11-30"}),
         ("change call mom's due date to dec 2", "call mom", {"due": "2026-12-02"}),
         ("set taxes to low", "taxes", {"priority": "low"}),
         ("rename buy milk to buy oat milk", "buy milk", {"title": "buy oat milk"}),
         ("change the priority of write blog post to high", "write blog post", {"priority": "high"}),
         ("set buy groceries priority to low", "buy groceries", {"priority": "low"}),
         ("make taxes low priority", "taxes", {"priority": "low"}),
-        ("mark the report as urgent", "the report", {"priority": "high"}),
+        ("mark the report as urgent", "report", {"priority": "high"}),
         ("prioritize renew visa", "renew visa", {"priority": "high"}),
         ("tag book flights with travel", "book flights", {"add_tags": ["travel"]}),
         ("tag budget with finance and q4", "budget", {"add_tags": ["finance", "q4"]}),
         ("add #errands to buy stamps", "buy stamps", {"add_tags": ["errands"]}),
-        ("add a note to the report: include charts", "the report", {"description": "include charts"}),
+        ("add a note to the report: include charts", "report", {"description": "include charts"}),
     ],
 )
 def test_updates_to_a_named_task(text: str, name: str, changes: dict) -> None:
@@ -482,7 +524,29 @@ def test_answers(text: str, yes: bool) -> None:
      "is it going to rain on friday?", "add", "every day at 8am"],
 )  # fmt: skip
 def test_anything_else_is_unclear(text: str) -> None:
-    assert interpret(text, now=NOW) == Unclear(text)
+    command = interpret(text, now=NOW)
+    assert isinstance(command, Unclear)
+    assert command.text == text
+
+
+@pytest.mark.parametrize("text", ["hello", "Hi there!", "hey", "good morning", "Hello TaskFlow"])
+def test_a_greeting_is_greeted(text: str) -> None:
+    assert interpret(text, now=NOW) == Unclear(text, greeting=True)
+
+
+@pytest.mark.parametrize(
+    ("text", "suggestions"),
+    [
+        ("zxcvb", ("add zxcvb", "what's due today?")),
+        ("blorp qwerty?", ("what's due today?", "how many open tasks are there?")),
+        ("what's the weather tomorrow?", ("add what's the weather tomorrow", "what's due tomorrow?")),
+        ("is it going to rain on friday?", ("add it going to rain on friday", "what's due on friday?")),
+    ],
+)
+def test_unclear_text_gets_two_suggestions_from_what_was_read(text: str, suggestions: tuple[str, str]) -> None:
+    command = interpret(text, now=NOW)
+    assert isinstance(command, Unclear)
+    assert (command.suggestions, command.greeting) == (suggestions, False)
 
 
 @pytest.mark.parametrize("text", ["gym every monday", "tomorrow 5pm dinner with Zoe", "#home fix the shelf"])
@@ -493,3 +557,97 @@ def test_statements_without_a_verb_are_tasks(text: str) -> None:
 def test_now_must_be_aware() -> None:
     with pytest.raises(ValueError, match="aware"):
         interpret("add buy milk", now=datetime(2026, 11, 29, 10, 0))
+
+
+# ---------------------------------------------------------------- references, questions and ordering
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("change the gym thing to 7pm", ChangeTask("update", "gym", {"due_time": "19:00"})),
+        ("remove the visa task", ChangeTask("delete", "visa", {})),
+        ("call off lunch with Ana", ChangeTask("delete", "lunch with Ana", {})),
+        ("I've done the laundry already", ChangeTask("complete", "laundry", {})),
+        ("scrap that dentist thing", ChangeTask("delete", "dentist", {})),
+    ],
+)
+def test_references_lose_their_filler_words(text: str, expected: ChangeTask) -> None:
+    assert interpret(text, now=NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "arguments", "count_only", "completed"),
+    [
+        ("what's due on friday?", {"due_after": "2026-12-04", "due_before": "2026-12-04"}, False, None),
+        ("how many open tasks are there?", {"status": "open", "limit": 200}, True, None),
+        ("what did I complete this week?", {"status": "completed", "sort_by": "created", "limit": 200}, False,
+         ("2026-11-23", "2026-11-29")),
+        ("what did I finish this week?", {"status": "completed", "sort_by": "created", "limit": 200}, False,
+         ("2026-11-23", "2026-11-29")),
+        ("what have I finished today?", {"status": "completed", "sort_by": "created", "limit": 200}, False,
+         ("2026-11-29", "2026-11-29")),
+        ("order my list by due date", {"sort_by": "due"}, False, None),
+        ("sort my tasks by priority", {"sort_by": "priority"}, False, None),
+        ("show my tasks alphabetically", {"sort_by": "title"}, False, None),
+        ("list tasks newest first", {"sort_by": "created", "order": "desc"}, False, None),
+    ],
+)  # fmt: skip
+def test_questions_about_days_states_and_order(text, arguments, count_only, completed) -> None:
+    assert interpret(text, now=NOW) == ListTasks(arguments, count_only, completed)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("move the dentist forward by two days", ChangeTask("update", "dentist", {"shift": {"days": 2}})),
+        ("push back the report by one week", ChangeTask("update", "report", {"shift": {"weeks": 1}})),
+        ("delay rent by a month", ChangeTask("update", "rent", {"shift": {"months": 1}})),
+        ("move gym 3 days earlier", ChangeTask("update", "gym", {"shift": {"days": -3}})),
+        ("make the gym thing less important", ChangeTask("update", "gym", {"priority_step": -1})),
+        ("make taxes more urgent", ChangeTask("update", "taxes", {"priority_step": 1})),
+        ("clear the date on taxes", ChangeTask("update", "taxes", {"due": ""})),
+        ("remove the due date from the taxes task", ChangeTask("update", "taxes", {"due": ""})),
+        ("untag taxes from work", ChangeTask("update", "taxes", {"remove_tags": ["work"]})),
+        ("remove the work tag from taxes", ChangeTask("update", "taxes", {"remove_tags": ["work"]})),
+        ("tag taxes with home", ChangeTask("update", "taxes", {"add_tags": ["home"]})),
+        ("attach a note to taxes saying bring the receipts",
+         ChangeTask("update", "taxes", {"description": "bring the receipts"})),
+    ],
+)  # fmt: skip
+def test_relative_changes(text: str, expected: ChangeTask) -> None:
+    assert interpret(text, now=NOW) == expected
+
+
+# ---------------------------------------------------------------- schedules said in other ways
+
+
+@pytest.mark.parametrize(
+    ("text", "rule", "first"),
+    [
+        ("gym tue and thu at 5pm", "FREQ=WEEKLY;BYDAY=TU,TH",
+         ["2026-12-01T17:00", "2026-12-03T17:00", "2026-12-08T17:00"]),
+        ("yoga on mon, wed and fri at 7 in the morning", "FREQ=WEEKLY;BYDAY=MO,WE,FR",
+         ["2026-11-30T07:00", "2026-12-02T07:00", "2026-12-04T07:00"]),
+        ("book club the second tuesday of each month at 7pm", "FREQ=MONTHLY;BYDAY=2TU",
+         ["2026-12-08T19:00", "2027-01-12T19:00", "2027-02-09T19:00"]),
+        ("pay rent on the last friday of every month", "FREQ=MONTHLY;BYDAY=-1FR",
+         ["2026-12-25", "2027-01-29", "2027-02-26"]),
+        ("clean every saturday and sunday", "FREQ=WEEKLY;BYDAY=SA,SU", ["2026-11-29", "2026-12-05", "2026-12-06"]),
+        ("stretch every 4 hours from 9am", "FREQ=HOURLY;INTERVAL=4",
+         ["2026-11-30T09:00", "2026-11-30T13:00", "2026-11-30T17:00"]),
+    ],
+)  # fmt: skip
+def test_schedules_in_other_words(text: str, rule: str, first: list[str]) -> None:
+    task = add(text)
+    assert task.recurrence == rule
+    assert occurrences(task) == first
+
+
+def test_call_on_one_day_or_another_is_no_schedule() -> None:
+    assert add("call bob mon or tue").recurrence is None
+
+
+def test_a_reminder_an_hour_before_is_relative_to_due() -> None:
+    task = add("dentist friday 3pm and remind me an hour before")
+    assert (task.due, task.remind_at) == ("2026-12-04T15:00:00+05:00", "2026-12-04T14:00:00+05:00")
