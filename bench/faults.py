@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # also runnable as
 import anyio
 
 from bench.common import database_line, describe, machine, table, throwaway_database, verdict
+from bench.recurrence_rules import GOAL_MS, worst_adversarial_ms
 from tests.fault_helpers import (
     LoadRecord,
     Recovery,
@@ -95,6 +96,9 @@ def main() -> None:
     print("  (recovery s includes the call itself: a new MCP session, initialize, call_tool)")
     print(f"events lost: {lost}  ({verdict(lost == 0)})")
     print(f"effects duplicated: {duplicated}  ({verdict(duplicated == 0)})")
+    rule_ms, rule = worst_adversarial_ms()
+    print(f"worst CPU time of an adversarial rule (validation or expansion): {rule_ms:.1f} ms, {rule}")
+    print(f"  goal <= {GOAL_MS:g} ms: {verdict(rule_ms <= GOAL_MS)}  (bench/recurrence_rules.py has the detail)")
 
 
 if __name__ == "__main__":

@@ -126,6 +126,18 @@ def cpu_ms(call: Callable[[str, date | datetime], None], rule: str, start: date 
     return statistics.median(samples)
 
 
+def worst_adversarial_ms(repeat: int = 5) -> tuple[float, str]:
+    """The most CPU any adversarial rule costs validation or the consumer's expansion, and that rule."""
+    cases = [
+        (cpu_ms(call, rule, start, repeat), rule)
+        for call in (validate, expand)
+        for rule in ADVERSARIAL
+        for start in STARTS
+    ]
+    worst, rule = max(cases)
+    return worst, _short(rule)
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--generated", type=int, default=2_000, help="random rules besides the fixed ones (2000)")
