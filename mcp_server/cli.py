@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import NoReturn
 
 import click
@@ -22,6 +23,7 @@ from mcp_server.models import TaskPublic
 from mcp_server.runtime import Runtime
 from mcp_server.service import Actor, TaskFilter
 
+PORT = click.IntRange(1, 65535)
 USER_OPTION = click.option("--user", "user_name", help="Act as this user (default: TASKFLOW_USER, the login name).")
 
 
@@ -236,20 +238,20 @@ def serve() -> None:
 
 @serve.command("mcp")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--port", default=8000, show_default=True, type=PORT)
 def serve_mcp(host: str, port: int) -> None:
     """Serve the task tools over streamable HTTP at /mcp (bearer token required) with /healthz and /readyz."""
+    from chat_ui.launcher import display_url
     from mcp_server.http_app import create_http_app
     from mcp_server.serving import serve_http
 
     app = create_http_app(_runtime())
-    click.echo(f"TaskFlow MCP server on http://{host}:{port}/mcp", err=True)
-    serve_http(app, host, port)
+    serve_http(app, host, port, ready=_announce("TaskFlow MCP server", f"{display_url(host, port)}/mcp"))
 
 
 @serve.command("chat")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Anything but localhost requires login.")
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--port", default=8000, show_default=True, type=PORT)
 def serve_chat(host: str, port: int) -> None:
     """Serve the chat alone: tools at TASKFLOW_MCP_URL, reminders from Dapr at /events/notifications."""
     from chat_ui.launcher import display_url, serve
@@ -259,7 +261,7 @@ def serve_chat(host: str, port: int) -> None:
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Anything but localhost requires login.")
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--port", default=8000, show_default=True, type=PORT)
 def up(host: str, port: int) -> None:
     """Run TaskFlow in one process: the chat, the task tools, reminders and events (Ctrl-C stops it)."""
     from chat_ui.launcher import display_url, serve
@@ -273,7 +275,7 @@ def _announce(what: str, url: str) -> Callable[[], None]:
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Where the health port listens.")
-@click.option("--port", type=int, help="Serve /healthz and /readyz on this port (default: TASKFLOW_HEALTH_PORT).")
+@click.option("--port", type=PORT, help="Serve /healthz and /readyz on this port (default: TASKFLOW_HEALTH_PORT).")
 def worker(host: str, port: int | None) -> None:
     """Run the event relay and the reminder scheduler (for deployments that run them apart)."""
     import anyio
@@ -285,11 +287,12 @@ def worker(host: str, port: int | None) -> None:
     runtime = _runtime()
     services = EventServices(runtime, transport_for(runtime, consumers_for(runtime)))
     port = port if port is not None else runtime.settings.health_port
-    click.echo(f"TaskFlow worker: {runtime.settings.event_transport} transport", err=True)
+    announce = partial(click.echo, f"TaskFlow worker: {runtime.settings.event_transport} transport", err=True)
     if port is None:
+        announce()
         anyio.run(run_until_stopped, services.run)
     else:
-        serve_http(worker_app(runtime.engine, services), host, port)
+        serve_http(worker_app(runtime.engine, services), host, port, ready=announce)
 
 
 def _fail(message: str) -> NoReturn:
@@ -313,3 +316,8 @@ def main() -> None:
         _fail(f"cannot use the database: {str(error.orig).strip().splitlines()[0]}")
     except SQLAlchemyError as error:
         _fail(f"database error: {type(error).__name__}")
+    except OSError as error:
+        if error.filename is None:  # not a file TaskFlow needs: a surprise, worth its traceback
+            raise
+        reason = "a file is in the way" if isinstance(error, (NotADirectoryError, FileExistsError)) else error.strerror
+        _fail(f"cannot use {error.filename}: {reason} (choose another TASKFLOW_DATABASE_URL or XDG_DATA_HOME)")

@@ -7,9 +7,11 @@ also arms a deadline after which the process exits regardless.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
+import socket
 import threading
 from collections.abc import Awaitable, Callable
 from types import FrameType
@@ -17,6 +19,8 @@ from types import FrameType
 import anyio
 import uvicorn
 from starlette.types import ASGIApp
+
+from mcp_server.config import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +54,33 @@ def server_config(app: ASGIApp, host: str, port: int) -> uvicorn.Config:
     return uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=GRACE)
 
 
-def serve_http(app: ASGIApp, host: str, port: int) -> None:
-    """Serve `app` until SIGTERM or Ctrl-C."""
-    BoundedServer(server_config(app, host, port)).run()
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before anything announces the address: a taken port fails here, in one sentence."""
+    try:
+        family, kind, protocol, _, address = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, protocol)
+    except OSError as error:
+        raise ConfigError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no conflict
+        sock.bind(address)
+    except OSError as error:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+    return sock
+
+
+async def serve_on(server: uvicorn.Server, sock: socket.socket) -> None:
+    """Run `server` on the socket already bound for it."""
+    with sock:
+        await server.serve(sockets=[sock])
+
+
+def serve_http(app: ASGIApp, host: str, port: int, ready: Callable[[], None] = lambda: None) -> None:
+    """Bind, call `ready`, and serve `app` until SIGTERM or Ctrl-C."""
+    sock = listening_socket(host, port)
+    ready()
+    asyncio.run(serve_on(BoundedServer(server_config(app, host, port)), sock))
 
 
 async def run_until_stopped(job: Callable[[], Awaitable[None]]) -> None:
