@@ -45,4 +45,4 @@ async def answer(text: str) -> None:
         log.warning("chat turn failed: %s", explanation, exc_info=explanation.startswith(UNEXPECTED))
         await observer.fail(explanation)
         return
-    await observer.finish(reply, chat.runtime.clock().astimezone(actor.zone).date())
+    await observer.finish(reply, chat.runtime.clock().astimezone(actor.zone))

@@ -6,13 +6,16 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from functools import partial
 from typing import NoReturn
 
 import click
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from wcwidth import wcswidth
 
 from agent.conversation import Model, ModelUnavailable
+from agent.render import is_overdue
 from mcp_server import service
 from mcp_server.accounts import UnknownUser, actor_for, add_user, create_token, find_user
 from mcp_server.config import ConfigError, Settings, load_settings
@@ -122,7 +125,7 @@ def tasks(user_name: str | None, status: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([task.model_dump(mode="json") for task in found], ensure_ascii=False, indent=2))
     else:
-        click.echo(_table(found) if found else "no tasks")
+        click.echo(_table(found, runtime.clock()) if found else "no tasks")
 
 
 def _actor(runtime: Runtime, user_name: str | None) -> Actor:
@@ -148,17 +151,31 @@ def _all_tasks(runtime: Runtime, actor: Actor, status: str) -> Iterator[TaskPubl
         cursor = page.next_cursor
 
 
-def _table(rows: list[TaskPublic]) -> str:
+def _table(rows: list[TaskPublic], now: datetime) -> str:
+    """Columns line up in a terminal whatever the titles hold: widths are measured as displayed (emoji take two)."""
     header = ("id", "status", "title", "due", "priority", "tags")
     lines = [
-        (str(t.id), t.status.value, t.title, _short_due(t.due), t.priority.value, " ".join(f"#{tag}" for tag in t.tags))
+        (
+            str(t.id),
+            "overdue" if is_overdue(t.model_dump(mode="json"), now) else t.status.value,
+            t.title + (" ↻" if t.recurrence else ""),
+            _short_due(t.due),
+            t.priority.value,
+            " ".join(f"#{tag}" for tag in t.tags),
+        )
         for t in rows
     ]
-    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
+    widths = [max(_width(row[i]) for row in [header, *lines]) for i in range(len(header))]
     return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        "  ".join(cell + " " * (width - _width(cell)) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in [header, *lines]
     )
+
+
+def _width(text: str) -> int:
+    """Terminal columns `text` takes (wcwidth cannot measure control characters: then one column each)."""
+    measured = wcswidth(text)
+    return measured if measured >= 0 else len(text)
 
 
 def _short_due(due: str | None) -> str:
