@@ -189,11 +189,14 @@ def _short_due(due: str | None) -> str:
 @USER_OPTION
 def mcp_stdio(user_name: str | None) -> None:
     """Serve the task tools over stdio, for IDE and desktop assistants."""
+    import anyio
+
+    from mcp_server.serving import run_until_signal
     from mcp_server.tools import create_mcp_server
 
     runtime = _runtime(user_name)
     runtime.local_actor  # noqa: B018  (create the local user before the first request)
-    create_mcp_server(runtime).run("stdio")
+    anyio.run(run_until_signal, create_mcp_server(runtime).run_stdio_async)
 
 
 @cli.command()

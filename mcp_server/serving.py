@@ -92,3 +92,22 @@ async def run_until_stopped(job: Callable[[], Awaitable[None]]) -> None:
                 exit_by_deadline()
                 group.cancel_scope.cancel()
                 return
+
+
+async def run_until_signal(job: Callable[[], Awaitable[None]]) -> None:
+    """Run `job` until it ends, or end the process at once on SIGTERM or Ctrl-C.
+
+    For the stdio server: its stdin is read by a thread that no cancellation reaches, so an orderly stop would wait
+    for the client's next line. What was committed is durable; a call in flight gets no answer.
+    """
+    async with anyio.create_task_group() as group:
+        with anyio.open_signal_receiver(*STOP_SIGNALS) as received:
+            group.start_soon(_cancel_when_done, job, group.cancel_scope)
+            async for _ in received:
+                logging.shutdown()
+                os._exit(0)
+
+
+async def _cancel_when_done(job: Callable[[], Awaitable[None]], scope: anyio.CancelScope) -> None:
+    await job()
+    scope.cancel()  # the job ended (end of input): stop listening for signals
