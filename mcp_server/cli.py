@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from functools import partial
+from pathlib import Path
 from typing import NoReturn
 
 import click
@@ -185,10 +188,13 @@ def _short_due(due: str | None) -> str:
     return due[:16].replace("T", " ")
 
 
-@cli.command("mcp")
+@cli.group("mcp", invoke_without_command=True)
 @USER_OPTION
-def mcp_stdio(user_name: str | None) -> None:
-    """Serve the task tools over stdio, for IDE and desktop assistants."""
+@click.pass_context
+def mcp_stdio(context: click.Context, user_name: str | None) -> None:
+    """Serve the task tools over stdio, for IDE and desktop assistants (`taskflow mcp config` shows how)."""
+    if context.invoked_subcommand is not None:
+        return
     import anyio
 
     from mcp_server.serving import run_until_signal
@@ -197,6 +203,39 @@ def mcp_stdio(user_name: str | None) -> None:
     runtime = _runtime(user_name)
     runtime.local_actor  # noqa: B018  (create the local user before the first request)
     anyio.run(run_until_signal, create_mcp_server(runtime).run_stdio_async)
+
+
+@mcp_stdio.command("config")
+@click.option(
+    "--client",
+    type=click.Choice(["claude", "vscode", "cursor"]),
+    default="claude",
+    show_default=True,
+    help="claude: claude_desktop_config.json; vscode: .vscode/mcp.json; cursor: .cursor/mcp.json.",
+)
+def mcp_config(client: str) -> None:
+    """Print the client's configuration entry for this installation's stdio server."""
+    entry: dict[str, object] = {"command": sys.executable, "args": ["-m", "mcp_server.cli", "mcp"]}
+    if executable := _taskflow_executable():
+        entry = {"command": executable, "args": ["mcp"]}
+    env = {name: os.environ[name] for name in ("TASKFLOW_DATABASE_URL", "TASKFLOW_USER") if os.environ.get(name)}
+    if env:
+        entry["env"] = env
+    config = (
+        {"servers": {"taskflow": {"type": "stdio", **entry}}}
+        if client == "vscode"
+        else {"mcpServers": {"taskflow": entry}}
+    )
+    click.echo(json.dumps(config, indent=2))
+
+
+def _taskflow_executable() -> str | None:
+    """The absolute path of the `taskflow` being run (a desktop app does not see a virtual environment's PATH)."""
+    started = Path(sys.argv[0])
+    if started.name == "taskflow" and started.is_file():
+        return str(started.absolute())
+    found = shutil.which("taskflow")
+    return str(Path(found).absolute()) if found else None
 
 
 @cli.command()
@@ -341,3 +380,7 @@ def main() -> None:
             raise
         reason = "a file is in the way" if isinstance(error, (NotADirectoryError, FileExistsError)) else error.strerror
         _fail(f"cannot use {error.filename}: {reason} (choose another TASKFLOW_DATABASE_URL or XDG_DATA_HOME)")
+
+
+if __name__ == "__main__":  # `python -m mcp_server.cli`, for clients that cannot find the `taskflow` script
+    main()
