@@ -249,9 +249,11 @@ def chat(text: str | None, thread: str, user_name: str | None, offline: bool) ->
 
     from agent.session import model_for
 
+    if text is not None and not text.strip():
+        raise click.BadParameter("say what to do, e.g. taskflow chat 'add buy milk tomorrow'", param_hint="TEXT")
     runtime = _runtime(user_name)
     model = model_for(runtime.settings, offline=offline)
-    if text:
+    if text is not None:
         click.echo(anyio.run(_chat_and_deliver, runtime, model, text, thread))
         return
     while True:

@@ -173,6 +173,13 @@ def test_chat_without_text_is_an_interactive_prompt(env):
     assert "1 task:\n• buy milk" in done.stdout
 
 
+def test_chat_with_only_spaces_says_what_to_type(env):
+    done = taskflow("chat", "   ", env=env)
+    assert done.returncode == 2
+    assert "say what to do" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_chat_failure_is_one_line(env):
     done = taskflow("chat", "add x", env={**env, "TASKFLOW_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/x"})
     assert done.returncode == 1
