@@ -20,6 +20,16 @@ def when_text(value: str | None, today: date | None = None) -> str:
     return f"{text} {moment:%H:%M}" if isinstance(moment, datetime) else text
 
 
+def is_overdue(task: dict[str, Any], now: datetime) -> bool:
+    """An open task whose due day (all-day task) or moment has passed; `now` is aware."""
+    due = task.get("due")
+    if not due or task.get("status") == "completed":
+        return False
+    if len(due) == 10:
+        return date.fromisoformat(due) < now.date()
+    return datetime.fromisoformat(due) < now
+
+
 def describe(task: dict[str, Any], today: date | None = None) -> str:
     """'buy milk — due Mon 30 Nov 17:00 · high priority · #errands'."""
     details = []

@@ -15,7 +15,6 @@ import logging
 import os
 import secrets
 import shutil
-import socket
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
@@ -27,7 +26,7 @@ from chat_ui.origins import LOOPBACK_HOSTS, Site
 from events.supervision import ServiceHealth, supervise
 from mcp_server.config import ConfigError, Settings
 from mcp_server.runtime import Runtime
-from mcp_server.serving import BoundedServer, server_config
+from mcp_server.serving import BoundedServer, listening_socket, serve_on, server_config
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +79,7 @@ def serve(
             "post reminders into the chat"
         )
     site = Site.of(settings.chat_public_url or display_url(host, port), port=port, local=not login)
-    _check_port_free(host, port)
+    sock = listening_socket(host, port)  # bound before the announcement: a taken port fails first, in one line
     _prepare_chainlit(Path(user_data_dir("taskflow")) / "chat", local_login=not login)
     runtime = Runtime.start(settings)
     try:
@@ -90,22 +89,12 @@ def serve(
         _attach_events(app, runtime, embedded=embedded, app_api_token=app_api_token, ready=ready)
     except BaseException:
         runtime.close()
+        sock.close()
         raise
     # On Ctrl-C or SIGTERM uvicorn closes the connections, Chainlit's lifespan runs the shutdown hook
     # (BackgroundServices.stop) and then ends the process itself with os._exit(0); should anything hang on the way,
     # the server's deadline ends the process.
-    asyncio.run(BoundedServer(server_config(app, host, port)).serve())
-
-
-def _check_port_free(host: str, port: int) -> None:
-    """Fail with a sentence now: once Chainlit runs, a failed bind would end the process with exit code 0."""
-    try:
-        family, kind, protocol, _, address = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM)[0]
-        with socket.socket(family, kind, protocol) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no conflict
-            probe.bind(address)
-    except OSError as error:
-        raise ConfigError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+    asyncio.run(serve_on(BoundedServer(server_config(app, host, port)), sock))
 
 
 def _prepare_chainlit(root: Path, *, local_login: bool) -> None:

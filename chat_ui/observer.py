@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import datetime
 from typing import Any
 
 import chainlit as cl
@@ -47,9 +47,9 @@ class ChainlitObserver:
         if call.name == LIST_TOOL and not result.is_error and isinstance(result.content, dict):
             self._listed = list(result.content.get("tasks") or [])
 
-    async def finish(self, answer: str, today: date) -> None:
+    async def finish(self, answer: str, now: datetime) -> None:
         """The final reply: the model's last answer, with the tasks it listed as a table."""
-        self.reply.content = reply_with_table(answer or self.reply.content, self._listed, today)
+        self.reply.content = reply_with_table(answer or self.reply.content, self._listed, now)
         await self.reply.send()
 
     async def fail(self, explanation: str) -> None:

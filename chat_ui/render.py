@@ -3,29 +3,30 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
-from agent.render import when_text
+from agent.render import is_overdue, when_text
 
 # A line of the model's own list of tasks: "• buy milk — due …", "- buy milk", "1. buy milk".
 _LIST_ITEM = re.compile(r"^\s*(?:[•*\-–]|\d+[.)])\s+")
 
 
-def task_table(tasks: list[dict[str, Any]], today: date | None = None) -> str:
+def task_table(tasks: list[dict[str, Any]], now: datetime) -> str:
     """A Markdown table of tasks (shared task shape): title, due in the owner's zone, priority, tags, status."""
+    today = now.date()
     rows = ["| Task | Due | Priority | Tags | Status |", "| --- | --- | --- | --- | --- |"]
     for task in tasks:
         title = _cell(task["title"]) + (" ↻" if task.get("recurrence") else "")
         tags = " ".join(f"#{tag}" for tag in task.get("tags") or [])
-        status = "✓ done" if task.get("status") == "completed" else "open"
+        status = "✓ done" if task.get("status") == "completed" else "**overdue**" if is_overdue(task, now) else "open"
         rows.append(
             f"| {title} | {when_text(task.get('due'), today)} | {task.get('priority', '')} | {_cell(tags)} | {status} |"
         )
     return "\n".join(rows)
 
 
-def reply_with_table(text: str, tasks: list[dict[str, Any]], today: date | None = None) -> str:
+def reply_with_table(text: str, tasks: list[dict[str, Any]], now: datetime) -> str:
     """The model's answer with its own list of these tasks replaced by a table (nothing to do without tasks)."""
     if not tasks:
         return text
@@ -36,7 +37,7 @@ def reply_with_table(text: str, tasks: list[dict[str, Any]], today: date | None 
         if not (_LIST_ITEM.match(line) and any(title in line.casefold() for title in titles))
     ]
     lead = "\n".join(kept).strip()
-    return f"{lead}\n\n{task_table(tasks, today)}" if lead else task_table(tasks, today)
+    return f"{lead}\n\n{task_table(tasks, now)}" if lead else task_table(tasks, now)
 
 
 def reminder_text(data: dict[str, Any]) -> str:

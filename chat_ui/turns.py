@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import anyio
+import chainlit as cl
 from chainlit.context import context
 
 from agent.session import chat_turn
@@ -14,6 +15,8 @@ from chat_ui.identity import acting_as
 from chat_ui.observer import ChainlitObserver
 
 log = logging.getLogger(__name__)
+
+NOTHING_SAID = "Type what you'd like to do, e.g. “add buy milk tomorrow at 5pm” or “what's due this week?”"
 
 
 def session_user_name() -> str:
@@ -26,6 +29,9 @@ def session_user_name() -> str:
 
 async def answer(text: str) -> None:
     """Run the agent on `text` in this session's thread; the reply, steps or a readable error appear in the chat."""
+    if not text.strip():  # the model has nothing to act on: say how to start instead of staying silent
+        await cl.Message(content=NOTHING_SAID).send()
+        return
     chat = state.current()
     observer = ChainlitObserver()
     try:
@@ -45,4 +51,4 @@ async def answer(text: str) -> None:
         log.warning("chat turn failed: %s", explanation, exc_info=explanation.startswith(UNEXPECTED))
         await observer.fail(explanation)
         return
-    await observer.finish(reply, chat.runtime.clock().astimezone(actor.zone).date())
+    await observer.finish(reply, chat.runtime.clock().astimezone(actor.zone))

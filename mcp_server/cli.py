@@ -5,15 +5,21 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from functools import partial
+from pathlib import Path
 from typing import NoReturn
 
 import click
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from wcwidth import wcswidth
 
 from agent.conversation import Model, ModelUnavailable
+from agent.render import is_overdue
 from mcp_server import service, telemetry
 from mcp_server.accounts import (
     actor_for,
@@ -35,6 +41,7 @@ from mcp_server.models import ApiToken, TaskPublic, utcnow
 from mcp_server.runtime import Runtime
 from mcp_server.service import Actor, TaskFilter
 
+PORT = click.IntRange(1, 65535)
 USER_OPTION = click.option("--user", "user_name", help="Act as this user (default: TASKFLOW_USER, the login name).")
 PASSWORD_OPTION = click.option(
     "--password",
@@ -240,7 +247,7 @@ def tasks(user_name: str | None, status: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([task.model_dump(mode="json") for task in found], ensure_ascii=False, indent=2))
     else:
-        click.echo(_task_table(found) if found else "no tasks")
+        click.echo(_task_table(found, runtime.clock()) if found else "no tasks")
 
 
 def _actor(runtime: Runtime, user_name: str | None) -> Actor:
@@ -263,21 +270,35 @@ def _all_tasks(runtime: Runtime, actor: Actor, status: str) -> Iterator[TaskPubl
         cursor = page.next_cursor
 
 
-def _task_table(tasks: list[TaskPublic]) -> str:
+def _task_table(tasks: list[TaskPublic], now: datetime) -> str:
     header = ("id", "status", "title", "due", "priority", "tags")
     rows = [
-        (str(t.id), t.status.value, t.title, _short_due(t.due), t.priority.value, " ".join(f"#{tag}" for tag in t.tags))
+        (
+            str(t.id),
+            "overdue" if is_overdue(t.model_dump(mode="json"), now) else t.status.value,
+            t.title + (" ↻" if t.recurrence else ""),
+            _short_due(t.due),
+            t.priority.value,
+            " ".join(f"#{tag}" for tag in t.tags),
+        )
         for t in tasks
     ]
     return _table(header, rows)
 
 
 def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    """Columns line up in a terminal whatever the cells hold: widths are measured as displayed (emoji take two)."""
+    widths = [max(_width(row[i]) for row in [header, *rows]) for i in range(len(header))]
     return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        "  ".join(cell + " " * (width - _width(cell)) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in [header, *rows]
     )
+
+
+def _width(text: str) -> int:
+    """Terminal columns `text` takes (wcwidth cannot measure control characters: then one column each)."""
+    measured = wcswidth(text)
+    return measured if measured >= 0 else len(text)
 
 
 def _short_due(due: str | None) -> str:
@@ -287,15 +308,54 @@ def _short_due(due: str | None) -> str:
     return due[:16].replace("T", " ")
 
 
-@cli.command("mcp")
+@cli.group("mcp", invoke_without_command=True)
 @USER_OPTION
-def mcp_stdio(user_name: str | None) -> None:
-    """Serve the task tools over stdio, for IDE and desktop assistants."""
+@click.pass_context
+def mcp_stdio(context: click.Context, user_name: str | None) -> None:
+    """Serve the task tools over stdio, for IDE and desktop assistants (`taskflow mcp config` shows how)."""
+    if context.invoked_subcommand is not None:
+        return
+    import anyio
+
+    from mcp_server.serving import run_until_signal
     from mcp_server.tools import create_mcp_server
 
     runtime = _runtime(user_name)
     runtime.local_actor  # noqa: B018  (create the local user before the first request)
-    create_mcp_server(runtime).run("stdio")
+    anyio.run(run_until_signal, create_mcp_server(runtime).run_stdio_async)
+
+
+@mcp_stdio.command("config")
+@click.option(
+    "--client",
+    type=click.Choice(["claude", "vscode", "cursor"]),
+    default="claude",
+    show_default=True,
+    help="claude: claude_desktop_config.json; vscode: .vscode/mcp.json; cursor: .cursor/mcp.json.",
+)
+def mcp_config(client: str) -> None:
+    """Print the client's configuration entry for this installation's stdio server."""
+    entry: dict[str, object] = {"command": sys.executable, "args": ["-m", "mcp_server.cli", "mcp"]}
+    if executable := _taskflow_executable():
+        entry = {"command": executable, "args": ["mcp"]}
+    env = {name: os.environ[name] for name in ("TASKFLOW_DATABASE_URL", "TASKFLOW_USER") if os.environ.get(name)}
+    if env:
+        entry["env"] = env
+    config = (
+        {"servers": {"taskflow": {"type": "stdio", **entry}}}
+        if client == "vscode"
+        else {"mcpServers": {"taskflow": entry}}
+    )
+    click.echo(json.dumps(config, indent=2))
+
+
+def _taskflow_executable() -> str | None:
+    """The absolute path of the `taskflow` being run (a desktop app does not see a virtual environment's PATH)."""
+    started = Path(sys.argv[0])
+    if started.name == "taskflow" and started.is_file():
+        return str(started.absolute())
+    found = shutil.which("taskflow")
+    return str(Path(found).absolute()) if found else None
 
 
 @cli.command()
@@ -309,9 +369,11 @@ def chat(text: str | None, thread: str, user_name: str | None, offline: bool) ->
 
     from agent.session import model_for
 
+    if text is not None and not text.strip():
+        raise click.BadParameter("say what to do, e.g. taskflow chat 'add buy milk tomorrow'", param_hint="TEXT")
     runtime = _runtime(user_name)
     model = model_for(runtime.settings, offline=offline)
-    if text:
+    if text is not None:
         click.echo(anyio.run(_chat_and_deliver, runtime, model, text, thread))
         return
     while True:
@@ -357,20 +419,20 @@ def serve() -> None:
 
 @serve.command("mcp")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--port", default=8000, show_default=True, type=PORT)
 def serve_mcp(host: str, port: int) -> None:
     """Serve the task tools over streamable HTTP at /mcp (bearer token required) with /healthz, /readyz, /metrics."""
+    from chat_ui.launcher import display_url
     from mcp_server.http_app import create_http_app
     from mcp_server.serving import serve_http
 
     app = create_http_app(_runtime())
-    click.echo(f"TaskFlow MCP server on http://{host}:{port}/mcp", err=True)
-    serve_http(app, host, port)
+    serve_http(app, host, port, ready=_announce("TaskFlow MCP server", f"{display_url(host, port)}/mcp"))
 
 
 @serve.command("chat")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Anything but localhost requires login.")
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--port", default=8000, show_default=True, type=PORT)
 def serve_chat(host: str, port: int) -> None:
     """Serve the chat alone: tools at TASKFLOW_MCP_URL, reminders from Dapr at /events/notifications."""
     from chat_ui.launcher import display_url, serve
@@ -380,7 +442,7 @@ def serve_chat(host: str, port: int) -> None:
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Anything but localhost requires login.")
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--port", default=8000, show_default=True, type=PORT)
 def up(host: str, port: int) -> None:
     """Run TaskFlow in one process: the chat, the task tools, reminders and events (Ctrl-C stops it)."""
     from chat_ui.launcher import display_url, serve
@@ -443,7 +505,7 @@ def events_retry(letter_id: int | None, every: bool) -> None:
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Where the health port listens.")
-@click.option("--port", type=int, help="Serve health and /metrics on this port (default: TASKFLOW_HEALTH_PORT).")
+@click.option("--port", type=PORT, help="Serve health and /metrics on this port (default: TASKFLOW_HEALTH_PORT).")
 def worker(host: str, port: int | None) -> None:
     """Run the event relay and the reminder scheduler (for deployments that run them apart)."""
     import anyio
@@ -455,11 +517,12 @@ def worker(host: str, port: int | None) -> None:
     runtime = _runtime()
     services = EventServices(runtime, transport_for(runtime, consumers_for(runtime)))
     port = port if port is not None else runtime.settings.health_port
-    click.echo(f"TaskFlow worker: {runtime.settings.event_transport} transport", err=True)
+    announce = partial(click.echo, f"TaskFlow worker: {runtime.settings.event_transport} transport", err=True)
     if port is None:
+        announce()
         anyio.run(run_until_stopped, services.run)
     else:
-        serve_http(worker_app(runtime.engine, services), host, port)
+        serve_http(worker_app(runtime.engine, services), host, port, ready=announce)
 
 
 def _fail(message: str) -> NoReturn:
@@ -483,3 +546,12 @@ def main() -> None:
         _fail(f"cannot use the database: {str(error.orig).strip().splitlines()[0]}")
     except SQLAlchemyError as error:
         _fail(f"database error: {type(error).__name__}")
+    except OSError as error:
+        if error.filename is None:  # not a file TaskFlow needs: a surprise, worth its traceback
+            raise
+        reason = "a file is in the way" if isinstance(error, (NotADirectoryError, FileExistsError)) else error.strerror
+        _fail(f"cannot use {error.filename}: {reason} (choose another TASKFLOW_DATABASE_URL or XDG_DATA_HOME)")
+
+
+if __name__ == "__main__":  # `python -m mcp_server.cli`, for clients that cannot find the `taskflow` script
+    main()

@@ -7,9 +7,11 @@ also arms a deadline after which the process exits regardless.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
+import socket
 import threading
 from collections.abc import Awaitable, Callable
 from types import FrameType
@@ -19,6 +21,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from mcp_server import telemetry
+from mcp_server.config import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +62,33 @@ def server_config(app: ASGIApp, host: str, port: int) -> uvicorn.Config:
     )
 
 
-def serve_http(app: ASGIApp, host: str, port: int) -> None:
-    """Serve `app` until SIGTERM or Ctrl-C."""
-    BoundedServer(server_config(app, host, port)).run()
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before anything announces the address: a taken port fails here, in one sentence."""
+    try:
+        family, kind, protocol, _, address = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, protocol)
+    except OSError as error:
+        raise ConfigError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no conflict
+        sock.bind(address)
+    except OSError as error:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+    return sock
+
+
+async def serve_on(server: uvicorn.Server, sock: socket.socket) -> None:
+    """Run `server` on the socket already bound for it."""
+    with sock:
+        await server.serve(sockets=[sock])
+
+
+def serve_http(app: ASGIApp, host: str, port: int, ready: Callable[[], None] = lambda: None) -> None:
+    """Bind, call `ready`, and serve `app` until SIGTERM or Ctrl-C."""
+    sock = listening_socket(host, port)
+    ready()
+    asyncio.run(serve_on(BoundedServer(server_config(app, host, port)), sock))
 
 
 async def run_until_stopped(job: Callable[[], Awaitable[None]]) -> None:
@@ -73,3 +100,22 @@ async def run_until_stopped(job: Callable[[], Awaitable[None]]) -> None:
                 exit_by_deadline()
                 group.cancel_scope.cancel()
                 return
+
+
+async def run_until_signal(job: Callable[[], Awaitable[None]]) -> None:
+    """Run `job` until it ends, or end the process at once on SIGTERM or Ctrl-C.
+
+    For the stdio server: its stdin is read by a thread that no cancellation reaches, so an orderly stop would wait
+    for the client's next line. What was committed is durable; a call in flight gets no answer.
+    """
+    async with anyio.create_task_group() as group:
+        with anyio.open_signal_receiver(*STOP_SIGNALS) as received:
+            group.start_soon(_cancel_when_done, job, group.cancel_scope)
+            async for _ in received:
+                logging.shutdown()
+                os._exit(0)
+
+
+async def _cancel_when_done(job: Callable[[], Awaitable[None]], scope: anyio.CancelScope) -> None:
+    await job()
+    scope.cancel()  # the job ended (end of input): stop listening for signals

@@ -6,6 +6,7 @@ import json
 import subprocess
 
 import pytest
+from wcwidth import wcswidth
 
 from mcp_server.config import Settings
 from mcp_server.db import unit_of_work
@@ -49,6 +50,30 @@ def test_tasks_prints_a_readable_table_of_open_tasks(seeded):
     assert "buy milk" in row
     assert "2030-01-02 17:00" in row
     assert "#home" in row
+
+
+def test_tasks_marks_overdue_and_recurring_tasks_and_keeps_columns_under_wide_titles(env):
+    settings = Settings(database_url=env["TASKFLOW_DATABASE_URL"], timezone="Asia/Karachi", user="sam")
+    runtime = Runtime.start(settings)
+    actor, now = runtime.local_actor, runtime.clock()
+    with unit_of_work(runtime.engine) as session:
+        for data in (
+            TaskCreate(title="🎉 party 🎂", due="2099-01-01", tags=["fun"]),
+            TaskCreate(title="寄信", due="2001-01-01T09:00", priority="high"),
+            TaskCreate(title="stretch", due="2099-01-01", recurrence="FREQ=DAILY"),
+        ):
+            add_task(session, actor=actor, data=data, now=now)
+    runtime.close()
+    done = taskflow("tasks", env=env)
+    assert done.returncode == 0, done.stderr
+    header, *rows = done.stdout.splitlines()
+    party, letter, stretch = (next(row for row in rows if title in row) for title in ("party", "寄信", "stretch"))
+    assert letter.split()[1] == "overdue"
+    assert party.split()[1] == stretch.split()[1] == "open"
+    assert "stretch ↻" in stretch
+    due_column = wcswidth(header[: header.index("due")])
+    for row, due in ((party, "2099-01-01"), (letter, "2001-01-01 09:00"), (stretch, "2099-01-01")):
+        assert wcswidth(row[: row.index(due)]) == due_column
 
 
 def test_tasks_json_exports_the_shared_shape(seeded):
@@ -149,6 +174,13 @@ def test_chat_without_text_is_an_interactive_prompt(env):
     assert done.returncode == 0
     assert "Added: buy milk" in done.stdout
     assert "1 task:\n• buy milk" in done.stdout
+
+
+def test_chat_with_only_spaces_says_what_to_type(env):
+    done = taskflow("chat", "   ", env=env)
+    assert done.returncode == 2
+    assert "say what to do" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_chat_failure_is_one_line(env):
