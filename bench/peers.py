@@ -253,6 +253,7 @@ def report_raw(servers: list[Server], found: dict[tuple[str, str], tuple[list[fl
             rows.append([server.name, kind, s.n, s.p50, s.p99, s.max, cpu / s.n * 1000])
     print(table(["server", "call", "calls", "p50 ms", "p99 ms", "max ms", "server CPU ms/call"], rows))
     p50 = {key: stats(latencies).p50 for key, (latencies, _) in found.items()}
+    cpu = {key: seconds / len(latencies) * 1000 for key, (latencies, seconds) in found.items()}
     names = [server.name for server in servers]
     sqlite, peer = "taskflow sqlite", "orchestrator (bun)"
     print()
@@ -264,6 +265,10 @@ def report_raw(servers: list[Server], found: dict[tuple[str, str], tuple[list[fl
                 f"{kind:8} p50 taskflow sqlite / orchestrator = {p50[(sqlite, kind)]:.2f} / "
                 f"{p50[(peer, kind)]:.2f} ms = {ratio:.1f}x{goal}"
             )
+        print(
+            "server CPU per call, taskflow sqlite / orchestrator (steadier than latency on a busy machine): "
+            + ", ".join(f"{kind} {cpu[(sqlite, kind)] / cpu[(peer, kind)]:.1f}x" for kind in CALLS)
+        )
     if "taskflow postgresql" in names:
         for kind in CALLS[1:]:
             ratio = p50[("taskflow postgresql", kind)] / p50[(sqlite, kind)]
