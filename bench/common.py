@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -12,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -28,6 +33,11 @@ from mcp_server.service import Actor
 
 # The server the benchmark databases are created on; override with TASKFLOW_BENCH_POSTGRES_URL.
 ADMIN_URL = os.environ.get("TASKFLOW_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REPOSITORY = Path(__file__).resolve().parents[1]
+LOADED_MACHINE_NOTE = (
+    "The machine is shared with other work: absolute figures drift from run to run; "
+    "rely on the ratios between series measured side by side in this run."
+)
 
 
 @dataclass(frozen=True)
@@ -187,3 +197,112 @@ class RecordingConsumer:
         arrival = Arrival(event.id, event.type, event.data, utcnow())
         with self._lock:
             self.arrivals.append(arrival)
+
+
+def taskflow_module_command(*args: str) -> list[str]:
+    """`taskflow ARGS` run with this interpreter as the console script does, on the code checkout_env() puts first."""
+    return [sys.executable, "-c", "from mcp_server.cli import main; main()", *args]
+
+
+def checkout_env(**variables: str) -> dict[str, str]:
+    """This process's environment with this checkout first on PYTHONPATH, plus the given variables."""
+    path = os.pathsep.join(p for p in [str(REPOSITORY), os.environ.get("PYTHONPATH", "")] if p)
+    return {**os.environ, "PYTHONPATH": path, **variables}
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class RpcError(RuntimeError):
+    """The server answered a request with a JSON-RPC error, or a tool call with isError."""
+
+
+class StdioRpc:
+    """A bare JSON-RPC 2.0 client over a child process's stdin/stdout: one request at a time, buffered pipes, no SDK.
+
+    The child's standard error goes to a temporary file (read back when something fails), so it never blocks.
+    """
+
+    def __init__(self, command: Sequence[str], env: dict[str, str]) -> None:
+        self._log = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(
+            list(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, env=env
+        )
+        self._ids = 0
+
+    @property
+    def pid(self) -> int:
+        """The server's process id."""
+        return self.process.pid
+
+    def _send(self, message: dict[str, Any]) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(message).encode() + b"\n")
+        self.process.stdin.flush()
+
+    def request(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Send a request and return its result, skipping notifications the server sends meanwhile."""
+        assert self.process.stdout is not None
+        self._ids += 1
+        message: dict[str, Any] = {"jsonrpc": "2.0", "id": self._ids, "method": method}
+        if params is not None:
+            message["params"] = params
+        self._send(message)
+        while True:
+            line = self.process.stdout.readline()
+            if not line:
+                raise RpcError(f"{method}: the server closed its output\n{self.errors()}")
+            reply = json.loads(line)
+            if reply.get("id") == self._ids:
+                break
+        if "error" in reply:
+            raise RpcError(f"{method}: {reply['error']}")
+        return reply["result"]
+
+    def initialize(self) -> dict[str, Any]:
+        """The MCP handshake: initialize, then the initialized notification; the server's initialize result."""
+        result = self.request(
+            "initialize",
+            {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}},
+        )
+        self._send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        return result
+
+    def call_tool(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        """tools/call; a result flagged isError raises RpcError."""
+        result = self.request("tools/call", {"name": name, "arguments": arguments})
+        if result.get("isError"):
+            raise RpcError(f"{name} failed: {result.get('content')}")
+        return result
+
+    def errors(self) -> str:
+        """What the server wrote to standard error so far."""
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")
+
+    def close(self) -> None:
+        """Close stdin (the server's cue to exit), then wait; kill it if it lingers."""
+        if self.process.stdin:
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stdout:
+            self.process.stdout.close()
+        self._log.close()
+
+
+@contextmanager
+def stdio_server(command: Sequence[str], env: dict[str, str]) -> Iterator[StdioRpc]:
+    """A stdio MCP server process with an initialised raw client; stopped when the block ends."""
+    client = StdioRpc(command, env)
+    try:
+        client.initialize()
+        yield client
+    finally:
+        client.close()
