@@ -13,11 +13,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import psycopg
 from sqlmodel import Session
@@ -295,6 +295,40 @@ class StdioRpc:
         if self.process.stdout:
             self.process.stdout.close()
         self._log.close()
+
+
+def wait_for_server(
+    ready: Callable[[], bool], process: subprocess.Popen[bytes], log: IO[bytes], what: str, timeout: float = 60.0
+) -> None:
+    """Poll `ready` until it holds; fail with the server's output (its `log`) if the process exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        if ready():
+            return
+        time.sleep(0.2)
+    log.seek(0)
+    raise RuntimeError(f"{what} did not answer:\n{log.read().decode(errors='replace')}")
+
+
+def stop_process(process: subprocess.Popen[Any], timeout: float = 15.0) -> None:
+    """Ask a server to stop (SIGTERM), and kill it if it has not exited within the timeout."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextmanager
+def taskflow_databases(with_postgres: bool) -> Iterator[dict[str, str]]:
+    """Fresh databases by kind: "sqlite" (a file in a temporary folder) and, when asked, "postgresql" (migrated)."""
+    with ExitStack() as stack:
+        folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="taskflow-bench-"))
+        urls = {"sqlite": f"sqlite:///{folder}/taskflow.db"}
+        if with_postgres:
+            urls["postgresql"] = stack.enter_context(throwaway_database())
+        yield urls
 
 
 @contextmanager

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # also runnable as `python bench/http_floor.py`
 
@@ -35,9 +35,11 @@ from bench.common import (
     machine,
     process_cpu_seconds,
     stats,
+    stop_process,
     table,
-    throwaway_database,
+    taskflow_databases,
     verdict,
+    wait_for_server,
 )
 from bench.tool_calls import add_args, cli, free_port, taskflow_command
 
@@ -132,19 +134,17 @@ async def load(target: Target, clients: int, calls: int, record: bool = True) ->
         target.latencies += [x for part in found for x in part]
 
 
-def wait_ready(target: Target, process: subprocess.Popen[bytes], log: IO[bytes], timeout: float = 60.0) -> None:
-    """Poll with ping until the server answers; fail with its output if it exits or never does."""
-    deadline = time.monotonic() + timeout
+def answers_ping(target: Target) -> Callable[[], bool]:
+    """Whether the target's MCP endpoint answers a JSON-RPC ping now."""
     ping = {"jsonrpc": "2.0", "id": 0, "method": "ping"}
-    while time.monotonic() < deadline and process.poll() is None:
+
+    def check() -> bool:
         try:
-            if httpx.post(target.url, json=ping, headers={**HEADERS, **target.headers}, timeout=2).status_code == 200:
-                return
+            return httpx.post(target.url, json=ping, headers={**HEADERS, **target.headers}, timeout=2).is_success
         except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    log.seek(0)
-    raise RuntimeError(f"{target.name} did not answer:\n{log.read().decode(errors='replace')}")
+            return False
+
+    return check
 
 
 @contextmanager
@@ -154,15 +154,10 @@ def started(target: Target, command: list[str], env: dict[str, str]) -> Iterator
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             target.pid = process.pid
-            wait_ready(target, process, log)
+            wait_for_server(answers_ping(target), process, log, target.name)
             yield target
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
 
 
 def floor_target(stack: ExitStack) -> Target:
@@ -216,17 +211,6 @@ def report(targets: list[Target], options: argparse.Namespace) -> None:
             )
 
 
-@contextmanager
-def databases(with_postgres: bool) -> Iterator[dict[str, str]]:
-    """A fresh SQLite file, and a fresh migrated PostgreSQL database when asked."""
-    with ExitStack() as stack:
-        folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="taskflow-bench-"))
-        urls = {"taskflow sqlite add_task": f"sqlite:///{folder}/taskflow.db"}
-        if with_postgres:
-            urls["taskflow postgresql add_task"] = stack.enter_context(throwaway_database())
-        yield urls
-
-
 def scaling(url: str, options: argparse.Namespace) -> None:
     """`serve mcp --workers N` on one database, alternated with one worker; or why it is skipped."""
     if not supports_workers():
@@ -246,7 +230,8 @@ def scaling(url: str, options: argparse.Namespace) -> None:
 
 def run(options: argparse.Namespace) -> None:
     """Start the floor and TaskFlow, load them in turns, report; then --workers scaling."""
-    with databases(not options.no_postgres) as urls:
+    with taskflow_databases(not options.no_postgres) as databases:
+        urls = {f"taskflow {kind} add_task": url for kind, url in databases.items()}
         setup = [
             ("floor", "FastMCP(stateless_http=True, json_response=True), one async tool echo(text), uvicorn"),
             ("taskflow", f"`{taskflow_command()} serve mcp`, bearer token from `taskflow token create`, add_task"),

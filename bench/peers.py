@@ -21,8 +21,8 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,8 +45,8 @@ from bench.common import (
     stats,
     stdio_server,
     table,
+    taskflow_databases,
     taskflow_module_command,
-    throwaway_database,
     verdict,
 )
 
@@ -323,22 +323,12 @@ def report_sdk(rows: list[list[object]]) -> None:
     print("(ClientSession validates each structured result against the tool's outputSchema with jsonschema.)")
 
 
-@contextmanager
-def databases(with_postgres: bool) -> Iterator[dict[str, str]]:
-    """Fresh databases for taskflow: a SQLite file, and a new migrated PostgreSQL database when asked."""
-    with ExitStack() as stack:
-        folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="taskflow-bench-"))
-        urls = {"taskflow sqlite": f"sqlite:///{folder}/taskflow.db"}
-        if with_postgres:
-            urls["taskflow postgresql"] = stack.enter_context(throwaway_database())
-        yield urls
-
-
 def run(options: argparse.Namespace) -> None:
     """Install or find the peer, measure all servers side by side, then the Python client."""
     reason = npm_install(options.scratch) if options.install else None
     peer = find_peer(options.scratch) if reason is None else reason
-    with databases(not options.no_postgres) as urls, ExitStack() as stack:
+    with taskflow_databases(not options.no_postgres) as databases, ExitStack() as stack:
+        urls = {f"taskflow {kind}": url for kind, url in databases.items()}
         setup = [
             ("client", "raw JSON-RPC 2.0 over the child's stdin/stdout, one request at a time, no SDK"),
             (
