@@ -344,6 +344,7 @@ def test_a_hyphenated_word_in_a_reminder_stays_whole() -> None:
         ("add check-in with the p1-team", "check-in with the p1-team"),
         ("add call mom - urgent", "call mom"),
         ("add - call mom tomorrow", "call mom"),
+        ("add ping-asap and the eod-report tomorrow", "ping-asap and the eod-report"),
     ],
 )
 def test_hyphens_inside_words_belong_to_them_and_a_lone_dash_joins_phrases(text: str, title: str) -> None:
