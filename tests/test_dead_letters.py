@@ -27,10 +27,9 @@ from events.models import DeliveryFailure, OutboxEvent
 from events.relay import Relay, RelaySettings
 from mcp_server import service
 from mcp_server.db import create_db_engine, unit_of_work
-from mcp_server.migrate import upgrade
 from mcp_server.models import Task
 from mcp_server.service import Actor, TaskCreate
-from tests.conftest import NOW, new_actor
+from tests.conftest import NOW, migrated, new_actor
 from tests.processes import taskflow_env
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -52,13 +51,6 @@ POISONED_RULES = [
 @pytest.fixture(params=["postgresql", "sqlite"])
 def own_url(request: pytest.FixtureRequest, make_pg_database, tmp_path) -> str:
     return migrated(make_pg_database() if request.param == "postgresql" else f"sqlite:///{tmp_path / 'taskflow.db'}")
-
-
-def migrated(url: str) -> str:
-    engine = create_db_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    return url
 
 
 @pytest.fixture
