@@ -32,6 +32,8 @@ KEY_REFUSED = "The Gemini API key was refused."
 UNREACHABLE = "The Gemini API could not be reached; check the network connection and try again."
 TOO_SLOW = "The Gemini model took too long to answer; try again in a minute."
 TRANSPORT_ERRORS = (AiohttpError, httpx.TransportError, OSError)
+RETRIES = 3  # further attempts at a request the API turned away (RETRY_STATUS) or whose connection dropped
+BACKOFF = 1.0  # seconds before the first retry; doubles each time
 
 
 _CONVENTIONS = "\n".join(f"- {line}" for line in CONVENTIONS)
@@ -80,20 +82,13 @@ class GeminiModel:
         api_key: str,
         model: str = DEFAULT_MODEL,
         base_url: str | None = None,
-        retries: int = 3,
-        backoff: float = 1.0,
+        retries: int = RETRIES,
+        backoff: float = BACKOFF,
         timeout: float = 120.0,
     ) -> None:
         self._model = model
         # The SDK retries rejected requests (HTTP 429/5xx arrive before any chunk), so a retry never repeats text.
-        retry = types.HttpRetryOptions(
-            attempts=retries + 1,
-            initial_delay=backoff,
-            max_delay=30 * backoff,
-            exp_base=2,
-            jitter=backoff,
-            http_status_codes=RETRY_STATUS,
-        )
+        retry = retry_options(retries, backoff)
         self._client = genai.Client(
             enterprise=False,  # the Gemini Developer API, whatever GOOGLE_GENAI_USE_VERTEXAI says
             api_key=api_key,
@@ -183,6 +178,18 @@ class GeminiModel:
             return f"The Gemini model {self._model!r} was not found; check the configured model name."
         status = f" {error.status}" if error.status else ""
         return f"The Gemini model could not answer (HTTP {error.code}{status})."
+
+
+def retry_options(retries: int = RETRIES, backoff: float = BACKOFF) -> types.HttpRetryOptions:
+    """How the SDK retries a request: on RETRY_STATUS and on a dropped connection, with jittered doubling waits."""
+    return types.HttpRetryOptions(
+        attempts=retries + 1,
+        initial_delay=backoff,
+        max_delay=30 * backoff,
+        exp_base=2,
+        jitter=backoff,
+        http_status_codes=RETRY_STATUS,
+    )
 
 
 def _config(request: ModelRequest) -> types.GenerateContentConfig:

@@ -62,7 +62,9 @@ async def on_message(message: cl.Message) -> None:
 @cl.on_audio_start
 async def on_audio_start() -> bool:
     """Start a recording for this session."""
-    cl.user_session.set(AUDIO, bytearray())
+    settings = state.current().runtime.settings
+    # Chainlit's recorder captures at 24 kHz whatever features.audio.sample_rate says.
+    cl.user_session.set(AUDIO, voice.Recording(voice.BROWSER_RATE, settings.voice_max_seconds))
     return True
 
 
@@ -71,7 +73,7 @@ async def on_audio_chunk(chunk: cl.InputAudioChunk) -> None:
     """Add the microphone's PCM to the recording."""
     recording = cl.user_session.get(AUDIO)
     if recording is not None:
-        recording.extend(chunk.data)
+        recording.add(chunk.data)
 
 
 @cl.on_audio_end
@@ -79,11 +81,12 @@ async def on_audio_end() -> None:
     """What was said becomes the person's message, answered like a typed one."""
     recording = cl.user_session.get(AUDIO)
     cl.user_session.set(AUDIO, None)  # the session's data is persisted as JSON; raw audio has no place there
-    if not recording:
+    if not recording or not recording.pcm:
         return
+    if recording.cut:
+        await cl.Message(content=recording.cut_note()).send()
     try:
-        # Chainlit's recorder captures at 24 kHz whatever features.audio.sample_rate says.
-        text = await voice.heard(state.current().runtime.settings, bytes(recording), voice.BROWSER_RATE)
+        text = await voice.heard(state.current().runtime.settings, bytes(recording.pcm), recording.sample_rate)
     except ModelUnavailable as error:
         await cl.ErrorMessage(content=str(error)).send()
         return

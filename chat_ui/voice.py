@@ -13,8 +13,10 @@ written the way the interpreter reads it: 'five pm' -> '5pm', 'at nine thirty' -
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
+import itertools
 import logging
 import math
 import os
@@ -23,18 +25,18 @@ import tempfile
 import threading
 import wave
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
-import httpx
 import numpy as np
 import platformdirs
 from google import genai
 from google.genai import errors, types
 
 from agent.conversation import ModelUnavailable
+from agent.gemini import API_VERSION, BACKOFF, RETRIES, TRANSPORT_ERRORS, UNREACHABLE, retry_options
 from mcp_server.config import Settings
 
 if TYPE_CHECKING:
@@ -63,21 +65,54 @@ def wav_bytes(pcm16: bytes, sample_rate: int) -> bytes:
     return buffer.getvalue()
 
 
-async def heard(settings: Settings, pcm: bytes, sample_rate: int) -> str:
+class Recording:
+    """The microphone's 16-bit mono PCM for one message, kept up to `max_seconds`; the rest is dropped."""
+
+    def __init__(self, sample_rate: int, max_seconds: float) -> None:
+        self.sample_rate, self.max_seconds = sample_rate, max_seconds
+        self._limit = int(sample_rate * max_seconds) * 2
+        self.pcm = bytearray()
+        self.cut = False  # the person spoke past the limit
+
+    def add(self, chunk: bytes) -> None:
+        """Append a chunk of PCM, as far as the limit allows."""
+        room = self._limit - len(self.pcm)
+        self.cut = self.cut or len(chunk) > room
+        self.pcm.extend(chunk[: max(room, 0)])
+
+    def cut_note(self) -> str:
+        """What to tell the person whose recording was cut."""
+        seconds = f"{self.max_seconds:g}"
+        return f"Your recording was longer than {seconds} seconds; I listened to the first {seconds}."
+
+
+async def heard(
+    settings: Settings, pcm: bytes, sample_rate: int, *, retries: int = RETRIES, backoff: float = BACKOFF
+) -> str:
     """What the person said: Gemini transcribes when a key is set, PocketSphinx on this machine otherwise."""
     if settings.gemini_api_key is None:
         return await anyio.to_thread.run_sync(transcribe_offline, pcm, sample_rate)
-    return await transcribe(settings, wav_bytes(pcm, sample_rate))
+    # Speech needs no more than 16 kHz: two thirds of the browser's bytes, and far from the inline-audio limit.
+    upload = _to_int16(resample(_samples(pcm), sample_rate, MODEL_RATE)).tobytes()
+    return await transcribe(settings, wav_bytes(upload, MODEL_RATE), retries=retries, backoff=backoff)
 
 
-async def transcribe(settings: Settings, wav: bytes) -> str:
-    """The words in a WAV recording; ModelUnavailable (with a sentence to show) when Gemini cannot be used."""
+async def transcribe(settings: Settings, wav: bytes, *, retries: int = RETRIES, backoff: float = BACKOFF) -> str:
+    """The words in a WAV recording; ModelUnavailable (with a sentence to show) when Gemini cannot be used.
+
+    Retried as the chat's requests are (a 429/5xx answer, a dropped connection); a transcription repeats nothing.
+    """
     if settings.gemini_api_key is None:
         raise ModelUnavailable(NO_KEY)
     client = genai.Client(
         enterprise=False,
         api_key=settings.gemini_api_key.get_secret_value(),
-        http_options=types.HttpOptions(base_url=settings.gemini_base_url, api_version="v1beta", timeout=TIMEOUT_MS),
+        http_options=types.HttpOptions(
+            base_url=settings.gemini_base_url,
+            api_version=API_VERSION,
+            timeout=TIMEOUT_MS,
+            retry_options=retry_options(retries, backoff),
+        ),
     )
     audio = types.Part.from_bytes(data=wav, mime_type="audio/wav")
     try:
@@ -87,8 +122,9 @@ async def transcribe(settings: Settings, wav: bytes) -> str:
     except errors.APIError as error:
         log.warning("Gemini transcription failed: %s", error)
         raise ModelUnavailable("The Gemini API could not transcribe the recording.") from error
-    except (httpx.TransportError, OSError) as error:
-        raise ModelUnavailable("The Gemini API could not be reached; check the network connection.") from error
+    except TRANSPORT_ERRORS as error:
+        log.warning("Gemini API unreachable for transcription: %r", error)
+        raise ModelUnavailable(UNREACHABLE) from error
     finally:
         await client.aio.aclose()
     return (response.text or "").strip()
@@ -104,6 +140,7 @@ _SILENCE_RMS = 60.0  # int16 RMS below this (about -55 dBFS) is a quiet room, no
 _MIN_SPEECH_SECONDS = 0.15  # voiced time needed before decoding: a click or a breath is no command
 _NOISE_FLOOR_DB = -50.0  # relative to the peak; see _with_noise_floor
 _NOISE_SEED = 7
+ALTERNATIVES = 20  # runners-up checked against the grammar: a few ms, and past ~20 they are mostly repeats
 
 # Each rule is alternatives separated by '|': words and <rule> references; 'k*' before one makes it k times as likely
 # to be sampled.
@@ -124,7 +161,7 @@ _GRAMMAR: dict[str, str] = {
     "|get rid of <title>",
     "reopen": "reopen <title>|mark <title> as not done|mark <title> as undone|undo <title>|reopen the task <title>",
     "move": "move <title> to <day>|move <title> to <day> <time>|reschedule <title> to <day>|push <title> to <day>"
-    "|move <title> to <time>|postpone <title> to <day>|change <title> to <day>|push <title> to <time>",
+    "|move <title> to <clock>|postpone <title> to <day>|change <title> to <day>|push <title> to <clock>",
     "rename": "rename <title> to <title>|change the title of <title> to <title>",
     "reprioritise": "make <title> <priority_word> priority|set the priority of <title> to <priority_word>"
     "|mark <title> as urgent|make <title> urgent|mark <title> as <priority_word> priority|prioritize <title>"
@@ -153,6 +190,8 @@ _GRAMMAR: dict[str, str] = {
     "|the <ordinal> of <month>|on the <ordinal> of <month>|<in_days>|the day after tomorrow|end of the month",
     "time": "at <hour> pm|at <hour> am|at <hour>|at <hour> <minutes>|at <hour> <minutes> pm|at <hour> <minutes> am"
     "|at noon|at midnight|at <hour> o'clock|by <hour> pm|at <hour> pm|at <hour> am|by noon",
+    "clock": "<hour> pm|<hour> am|<hour> <minutes>|<hour> <minutes> pm|<hour> <minutes> am|noon|midnight"
+    "|<hour> o'clock",
     "in_time": "in <number> minutes|in <number> hours|in an hour|in half an hour|in <number> minutes|in one hour",
     "in_days": "in <number> days|in <number> weeks|in a week|in two weeks|in a month|in three days",
     "hour": "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve",
@@ -344,6 +383,40 @@ def arpa(sentences: Iterable[list[str]], words: Iterable[str] = ()) -> str:
     return "\n".join([*lines, "\\end\\", ""])
 
 
+@functools.cache
+def _rule_words() -> dict[str, tuple[tuple[str, ...], ...]]:
+    """Each rule's distinct alternatives as word tuples (weights only matter for sampling)."""
+    return {
+        name: tuple(dict.fromkeys(tuple(option.split()) for option in _alternatives(rule)))
+        for name, rule in _GRAMMAR.items()
+    }
+
+
+def grammatical(words: Sequence[str], rule: str = "command") -> bool:
+    """Whether the command grammar can say exactly these words (memoised descent: each rule, start -> ends)."""
+    rules = _rule_words()
+    ends_of: dict[tuple[str, int], frozenset[int]] = {}
+
+    def ends(name: str, start: int) -> frozenset[int]:
+        if (name, start) not in ends_of:
+            ends_of[name, start] = frozenset()  # a rule reached again at the same word adds nothing new
+            found: set[int] = set()
+            for option in rules[name]:
+                positions = {start}
+                for token in option:
+                    if token.startswith("<"):
+                        positions = {end for at in positions for end in ends(token[1:-1], at)}
+                    else:
+                        positions = {at + 1 for at in positions if at < len(words) and words[at] == token}
+                    if not positions:
+                        break
+                found |= positions
+            ends_of[name, start] = frozenset(found)
+        return ends_of[name, start]
+
+    return len(words) in ends(rule, 0)
+
+
 def _model_path(name: str) -> str:
     """A file or folder of PocketSphinx's bundled US-English model."""
     import pocketsphinx  # here, not at the top: only offline recognition needs the package
@@ -410,15 +483,23 @@ def _get_decoder() -> pocketsphinx.Decoder:
     return _decoder
 
 
-def _decode(samples: np.ndarray) -> str:
-    """The words PocketSphinx hears in 16 kHz int16 samples."""
+def _decode(samples: np.ndarray, alternatives: int) -> str:
+    """The words PocketSphinx hears in 16 kHz int16 samples.
+
+    The n-gram model lets through word sequences no command has ('push it to at three pm'); among the decoder's
+    best path and its next `alternatives` hypotheses, the first the command grammar can say wins. When none can
+    (a title of new words), the best path stands, so free text is still heard.
+    """
     with _lock:
         decoder = _get_decoder()
         decoder.start_utt()
         decoder.process_raw(samples.tobytes(), full_utt=True)
         decoder.end_utt()
-        hypothesis = decoder.hyp()
-    return hypothesis.hypstr if hypothesis is not None else ""
+        best = decoder.hyp()
+        if best is None:
+            return ""
+        candidates = [best.hypstr, *(found.hypstr for found in itertools.islice(decoder.nbest(), alternatives))]
+    return next((words for words in candidates if grammatical(words.split())), best.hypstr)
 
 
 # ---------------------------------------------------------------- offline: audio
@@ -480,12 +561,19 @@ def _with_noise_floor(samples: np.ndarray) -> np.ndarray:
     return samples + np.random.default_rng(_NOISE_SEED).normal(0.0, math.sqrt(target**2 - floor**2), samples.size)
 
 
-def recognise(pcm: bytes, sample_rate: int = 24000) -> str:
-    """The words heard in 16-bit little-endian mono PCM, as the recogniser spells them; '' for silence."""
+def recognise(pcm: bytes, sample_rate: int = 24000, alternatives: int = ALTERNATIVES) -> str:
+    """The words heard in 16-bit little-endian mono PCM, as the recogniser spells them; '' for silence.
+
+    `alternatives`: how many of the decoder's runners-up may replace its best path when that is no command.
+    """
+    samples = model_input(pcm, sample_rate)
+    return "" if samples is None else _decode(samples, alternatives)
+
+
+def model_input(pcm: bytes, sample_rate: int) -> np.ndarray | None:
+    """16-bit PCM as the acoustic model hears it (16 kHz int16 with a noise floor); None when nobody speaks."""
     samples = resample(_samples(pcm), sample_rate, MODEL_RATE)
-    if not _has_speech(samples):
-        return ""
-    return _decode(_to_int16(_with_noise_floor(samples)))
+    return _to_int16(_with_noise_floor(samples)) if _has_speech(samples) else None
 
 
 def transcribe_offline(pcm: bytes, sample_rate: int = 24000) -> str:

@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     gemini_base_url: str | None = None  # another endpoint speaking the Gemini API (a proxy or gateway)
     # The agent's tool server: empty for the in-process one, else streamable HTTP with a personal token.
     mcp_url: str | None = None
+    # A spoken message longer than this is cut there: it bounds memory, decoding time and Gemini's inline upload.
+    voice_max_seconds: float = Field(default=60.0, gt=0, le=300)
     mcp_token: SecretStr | None = None
     event_transport: Literal["inprocess", "dapr"] = "inprocess"
     # Dapr's app API token: when set, only the sidecar (which sends it) may deliver events to our routes.

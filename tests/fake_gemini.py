@@ -62,7 +62,14 @@ class Hold:
         self.expired = not self._opened.wait(timeout=5)
 
 
-Reply = list[Chunk | Hold] | HttpError
+@dataclass(frozen=True)
+class Drop:
+    """No answer: the connection closes before any response, or (`midway`) partway through a 200's body."""
+
+    midway: bool = False
+
+
+Reply = list[Chunk | Hold] | HttpError | Drop
 Script = Callable[[dict[str, Any]], Reply]
 
 
@@ -213,7 +220,9 @@ class _Handler(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
         request = FakeRequest(route["model"], stream, self.headers.get("x-goog-api-key"), body)
         reply = self.server.fake.answer(request)
-        if isinstance(reply, HttpError):
+        if isinstance(reply, Drop):
+            self._drop(reply)
+        elif isinstance(reply, HttpError):
             self._send_error(reply)
         elif stream:
             self._send_events(reply)
@@ -227,6 +236,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def _drop(self, reply: Drop) -> None:
+        # HTTP/1.0: the connection closes once the handler returns, whatever was sent.
+        if reply.midway:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json; charset=UTF-8")
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b'{"candidates": [')
 
     def _send_error(self, reply: HttpError) -> None:
         self._send_json(reply.status, reply.body)

@@ -70,6 +70,33 @@ def test_the_language_model_is_a_normalised_witten_bell_trigram_model():
     assert "\\3-grams:" in voice.arpa(sentences)
 
 
+@pytest.mark.parametrize(
+    "words",
+    [
+        "push doctor appointment to four pm",
+        "add renew insurance next friday high priority hashtag bills",
+        "remind me to call the dentist every monday at nine thirty",
+        "what's due tomorrow",
+    ],
+)
+def test_the_grammar_says_commands(words: str):
+    assert voice.grammatical(words.split())
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "push doctor appointment to at four pm",  # what a word-sequence model lets through
+        "add renew insurance to next friday",
+        "add call mom on on friday",
+        "add",
+        "",
+    ],
+)
+def test_the_grammar_refuses_what_no_command_says(words: str):
+    assert not voice.grammatical(words.split())
+
+
 def test_every_word_of_the_grammar_can_be_pronounced():
     assert voice.pronunciations(voice.vocabulary())[1] == set()
 
