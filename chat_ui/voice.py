@@ -6,7 +6,9 @@ key: PocketSphinx's bundled US-English acoustic model listens, steered by a trig
 ten thousand sentences sampled from it become a Witten-Bell smoothed ARPA model, with a pronouncing dictionary trimmed
 to its words. Both are built on first use and cached on disk. An n-gram model was kept over a JSGF grammar of the
 same rules: the grammar compiled to a finite-state network too large to decode in reasonable time, and a title made
-of new word sequences still gets through an n-gram model (bench/voice_accuracy.py measures it). What is heard is then
+of new word sequences still gets through an n-gram model. The grammar still has a say after decoding: when the
+decoder is unsure of a best path no command says, a runner-up that one does is preferred (`grammatical`).
+bench/voice_accuracy.py measures all of it against the general US-English model. What is heard is then
 written the way the interpreter reads it: 'five pm' -> '5pm', 'at nine thirty' -> 'at 9:30', 'in ten minutes' ->
 'in 10 minutes', 'the first' -> 'the 1st', 'hashtag work' -> '#work'.
 """
@@ -140,6 +142,9 @@ _SILENCE_RMS = 60.0  # int16 RMS below this (about -55 dBFS) is a quiet room, no
 _MIN_SPEECH_SECONDS = 0.15  # voiced time needed before decoding: a click or a breath is no command
 _NOISE_FLOOR_DB = -50.0  # relative to the peak; see _with_noise_floor
 _NOISE_SEED = 7
+# A best path with at least this posterior probability in the decoder's lattice is kept even when no command says
+# it: the words were clear, the grammar is what lacks them.
+_SURE = 0.1
 ALTERNATIVES = 20  # runners-up checked against the grammar: a few ms, and past ~20 they are mostly repeats
 
 # Each rule is alternatives separated by '|': words and <rule> references; 'k*' before one makes it k times as likely
@@ -486,9 +491,10 @@ def _get_decoder() -> pocketsphinx.Decoder:
 def _decode(samples: np.ndarray, alternatives: int) -> str:
     """The words PocketSphinx hears in 16 kHz int16 samples.
 
-    The n-gram model lets through word sequences no command has ('push it to at three pm'); among the decoder's
-    best path and its next `alternatives` hypotheses, the first the command grammar can say wins. When none can
-    (a title of new words), the best path stands, so free text is still heard.
+    The n-gram model lets through word sequences no command has ('push it to at three pm'). When the best path is
+    one of those and the decoder is unsure of it, the first of its next `alternatives` hypotheses that the command
+    grammar can say wins. When none can, or the decoder is sure (a title of new words, clearly spoken), the best
+    path stands, so free text is still heard.
     """
     with _lock:
         decoder = _get_decoder()
@@ -498,8 +504,10 @@ def _decode(samples: np.ndarray, alternatives: int) -> str:
         best = decoder.hyp()
         if best is None:
             return ""
-        candidates = [best.hypstr, *(found.hypstr for found in itertools.islice(decoder.nbest(), alternatives))]
-    return next((words for words in candidates if grammatical(words.split())), best.hypstr)
+        if best.prob >= _SURE or grammatical(best.hypstr.split()):
+            return best.hypstr
+        runners_up = [found.hypstr for found in itertools.islice(decoder.nbest(), alternatives)]
+    return next((words for words in runners_up if grammatical(words.split())), best.hypstr)
 
 
 # ---------------------------------------------------------------- offline: audio
