@@ -195,8 +195,6 @@ _GRAMMAR: dict[str, str] = {
     "|the <ordinal> of <month>|on the <ordinal> of <month>|<in_days>|the day after tomorrow|end of the month",
     "time": "at <hour> pm|at <hour> am|at <hour>|at <hour> <minutes>|at <hour> <minutes> pm|at <hour> <minutes> am"
     "|at noon|at midnight|at <hour> o'clock|by <hour> pm|at <hour> pm|at <hour> am|by noon",
-    "clock": "<hour> pm|<hour> am|<hour> <minutes>|<hour> <minutes> pm|<hour> <minutes> am|noon|midnight"
-    "|<hour> o'clock",
     "in_time": "in <number> minutes|in <number> hours|in an hour|in half an hour|in <number> minutes|in one hour",
     "in_days": "in <number> days|in <number> weeks|in a week|in two weeks|in a month|in three days",
     "hour": "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve",
@@ -285,6 +283,8 @@ _GRAMMAR: dict[str, str] = {
     "topic": "dentist|taxes|the trip|work|groceries|the report|the meeting|mom|money|the car|the house|school"
     "|the budget|the party|travel|health|insurance|the project|flights|the kids|bills|the garden|the dog|<city>",
 }
+# A time as said after 'to' ('move it to five pm'): each time above without its 'at' or 'by'.
+_GRAMMAR["clock"] = "|".join(option.split(" ", 1)[1] for option in _GRAMMAR["time"].split("|"))
 
 
 # ---------------------------------------------------------------- offline: the language model and dictionary
