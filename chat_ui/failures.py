@@ -8,7 +8,7 @@ import httpx
 from mcp import McpError
 from sqlalchemy.exc import OperationalError
 
-from agent.conversation import ModelUnavailable
+from agent.conversation import ModelDeclined, ModelUnavailable, TurnInterrupted
 from mcp_server.errors import TaskError
 
 TRY_AGAIN = "Your tasks are safe; please try again in a moment."
@@ -16,10 +16,18 @@ UNEXPECTED = "Something went wrong on my side"
 
 
 def explain(error: BaseException, mcp_url: str | None = None) -> str:
-    """A readable account of why a turn failed, from the most telling exception inside `error`."""
+    """A readable account of why a turn failed, from the most telling exception inside `error`, and of what the
+    turn had done before it failed."""
     causes = list(_causes(error))
+    done = " ".join(cause.summary for cause in causes if isinstance(cause, TurnInterrupted) and cause.summary)
+    return f"{_why(causes, mcp_url)} {done}".strip()
+
+
+def _why(causes: list[BaseException], mcp_url: str | None) -> str:
     service = f"The task service at {mcp_url}" if mcp_url else "The task service"
     for cause in causes:
+        if isinstance(cause, ModelDeclined):
+            return str(cause)
         if isinstance(cause, ModelUnavailable):
             return f"The AI model is not available right now: {cause} {TRY_AGAIN}"
     for cause in causes:
@@ -31,7 +39,8 @@ def explain(error: BaseException, mcp_url: str | None = None) -> str:
             return f"The task database is not reachable right now. {TRY_AGAIN}"
         if isinstance(cause, TaskError):
             return str(cause)
-    return f"{UNEXPECTED} ({type(error).__name__}). {TRY_AGAIN}"
+    first = next((cause for cause in causes if not isinstance(cause, TurnInterrupted)), causes[0])
+    return f"{UNEXPECTED} ({type(first).__name__}). {TRY_AGAIN}"
 
 
 def _causes(error: BaseException) -> Iterator[BaseException]:

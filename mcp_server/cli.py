@@ -18,7 +18,7 @@ import click
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from wcwidth import wcswidth
 
-from agent.conversation import Model, ModelUnavailable
+from agent.conversation import Model, ModelUnavailable, TurnInterrupted
 from agent.render import is_overdue
 from mcp_server import service, telemetry
 from mcp_server.accounts import (
@@ -540,7 +540,7 @@ def main() -> None:
     except click.ClickException as error:
         error.show()
         sys.exit(error.exit_code)
-    except (ConfigError, TaskError, SchemaOutdated, ModelUnavailable) as error:
+    except (ConfigError, TaskError, SchemaOutdated, ModelUnavailable, TurnInterrupted) as error:
         _fail(str(error))
     except OperationalError as error:
         _fail(f"cannot use the database: {str(error.orig).strip().splitlines()[0]}")
