@@ -11,6 +11,7 @@ from sqlalchemy.exc import OperationalError
 from agent.conversation import ModelDeclined, ModelUnavailable, TurnInterrupted
 from mcp_server.errors import TaskError
 
+SAFE = "Your tasks are safe."
 TRY_AGAIN = "Your tasks are safe; please try again in a moment."
 UNEXPECTED = "Something went wrong on my side"
 
@@ -28,8 +29,10 @@ def _why(causes: list[BaseException], mcp_url: str | None) -> str:
     for cause in causes:
         if isinstance(cause, ModelDeclined):
             return str(cause)
-        if isinstance(cause, ModelUnavailable):
-            return f"The AI model is not available right now: {cause} {TRY_AGAIN}"
+        if isinstance(cause, ModelUnavailable):  # its sentence may already say when to try again
+            return (
+                f"The AI model is not available right now: {cause} {SAFE if 'try again' in str(cause) else TRY_AGAIN}"
+            )
     for cause in causes:
         if isinstance(cause, httpx.HTTPStatusError) and cause.response.status_code in (401, 403):
             return f"{service} refused the chat's token (TASKFLOW_MCP_TOKEN); ask whoever runs TaskFlow to fix it."

@@ -114,10 +114,12 @@ async def test_a_tool_call_then_the_answer_after_its_result(model, fake_gemini):
     )
     asked = Message(role="user", text="what about the milk?")
 
-    first = await collect(model, conversation(asked))
+    text, call = await collect(model, conversation(asked))
 
-    call = ToolCall(id="fc-1", name="list_tasks", arguments={"query": "milk"})
-    assert first == ["Let me look.", call]
+    assert text == "Let me look."
+    assert isinstance(call, ToolCall)
+    assert (call.id, call.name, call.arguments) == ("fc-1", "list_tasks", {"query": "milk"})
+    assert call.signature  # Gemini 3 signs the first call of a step
     result = ToolResult(call_id="fc-1", name="list_tasks", content={"tasks": [MILK], "next_cursor": None})
     history = [asked, Message(role="model", text="Let me look.", calls=[call]), Message(role="tool", results=[result])]
     assert await collect(model, conversation(*history)) == ["You have one: buy milk, due tomorrow 17:00."]
@@ -125,6 +127,7 @@ async def test_a_tool_call_then_the_answer_after_its_result(model, fake_gemini):
     assert [content["role"] for content in contents] == ["user", "model", "user"]
     assert contents[0]["parts"] == [{"text": "what about the milk?"}]
     assert contents[1]["parts"][0] == {"text": "Let me look."}
+    assert get(contents[1]["parts"][1], "thoughtSignature") == call.signature
     assert get(contents[1]["parts"][1], "functionCall") == {
         "id": "fc-1",
         "name": "list_tasks",
@@ -164,7 +167,7 @@ async def test_parallel_calls_arrive_together_and_are_answered_together(model, f
 
 async def test_a_tool_error_goes_back_as_an_error_response_the_model_explains(model, fake_gemini):
     fake_gemini.script = lambda _body: [text_chunk("There is no task 42; "), text_chunk("want the list?")]
-    call = ToolCall(id="call_1", name="complete_task", arguments={"task_id": 42})
+    call = ToolCall(id="call_1", name="complete_task", arguments={"task_id": 42}, signature="c2lnbmF0dXJl")
     failure = ToolResult(call_id="call_1", name="complete_task", content="task 42 not found", is_error=True)
     history = [
         Message(role="user", text="complete task 42"),
@@ -230,10 +233,12 @@ async def test_text_streams_as_deltas_in_order_as_it_arrives(model, fake_gemini)
 
 
 async def test_tools_are_declared_with_their_json_schemas_and_their_calls_come_back_unrun(model, fake_gemini):
-    fake_gemini.script = lambda _body: [calls_chunk(function_call("list_tasks", {"status": "all"}, id="fc-9"))]
+    fake_gemini.script = lambda _body: [
+        calls_chunk(function_call("list_tasks", {"status": "all"}, id="fc-9", signature="c2lnLTk="))
+    ]
 
     assert await collect(model, conversation(Message(role="user", text="everything?"))) == [
-        ToolCall(id="fc-9", name="list_tasks", arguments={"status": "all"})
+        ToolCall(id="fc-9", name="list_tasks", arguments={"status": "all"}, signature="c2lnLTk=")
     ]
 
     (sent,) = fake_gemini.requests  # the SDK did not answer the call with a request of its own
