@@ -82,7 +82,7 @@ async def chat_turn(
     except BaseException as error:  # cancelled too: what the tools did stays done
         if not turn.acted:
             raise
-        reason = str(error) if isinstance(error, ModelUnavailable) else f"the turn failed ({type(error).__name__})"
+        reason = _why_it_stopped(error)
         with runtime.unit_of_work() as session:
             save_messages(session, user_id=actor.user_id, key=thread, messages=turn.kept(reason))
         if isinstance(error, Exception):
@@ -91,3 +91,20 @@ async def chat_turn(
     with runtime.unit_of_work() as session:
         save_messages(session, user_id=actor.user_id, key=thread, messages=turn.messages)
     return turn.messages[-1].text
+
+
+def _why_it_stopped(error: BaseException) -> str:
+    """Why a turn ended early, in a sentence kept with it in the thread."""
+    cause = _innermost(error)
+    if isinstance(cause, ModelUnavailable):
+        return str(cause)
+    if not isinstance(cause, Exception):
+        return "The turn was stopped."
+    return f"The turn failed ({type(cause).__name__})."
+
+
+def _innermost(error: BaseException) -> BaseException:
+    """The first failure inside the task groups (the tool session's) that wrap it."""
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    return error

@@ -11,20 +11,36 @@ import pytest
 from google import genai
 from google.genai import types
 
-from agent.conversation import Message, ModelRequest, ModelUnavailable, ToolCall, ToolResult, ToolSpec, TurnContext
+from agent.conversation import (
+    Message,
+    ModelDeclined,
+    ModelRequest,
+    ModelUnavailable,
+    Signature,
+    ToolCall,
+    ToolResult,
+    ToolSpec,
+    TurnContext,
+)
 from agent.gemini import DEFAULT_MODEL, KEY_REFUSED, UNREACHABLE, GeminiModel, system_instruction
 from tests.conftest import NOW, ZONE
 from tests.fake_gemini import (
+    Delay,
     FakeGemini,
     Hold,
+    blocked_chunk,
     calls_chunk,
     error,
     finish_chunk,
     function_call,
     get,
     last_parts,
+    quota_error,
     sequence,
+    signature_bytes,
+    signature_chunk,
     text_chunk,
+    thought_chunk,
 )
 
 pytestmark = pytest.mark.anyio
@@ -371,3 +387,186 @@ async def test_a_whole_turn_with_gemini_calls_the_real_tools(fake_gemini, engine
     )
     await model.aclose()
     assert reply == "Added buy milk for 2026-11-30T17:00:00+05:00."
+
+
+def signed_history(call: ToolCall) -> list[Message]:
+    """A conversation where the model called `call` (as Gemini signed it) and the tool answered."""
+    result = ToolResult(call_id=call.id, name=call.name, content=MILK)
+    return [
+        Message(role="user", text="milk is done"),
+        Message(role="model", calls=[call]),
+        Message(role="tool", results=[result]),
+    ]
+
+
+async def test_parallel_calls_go_back_with_the_signature_on_the_first_call_only(model, fake_gemini):
+    fake_gemini.script = lambda body: (
+        [text_chunk("Both done.", finish="STOP")]
+        if answered(body)
+        else [
+            calls_chunk(function_call("complete_task", {"task_id": 7}), function_call("complete_task", {"task_id": 9}))
+        ]
+    )
+    asked = Message(role="user", text="mark 7 and 9 as done")
+
+    first, second = await collect(model, conversation(asked))
+    results = [ToolResult(call_id=c.id, name=c.name, content=MILK) for c in (first, second)]
+    history = [asked, Message(role="model", calls=[first, second]), Message(role="tool", results=results)]
+
+    assert await collect(model, conversation(*history)) == ["Both done."]
+    assert first.signature
+    assert second.signature is None
+    sent = fake_gemini.requests[1].body["contents"][1]["parts"]
+    assert [get(part, "thoughtSignature") for part in sent] == [first.signature, None]
+
+
+async def test_thoughts_are_not_shown_and_the_answers_signature_goes_back_with_its_text(model, fake_gemini):
+    fake_gemini.script = sequence(
+        [
+            thought_chunk("**Reading the list**"),
+            text_chunk("You have "),
+            text_chunk("one task."),
+            signature_chunk("dGV4dA=="),
+        ]
+    )
+    asked = Message(role="user", text="how many tasks?")
+
+    assert await collect(model, conversation(asked)) == ["You have ", "one task.", Signature("dGV4dA==")]
+
+    reply = Message(role="model", text="You have one task.", signature="dGV4dA==")
+    await collect(model, conversation(asked, reply, Message(role="user", text="thanks")))
+    (part,) = fake_gemini.requests[1].body["contents"][1]["parts"]
+    assert part["text"] == "You have one task."
+    assert signature_bytes(get(part, "thoughtSignature")) == b"text"
+
+
+async def test_an_empty_stop_right_after_a_tool_result_is_asked_once_more(model, fake_gemini):
+    call = ToolCall(id="c1", name="complete_task", arguments={"task_id": 7}, signature="c2ln")
+    fake_gemini.script = sequence([finish_chunk("STOP")], [text_chunk("Done: buy milk.", finish="STOP")])
+
+    assert await collect(model, conversation(*signed_history(call))) == ["Done: buy milk."]
+    assert len(fake_gemini.requests) == 2
+
+
+async def test_an_empty_stop_twice_is_reported_after_one_more_try(model, fake_gemini):
+    call = ToolCall(id="c1", name="complete_task", arguments={"task_id": 7}, signature="c2ln")
+    fake_gemini.script = lambda _body: [finish_chunk("STOP")]
+
+    with pytest.raises(ModelDeclined, match=r"gave no answer \(finish reason: STOP\)"):
+        await collect(model, conversation(*signed_history(call)))
+    assert len(fake_gemini.requests) == 2
+
+
+async def test_an_empty_stop_to_the_persons_words_is_not_retried(model, fake_gemini):
+    fake_gemini.script = lambda _body: [finish_chunk("STOP")]
+
+    with pytest.raises(ModelDeclined, match=r"gave no answer \(finish reason: STOP\)"):
+        await collect(model, conversation(Message(role="user", text="hmm")))
+    assert len(fake_gemini.requests) == 1
+
+
+async def test_a_malformed_function_call_is_asked_once_more(model, fake_gemini):
+    fake_gemini.script = sequence(
+        [finish_chunk("MALFORMED_FUNCTION_CALL")], [calls_chunk(function_call("list_tasks", {}, id="fc-2"))]
+    )
+
+    (call,) = await collect(model, conversation(Message(role="user", text="what's on?")))
+
+    assert call.name == "list_tasks"
+    assert len(fake_gemini.requests) == 2
+
+
+async def test_a_blocked_prompt_is_said_plainly_without_retrying(model, fake_gemini):
+    fake_gemini.script = lambda _body: [blocked_chunk("PROHIBITED_CONTENT")]
+
+    with pytest.raises(ModelDeclined) as raised:
+        await collect(model, conversation(Message(role="user", text="something awful")))
+
+    assert str(raised.value) == (
+        "Gemini would not answer this message: it was blocked (PROHIBITED_CONTENT). Try rephrasing your message."
+    )
+    assert len(fake_gemini.requests) == 1
+
+
+@pytest.mark.parametrize("status", [408, 502, 504])
+async def test_timeouts_and_gateway_errors_are_retried_like_the_sdk_does(model, fake_gemini, status):
+    fake_gemini.script = sequence(error(status), [text_chunk("Hello!", finish="STOP")])
+
+    assert await collect(model, conversation(Message(role="user", text="hi"))) == ["Hello!"]
+    assert len(fake_gemini.requests) == 2
+
+
+async def test_a_used_up_daily_quota_says_until_when_and_is_not_retried(model, fake_gemini):
+    fake_gemini.script = lambda _body: quota_error(
+        "GenerateRequestsPerDayPerProjectPerModel-FreeTier", retry_delay="43200s"
+    )
+
+    with pytest.raises(ModelUnavailable) as raised:
+        await collect(model, conversation(Message(role="user", text="hi")))
+
+    # Quotas reset at midnight Pacific time: 08:00 UTC on 29 November 2026, 13:00 in Karachi.
+    assert str(raised.value) == (
+        "The Gemini API's daily quota is exhausted until 13:00 on Sunday 29 November; try again then."
+    )
+    assert len(fake_gemini.requests) == 1
+
+
+async def test_a_rate_limit_says_how_long_gemini_asks_to_wait(model, fake_gemini):
+    fake_gemini.script = lambda _body: quota_error(
+        "GenerateRequestsPerMinutePerProjectPerModel-FreeTier", retry_delay="26s"
+    )
+
+    with pytest.raises(ModelUnavailable) as raised:
+        await collect(model, conversation(Message(role="user", text="hi")))
+
+    assert str(raised.value) == "The Gemini API is getting too many requests; try again in 26 seconds."
+    assert len(fake_gemini.requests) == 1  # 26 s is longer than this model's backoff would ever wait
+
+
+async def test_a_rate_limit_with_a_short_retry_delay_is_waited_out(model, fake_gemini):
+    limited = quota_error("GenerateRequestsPerMinutePerProjectPerModel-FreeTier", retry_delay="0.1s")
+    fake_gemini.script = sequence(limited, [text_chunk("Hello!", finish="STOP")])
+
+    assert await collect(model, conversation(Message(role="user", text="hi"))) == ["Hello!"]
+    assert len(fake_gemini.requests) == 2
+
+
+async def test_no_first_chunk_in_time_is_reported(fake_gemini):
+    hold = Hold()
+    fake_gemini.script = lambda _body: [hold, text_chunk("Too late.", finish="STOP")]
+    slow = GeminiModel(api_key=KEY, base_url=fake_gemini.url, retries=0, first_byte_timeout=0.5)
+    try:
+        with pytest.raises(ModelUnavailable, match=r"did not start answering within 0.5 s"):
+            await collect(slow, conversation(Message(role="user", text="hi")))
+    finally:
+        hold.open()
+        await slow.aclose()
+
+
+async def test_a_stream_stalling_between_chunks_is_reported(fake_gemini):
+    hold = Hold()
+    fake_gemini.script = lambda _body: [text_chunk("Here "), hold, text_chunk("are your tasks.", finish="STOP")]
+    slow = GeminiModel(api_key=KEY, base_url=fake_gemini.url, retries=0, chunk_timeout=0.5)
+    deltas = slow.stream(conversation(Message(role="user", text="show my tasks")))
+    try:
+        assert await anext(deltas) == "Here "
+        with pytest.raises(ModelUnavailable, match=r"stalled for over 0.5 s in the middle of its answer"):
+            await anext(deltas)
+    finally:
+        hold.open()
+        await slow.aclose()
+
+
+async def test_a_long_stream_that_keeps_flowing_is_not_cut_off(fake_gemini):
+    steady = [item for word in ("one ", "two ", "three ", "four") for item in (Delay(0.3), text_chunk(word))]
+    fake_gemini.script = lambda _body: steady
+    gemini = GeminiModel(api_key=KEY, base_url=fake_gemini.url, retries=0, first_byte_timeout=0.8, chunk_timeout=0.8)
+    try:
+        assert await collect(gemini, conversation(Message(role="user", text="count"))) == [
+            "one ",
+            "two ",
+            "three ",
+            "four",
+        ]
+    finally:
+        await gemini.aclose()
