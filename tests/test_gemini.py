@@ -531,16 +531,22 @@ async def test_a_rate_limit_with_a_short_retry_delay_is_waited_out(model, fake_g
     assert len(fake_gemini.requests) == 2
 
 
-async def test_no_first_chunk_in_time_is_reported(fake_gemini):
+async def test_no_first_chunk_in_time_is_reported_within_the_configured_bound(fake_gemini):
+    from agent.session import model_for
+    from mcp_server.config import Settings
+
     hold = Hold()
     fake_gemini.script = lambda _body: [hold, text_chunk("Too late.", finish="STOP")]
-    slow = GeminiModel(api_key=KEY, base_url=fake_gemini.url, retries=0, first_byte_timeout=0.5)
+    settings = Settings(gemini_api_key=KEY, gemini_base_url=fake_gemini.url, gemini_first_byte_timeout=0.5)
+    slow = model_for(settings)
+    assert isinstance(slow, GeminiModel)
     try:
         with pytest.raises(ModelUnavailable, match=r"did not start answering within 0.5 s"):
             await collect(slow, conversation(Message(role="user", text="hi")))
     finally:
         hold.open()
         await slow.aclose()
+    assert len(fake_gemini.requests) == 1
 
 
 async def test_a_stream_stalling_between_chunks_is_reported(fake_gemini):
