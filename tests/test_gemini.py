@@ -179,6 +179,11 @@ async def test_parallel_calls_arrive_together_and_are_answered_together(model, f
     assert await collect(model, conversation(*history)) == ["Both done."]
     responses = [get(part, "functionResponse") for part in fake_gemini.requests[1].body["contents"][-1]["parts"]]
     assert [(r["id"], r["name"]) for r in responses] == [(c.id, "complete_task") for c in calls]
+    # Gemini 3 signs only the first call of a parallel step; each goes back exactly as it came.
+    assert calls[0].signature
+    assert calls[1].signature is None
+    sent = fake_gemini.requests[1].body["contents"][1]["parts"]
+    assert [get(part, "thoughtSignature") for part in sent] == [calls[0].signature, None]
 
 
 async def test_a_tool_error_goes_back_as_an_error_response_the_model_explains(model, fake_gemini):
@@ -399,27 +404,6 @@ def signed_history(call: ToolCall) -> list[Message]:
     ]
 
 
-async def test_parallel_calls_go_back_with_the_signature_on_the_first_call_only(model, fake_gemini):
-    fake_gemini.script = lambda body: (
-        [text_chunk("Both done.", finish="STOP")]
-        if answered(body)
-        else [
-            calls_chunk(function_call("complete_task", {"task_id": 7}), function_call("complete_task", {"task_id": 9}))
-        ]
-    )
-    asked = Message(role="user", text="mark 7 and 9 as done")
-
-    first, second = await collect(model, conversation(asked))
-    results = [ToolResult(call_id=c.id, name=c.name, content=MILK) for c in (first, second)]
-    history = [asked, Message(role="model", calls=[first, second]), Message(role="tool", results=results)]
-
-    assert await collect(model, conversation(*history)) == ["Both done."]
-    assert first.signature
-    assert second.signature is None
-    sent = fake_gemini.requests[1].body["contents"][1]["parts"]
-    assert [get(part, "thoughtSignature") for part in sent] == [first.signature, None]
-
-
 async def test_thoughts_are_not_shown_and_the_answers_signature_goes_back_with_its_text(model, fake_gemini):
     fake_gemini.script = sequence(
         [
@@ -496,31 +480,31 @@ async def test_timeouts_and_gateway_errors_are_retried_like_the_sdk_does(model, 
     assert len(fake_gemini.requests) == 2
 
 
-async def test_a_used_up_daily_quota_says_until_when_and_is_not_retried(model, fake_gemini):
-    fake_gemini.script = lambda _body: quota_error(
-        "GenerateRequestsPerDayPerProjectPerModel-FreeTier", retry_delay="43200s"
-    )
+@pytest.mark.parametrize(
+    ("quota", "retry_delay", "said"),
+    [
+        # Daily quotas reset at midnight Pacific time: 08:00 UTC on 29 November 2026, 13:00 in Karachi.
+        (
+            "GenerateRequestsPerDayPerProjectPerModel-FreeTier",
+            "43200s",
+            "The Gemini API's daily quota is exhausted until 13:00 on Sunday 29 November; try again then.",
+        ),
+        # A per-minute limit asking for a longer wait than this model's backoff would ever allow.
+        (
+            "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+            "26s",
+            "The Gemini API is getting too many requests; try again in 26 seconds.",
+        ),
+    ],
+)
+async def test_a_used_up_quota_says_when_to_try_again_without_retrying(model, fake_gemini, quota, retry_delay, said):
+    fake_gemini.script = lambda _body: quota_error(quota, retry_delay=retry_delay)
 
     with pytest.raises(ModelUnavailable) as raised:
         await collect(model, conversation(Message(role="user", text="hi")))
 
-    # Quotas reset at midnight Pacific time: 08:00 UTC on 29 November 2026, 13:00 in Karachi.
-    assert str(raised.value) == (
-        "The Gemini API's daily quota is exhausted until 13:00 on Sunday 29 November; try again then."
-    )
+    assert str(raised.value) == said
     assert len(fake_gemini.requests) == 1
-
-
-async def test_a_rate_limit_says_how_long_gemini_asks_to_wait(model, fake_gemini):
-    fake_gemini.script = lambda _body: quota_error(
-        "GenerateRequestsPerMinutePerProjectPerModel-FreeTier", retry_delay="26s"
-    )
-
-    with pytest.raises(ModelUnavailable) as raised:
-        await collect(model, conversation(Message(role="user", text="hi")))
-
-    assert str(raised.value) == "The Gemini API is getting too many requests; try again in 26 seconds."
-    assert len(fake_gemini.requests) == 1  # 26 s is longer than this model's backoff would ever wait
 
 
 async def test_a_rate_limit_with_a_short_retry_delay_is_waited_out(model, fake_gemini):
