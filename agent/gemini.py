@@ -45,7 +45,7 @@ DEFAULT_MODEL = DEFAULT_GEMINI_MODEL
 API_VERSION = "v1beta"
 # What the SDK retries by default: request timeout, rate limit, and the server errors that pass.
 RETRY_STATUS = (408, 429, 500, 502, 503, 504)
-MAX_DELAY_FACTOR = 30  # the longest backoff, in multiples of the first
+MAX_DELAY_FACTOR = 10  # the longest pause before a retry, in multiples of the first: a person is waiting
 QUOTA_ZONE = ZoneInfo("America/Los_Angeles")  # the Gemini API's daily quotas reset at midnight Pacific time
 REPHRASE = "Try rephrasing your message."
 KEY_REFUSED = "The Gemini API key was refused."
@@ -135,8 +135,9 @@ class GeminiModel:
         for attempt in itertools.count():
             reply = _Reply()
             try:
-                async for text in self._attempt(contents, config, reply):
-                    yield text
+                async with aclosing(self._attempt(contents, config, reply)) as texts:
+                    async for text in texts:
+                        yield text
             except errors.APIError as error:
                 pause = None if reply.said else self._pause(attempt, error)
                 if pause is None:
@@ -179,7 +180,7 @@ class GeminiModel:
         async with aclosing(chunks):  # type: ignore[type-var]  # an async generator, typed as an iterator
             while True:
                 with anyio.fail_after(max(deadline - anyio.current_time(), 0)):
-                    chunk = await anext(chunks, None)  # type: ignore[call-overload]
+                    chunk = await anext(chunks, None)
                 if chunk is None:
                     return
                 reply.started = True
