@@ -144,31 +144,36 @@ class Turn:
         await observer.text(TOO_MANY_ROUNDS)
 
     def kept(self, reason: str) -> list[Message]:
-        """The messages worth keeping however the turn ended: calls cut short get a result that says so, and a
-        turn without an answer ends with a note of why, so the model knows what happened next time."""
-        messages = list(self.messages)
+        """The messages worth keeping however the turn ended: a turn without an answer ends with a note of why, so
+        the model knows next time what happened."""
+        messages = self._closed()
         last = messages[-1]
         if last.role == "model" and not last.calls:
             return messages
-        if last.role == "model":
-            results = [
-                result or ToolResult(call_id=call.id, name=call.name, content=UNFINISHED, is_error=True)
-                for call, result in zip(last.calls, self._running, strict=True)
-            ]
-            messages.append(Message(role="tool", results=results))
-        messages.append(Message(role="model", text=f"(My answer stopped here: {reason})"))
-        return messages
+        return [*messages, Message(role="model", text=f"(My answer stopped here: {reason})")]
 
     def changes(self) -> list[str]:
         """What the turn's tools changed, in words: every call that succeeded, reads left out."""
-        results = {result.call_id: result for message in self.messages for result in message.results}
+        messages = self._closed()
+        results = {result.call_id: result for message in messages for result in message.results}
         done = []
-        for message in self.messages:
+        for message in messages:
             for call in message.calls:
                 result = results.get(call.id)
                 if result is not None and not result.is_error and call.name not in self._read_only:
                     done.append(_in_words(call, result))
         return done
+
+    def _closed(self) -> list[Message]:
+        """The messages with a result for every call: the calls' own, or, for those cut short, one saying so."""
+        last = self.messages[-1]
+        if last.role != "model" or not last.calls:
+            return list(self.messages)
+        results = [
+            result or ToolResult(call_id=call.id, name=call.name, content=UNFINISHED, is_error=True)
+            for call, result in zip(last.calls, self._running, strict=True)
+        ]
+        return [*self.messages, Message(role="tool", results=results)]
 
 
 def _in_words(call: ToolCall, result: ToolResult) -> str:
