@@ -5,10 +5,9 @@ event per chunk), records every request, and refuses what the real API refuses, 
 unknown model (404), a malformed request, invalid function names, function responses that do not answer the calls
 before them, and, on Gemini 3 models, function calls of the current turn sent back without their thought signature
 (400). A test sets `fake_gemini.script`, a function from the request's JSON to a reply: a list of response chunks,
-or an `HttpError`. A `Hold` among the chunks pauses the stream until the test opens it, a `Delay` for
-a fixed time. The chunk helpers send the
-real API's shapes: usage metadata on every chunk, a thought signature on the first call of each step, an empty
-answer as a content without parts, a blocked prompt as prompt feedback without candidates.
+or an `HttpError`. A `Hold` among the chunks pauses the stream until the test opens it, a `Delay` for a fixed time.
+The chunk helpers send the real API's shapes: usage metadata on every chunk, a thought signature on the first call
+of each step, an empty answer as a content without parts, a blocked prompt as prompt feedback without candidates.
 """
 
 from __future__ import annotations
@@ -127,17 +126,17 @@ def function_call(
     return part | ({"thoughtSignature": signature} if signature else {})
 
 
-def calls_chunk(*calls: Chunk, text: str | None = None, signed: bool = True) -> Chunk:
+def calls_chunk(*calls: Chunk, text: str | None = None) -> Chunk:
     """A final response chunk asking for one or several (parallel) function calls, optionally after some text.
 
     Like a Gemini 3 model, it signs the first call of the step when no call carries a signature yet."""
     parts = list(calls)
-    if signed and parts and not any("thoughtSignature" in part for part in parts):
-        parts[0] = parts[0] | {"thoughtSignature": new_signature()}
+    if parts and not any("thoughtSignature" in part for part in parts):
+        parts[0] = parts[0] | {"thoughtSignature": _new_signature()}
     return _chunk(([{"text": text}] if text else []) + parts, "STOP")
 
 
-def new_signature() -> str:
+def _new_signature() -> str:
     """A fresh thought signature: opaque bytes, base64 as the API sends them."""
     return base64.b64encode(f"fake-signature-{next(_signatures)}".encode()).decode()
 
