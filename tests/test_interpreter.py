@@ -217,6 +217,27 @@ def test_shorthand_and_capitals_are_read(text: str, title: str, due: str | None,
     assert (task.title, task.due, task.priority) == (title, due, priority)
 
 
+@pytest.mark.parametrize(
+    ("text", "title", "due", "rule"),
+    [
+        ("add stretch tomorrow morning at 7", "stretch", "2026-11-30T07:00:00+05:00", None),
+        ("call mom tomorrow evening at 8", "call mom", "2026-11-30T20:00:00+05:00", None),
+        ("call the bank this afternoon at 2:30", "call the bank", "2026-11-29T14:30:00+05:00", None),
+        ("take pills tonight at 10", "take pills", "2026-11-29T22:00:00+05:00", None),
+        ("party friday night at 11", "party", "2026-12-04T23:00:00+05:00", None),
+        ("nap saturday afternoon around 3pm", "nap", "2026-12-05T15:00:00+05:00", None),
+        ("run every morning at 6", "run", "2026-11-30T06:00:00+05:00", "FREQ=DAILY"),
+        ("read every evening at 9", "read", "2026-11-29T21:00:00+05:00", "FREQ=DAILY"),
+        ("standup every weekday morning at 9:30", "standup", "2026-11-30T09:30:00+05:00",
+         "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR"),
+        ("write morning pages at 7am", "write morning pages", "2026-11-30T07:00:00+05:00", None),
+    ],
+)  # fmt: skip
+def test_an_hour_after_the_part_of_the_day_is_read_in_it(text: str, title: str, due: str, rule: str | None) -> None:
+    task = add(text)
+    assert (task.title, task.due, task.recurrence) == (title, due, rule)
+
+
 def test_shorthand_inside_quotes_stays_as_typed() -> None:
     assert add('add "2moro eod" playlist').title == '"2moro eod" playlist'
 
