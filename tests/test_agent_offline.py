@@ -224,10 +224,12 @@ async def test_relative_changes_apply_to_the_task_as_stored(runtime):
     await say(runtime, "move the passport thing forward by two days")
     await say(runtime, "make renew the passport less important")
     await say(runtime, "untag the passport task from admin")
-    await say(runtime, "attach a note to the passport saying bring two photos")
+    reply = await say(runtime, "attach a note to the passport saying bring two photos")
+    assert reply.endswith(" Note: bring two photos.")  # the one-line description does not show notes
     reply = await say(runtime, "delay the plumber by a week")
     assert reply == "Updated: call the plumber — due Sun 6 Dec."  # an undated task moves from today
-    await say(runtime, "clear the date on the plumber")
+    reply = await say(runtime, "clear the date on the plumber")
+    assert reply == "Updated: call the plumber. It has no due date now."
     state = {task["title"]: task for task in tasks(runtime)}
     passport = state["renew the passport"]
     assert (passport["due"], passport["priority"], passport["tags"], passport["description"]) == (
