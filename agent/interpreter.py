@@ -101,7 +101,16 @@ _ADD_VERBS = "|".join((
     r"add(?: to my (?:list|tasks|to-?do list))?", r"(?:new )?(?:task|todo|to-do)", r"schedule",
     r"(?:i |we )?(?:need|have|got|want|ought) to", r"i've got to|i must|i should|i gotta",
     r"(?:don't|do not|dont) (?:let me )?forget (?:to|about)", r"make sure (?:to|i)",
+    r"(?:i |we )?(?:gotta|have got to|must)", r"remember to", r"(?:note|reminder|memo) to (?:self|me)",
 ))  # fmt: skip
+# 'add milk to my shopping list', 'put oil change on the list': the list named is the task's tag, and only with it
+# does 'put' or 'jot down' mean adding ('put the bins out' keeps its verb).
+_LIST_PLACE_RE = re.compile(
+    r"(?i)[\s,]*\b(?:to|on|onto|in|into)\s+(?:my|the|our)\s+(?:(?P<name>[\w-]+)\s+)?"
+    r"(?:list|to-?dos?|tasks|task\s+list|to-?do\s+list)(?![\w-])"
+)
+_PUT_RE = re.compile(r"(?i)^\s*(?:put|stick|jot\s+down|write\s+down|pop)\s+")
+_NOT_LIST_NAMES = {"todo", "to-do", "task", "tasks", "usual", "whole"}
 _ADD_RE = re.compile(rf"(?i)^(?:(?P<remind>{_REMIND_VERBS})|{_ADD_VERBS})(?:\s*:|\s+|$)")
 _QUOTED_RE = re.compile(r"\"([^\"\0]+)\"|“([^”\0]+)”|‘([^’\0]+)’|(?<!\w)'([^'\n\0]+)'(?!\w)")
 _DESCRIPTION_RE = re.compile(
@@ -335,6 +344,10 @@ def _adding(text: str, now: datetime, *, allow_verbless: bool) -> AddTask | None
     """A new task; without a verb it must carry a date, repetition, reminder, priority, tag, note or quote."""
     draft = _Draft(text)
     verb = draft.take(_ADD_RE)
+    place = draft.take(_LIST_PLACE_RE)
+    if place and verb is None and (put := _PUT_RE.match(draft.rest)):
+        draft.cut(*put.span())
+        verb = _ADD_RE.match("add")
     if verb is None and not allow_verbless:
         return None
     quoted = draft.shield(_QUOTED_RE)
@@ -346,8 +359,11 @@ def _adding(text: str, now: datetime, *, allow_verbless: bool) -> AddTask | None
     when, clock = _take_whens(draft, now)
     priority = _take_priority(draft)
     tags = _take_tags(draft)
+    if place and place["name"] and place["name"].lower() not in _NOT_LIST_NAMES:
+        tags = tuple(dict.fromkeys((*tags, place["name"].lower())))
     title = _unquoted(_tidy(draft.left()))  # quotes around the whole title only protect it
-    said_more = quoted or any(found is not None for found in (description, repeat, reminder, when, priority)) or tags
+    said_more = quoted or any(found is not None for found in (description, repeat, reminder, when, priority, place))
+    said_more = said_more or tags
     if not title or not (verb or said_more):
         return None
     due = _series_start(repeat, when, clock, now) if repeat else when
@@ -663,7 +679,7 @@ _CHANGES: list[tuple[str, _Handler]] = [
     (rf"(?P<value>de-?prioriti[sz]e|(?:lower|decrease|reduce)\s+(?:the\s+)?priority\s+(?:of|for|on))\s+{_NAME}",
      _update(lambda _: {"priority": "low"})),
     (rf"(?:tag|label)\s+{_NAME}\s+(?:with|as)\s+(?P<value>.+)", _update(_tag_change)),
-    (rf"add\s+{_NAME}\s+to\s+(?:the\s+)?(?P<value>[#@]?[\w-]+)\s+(?:tag|label|list)", _update(_tag_change)),
+    (rf"add\s+{_NAME}\s+to\s+(?:the\s+)?(?P<value>[#@]?[\w-]+)\s+(?:tag|label)", _update(_tag_change)),
     (rf"add\s+(?:the\s+)?(?:tags?|labels?)\s+(?P<value>.+?)\s+to\s+{_NAME}", _update(_tag_change)),
     (rf"add\s+(?P<value>[#@][\w-]+(?:(?:\s*,\s*|\s+and\s+|\s+)[#@][\w-]+)*)\s+to\s+{_NAME}", _update(_tag_change)),
     (r"(?:move|push|reschedule|postpone|delay|defer|shift|bump)\s+(?:(?:back|forward|out)\s+)?(?P<rest>.+)",

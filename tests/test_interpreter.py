@@ -72,6 +72,13 @@ def occurrences(task: AddTask, zone: ZoneInfo = KARACHI, count: int = 3) -> list
         ("add research flights to Lisbon", "research flights to Lisbon"),
         ("make dinner reservations for friday", "make dinner reservations"),
         ("set a reminder for 5pm to call the pharmacy", "call the pharmacy"),
+        ("note to self: book flights", "book flights"),
+        ("remember to buy stamps", "buy stamps"),
+        ("gotta clean the garage this weekend", "clean the garage"),
+        ("we must fix the roof", "fix the roof"),
+        ("add call Bob to my todo list for friday", "call Bob"),
+        ("put oil change on the list for next week", "oil change"),
+        ("put the bins out tonight", "put the bins out"),
     ],
 )
 def test_add_keeps_the_persons_words_as_title(text: str, title: str) -> None:
@@ -236,6 +243,24 @@ def test_shorthand_and_capitals_are_read(text: str, title: str, due: str | None,
 def test_an_hour_after_the_part_of_the_day_is_read_in_it(text: str, title: str, due: str, rule: str | None) -> None:
     task = add(text)
     assert (task.title, task.due, task.recurrence) == (title, due, rule)
+
+
+@pytest.mark.parametrize(
+    ("text", "title", "tags"),
+    [
+        ("add milk to my shopping list", "milk", ("shopping",)),
+        ("add eggs to the grocery list tomorrow #urgent-ish", "eggs", ("urgent-ish", "grocery")),
+        ("jot down call the vet on my list", "call the vet", ()),
+        ("add tickets to the list", "tickets", ()),
+    ],
+)
+def test_the_list_a_task_is_put_on_names_its_tag(text: str, title: str, tags: tuple[str, ...]) -> None:
+    task = add(text)
+    assert (task.title, task.tags) == (title, tags)
+
+
+def test_adding_an_existing_task_to_a_tag_still_tags_it() -> None:
+    assert interpret("add gym to the work tag", now=NOW) == ChangeTask("update", "gym", {"add_tags": ["work"]})
 
 
 def test_shorthand_inside_quotes_stays_as_typed() -> None:
