@@ -270,6 +270,8 @@ def _listing(command: ListTasks, page: dict[str, Any], today: date) -> str:
         kind = {"open": "open ", "completed": "completed "}.get(arguments.get("status", "open"), "")
         count = f"{len(tasks)}{'+' if more else ''}"
         return f"You have {count} {kind}task{'s' if len(tasks) != 1 else ''}{span}."
+    if command.next_only:
+        return f"Next: {describe(tasks[0], today)}." if tasks else "Nothing is open."
     if not tasks:
         return f"No tasks{span}." if span else "No tasks match."
     return f"{len(tasks)} task{'s' if len(tasks) != 1 else ''}{span}:\n{task_list(tasks, today)}{more}"

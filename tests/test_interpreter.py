@@ -263,6 +263,28 @@ def test_adding_an_existing_task_to_a_tag_still_tags_it() -> None:
     assert interpret("add gym to the work tag", now=NOW) == ChangeTask("update", "gym", {"add_tags": ["work"]})
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("the dentist is moved to dec 12", ChangeTask("update", "dentist", {"due": "2026-12-12"})),
+        ("yoga is now at 6pm", ChangeTask("update", "yoga", {"due_time": "18:00"})),
+        ("the standup got pushed back to thursday", ChangeTask("update", "standup", {"due": "2026-12-03"})),
+        ("dentist done", ChangeTask("complete", "dentist")),
+        ("laundry all finished", ChangeTask("complete", "laundry")),
+        ("actually, move the dentist to friday", ChangeTask("update", "dentist", {"due": "2026-12-04"})),
+        ("oops mark gym as done", ChangeTask("complete", "gym")),
+        ("when is the dentist?", ListTasks({"query": "dentist"})),
+        ("when do I have to pay rent", ListTasks({"query": "pay rent"})),
+        ("what's next?", ListTasks({"status": "open", "sort_by": "due", "limit": 1}, next_only=True)),
+        ("when is my next task", ListTasks({"status": "open", "sort_by": "due", "limit": 1}, next_only=True)),
+        ("add get it done", AddTask("get it done")),
+        ("remind me to get it done", AddTask("get it done")),
+    ],
+)
+def test_changes_and_questions_said_name_first(text: str, expected: object) -> None:
+    assert interpret(text, now=NOW) == expected
+
+
 def test_shorthand_inside_quotes_stays_as_typed() -> None:
     assert add('add "2moro eod" playlist').title == '"2moro eod" playlist'
 
