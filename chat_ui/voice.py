@@ -102,7 +102,8 @@ async def heard(
 async def transcribe(settings: Settings, wav: bytes, *, retries: int = RETRIES, backoff: float = BACKOFF) -> str:
     """The words in a WAV recording; ModelUnavailable (with a sentence to show) when Gemini cannot be used.
 
-    Retried as the chat's requests are (a 429/5xx answer, a dropped connection); a transcription repeats nothing.
+    Retried with the chat's settings when Gemini turns it away (408, 429, 5xx) and, as a transcription repeats
+    nothing, after a dropped connection too.
     """
     if settings.gemini_api_key is None:
         raise ModelUnavailable(NO_KEY)
