@@ -172,12 +172,15 @@ def _attach_events(
 
     from chat_ui import notifications, state
     from events.background import EventServices, consumers_for, transport_for
+    from events.catalog import NOTIFICATIONS
     from events.consumers import Consumers
     from mcp_server.health import health_router
 
     # The chat consumes notifications only; `taskflow up` also runs the product's other consumers (recurrence).
     consumers = consumers_for(runtime) if embedded else Consumers(runtime.engine, runtime.signals.notify)
     notifications.subscribe(consumers)
+    # Every reminder event this process receives is shown in the chats open here (kept once, by whoever is first).
+    consumers.listen(NOTIFICATIONS, state.current().reminders.arrived)
     delivery = ServiceHealth("reminders to open chats")
     jobs: list[Job] = [partial(supervise, delivery, state.current().reminders.run)]
     if embedded:
