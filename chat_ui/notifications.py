@@ -99,7 +99,7 @@ def _reminders(session: Session, *conditions: ColumnElement[bool]) -> list[Remin
 
 
 def mark_delivered(session: Session, ids: Collection[int], now: datetime | None = None) -> None:
-    """Record that these reminders have been shown (the first time counts: a later showing elsewhere changes nothing)."""
+    """Record that these reminders were shown (the first time counts; showing it elsewhere later changes nothing)."""
     session.execute(
         update(ChatReminder)
         .where(ChatReminder.id.in_(list(ids)), ChatReminder.delivered_at.is_(None))  # type: ignore[union-attr,attr-defined]

@@ -142,7 +142,10 @@ async def test_shown_reminders_are_deleted_after_a_week_pending_ones_never(engin
     assert [row.id for row in kept(engine, sam.user_id)] == [pending.id]
 
 
-def replicas(runtime: Runtime, engine, *open_chats: FakeChats) -> list[tuple[Consumers, notifications.ReminderDelivery]]:
+Replica = tuple[Consumers, notifications.ReminderDelivery]
+
+
+def replicas(runtime: Runtime, engine, *open_chats: FakeChats) -> list[Replica]:
     """Chat processes on one database: each its own consumers (its own subscription) and delivery to its own chats."""
     made = []
     for chats in open_chats:
