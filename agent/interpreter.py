@@ -591,7 +591,9 @@ def _due_change(*, strict: bool) -> _Handler:
     return handle
 
 
-_AMOUNT = r"(?P<n>an?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\d{1,3})\s+(?P<unit>days?|weeks?|months?)"
+_AMOUNT = (
+    r"(?P<n>an?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\d{1,3})\s+(?P<unit>days?|weeks?|months?)"
+)
 _STEPS = {"less": -1, "lower": -1, "more": 1, "higher": 1}
 
 

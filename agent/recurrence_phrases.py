@@ -149,11 +149,9 @@ class _Cursor:
         if plural:
             return self.days(j)
         # 'tue and thu at 5pm': two or more days joined by 'and' name a weekly habit ('mon or tue' does not)
-        found = (
-            self.days(j)
-            if weekday(word) is not None and (self.word(j + 1) in ("and", "&") or weekday(self.word(j + 1)) is not None)
-            else None
-        )
+        found = self.days(j) if weekday(word) is not None and (
+            self.word(j + 1) in ("and", "&") or weekday(self.word(j + 1)) is not None
+        ) else None
         return found if found and len(found[0].by_day) > 1 and "or" not in self.words[j : found[1]] else None
 
     def nth_weekday(self, i: int, *, alone: bool) -> tuple[Repeat, int] | None:

@@ -17,7 +17,9 @@ _WORDS = {
     "high priority": r"asap|a\.s\.a\.p\.?",
 }
 # Whole words only: a hyphenated word ('ping-asap', 'eod-report') is part of a title, not shorthand.
-_WORD_RES = [(re.compile(rf"(?i)(?<![\w#@-])(?:{pattern})(?![\w]|-\w)"), word) for word, pattern in _WORDS.items()]
+_WORD_RES = [
+    (re.compile(rf"(?i)(?<![\w#@-])(?:{pattern})(?![\w]|-\w)"), word) for word, pattern in _WORDS.items()
+]
 # '7 in the morning' -> '7am'; '3 in the afternoon', '8 in the evening', '10 at night' -> pm.
 _PERIOD_HOUR_RE = re.compile(
     r"(?i)\b(?P<h>1[0-2]|[1-9])(?::(?P<m>[0-5]\d))?(?:\s*o'?clock)?\s+(?:in\s+the\s+(?P<p>morning|afternoon|evening)"

@@ -231,11 +231,7 @@ async def test_relative_changes_apply_to_the_task_as_stored(runtime):
     state = {task["title"]: task for task in tasks(runtime)}
     passport = state["renew the passport"]
     assert (passport["due"], passport["priority"], passport["tags"], passport["description"]) == (
-        "2026-12-06T10:00:00+05:00",
-        "medium",
-        ["travel"],
-        "bring two photos",
-    )
+        "2026-12-06T10:00:00+05:00", "medium", ["travel"], "bring two photos")
     assert state["call the plumber"]["due"] is None
 
 

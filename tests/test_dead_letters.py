@@ -298,3 +298,4 @@ def test_a_dead_letter_does_not_hold_up_its_redelivery_stream(own_engine):
     assert consumers_of(own_engine).deliver("task-events", completion_of(own_engine, actor)) is Outcome.drop
     (letter,) = letters_of(own_engine, actor)
     assert letter.attempts == 2
+

@@ -183,7 +183,7 @@ def test_add_keeps_quoted_titles_verbatim(text: str, title: str, due: str | None
     ("text", "title", "due"),
     [
         ('add call "Acme Corp" about the renewal', 'call "Acme Corp" about the renewal', None),
-        ('add 🎉 plan Mom\'s "surprise" party friday', '🎉 plan Mom\'s "surprise" party', "2026-12-04"),
+        ("add 🎉 plan Mom's \"surprise\" party friday", "🎉 plan Mom's \"surprise\" party", "2026-12-04"),
         ("email ‘Q4 #plan tomorrow’ deck to Raj on monday", "email ‘Q4 #plan tomorrow’ deck to Raj", "2026-11-30"),
         ("remind me to read “The Hobbit” tonight 🐉", "read “The Hobbit” 🐉", "2026-11-29T20:00:00+05:00"),
     ],
