@@ -29,7 +29,7 @@ from tests.e2e_helpers import Server, browser, clean_env, log_in, running, wait_
 from tests.fake_sidecar import Entry, FakeSidecar
 from tests.processes import free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]  # three processes start in the first test
 __all__ = ["browser"]  # the fixture, imported to be found
 
 SECRET = "a-long-random-secret-for-the-tests-only-0123456789"
