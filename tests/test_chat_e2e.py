@@ -31,6 +31,34 @@ __all__ = ["browser"]  # the fixture, imported to be found
 SECRET = "a-long-random-secret-for-the-tests-only-0123456789"
 PASSWORD = "correct horse battery staple"
 REPLY = "[data-step-type='assistant_message']"
+# The chat's page never sends a blank message (its send button stays off), so this sends one over the chat's own
+# socket from the page, as any Socket.IO client can: connect as the page does, send, collect frames until done.
+SEND_OVER_SOCKET = """
+async ([chat, text]) => {
+  const frames = [];
+  const id = () => crypto.randomUUID();  // Chainlit's ids are UUIDs
+  await new Promise((resolve) => {
+    const socket = new WebSocket(chat.replace("http", "ws") + "/ws/socket.io/?EIO=4&transport=websocket");
+    const done = () => { clearTimeout(timer); socket.close(); resolve(); };
+    const timer = setTimeout(done, 60000);
+    socket.onmessage = (event) => {
+      frames.push(event.data);
+      if (event.data === "2") {
+        socket.send("3");  // Engine.IO's ping, answered
+      } else if (event.data.startsWith("0")) {
+        socket.send("40" + JSON.stringify({clientType: "webapp", sessionId: id(), threadId: "", userEnv: "{}"}));
+      } else if (event.data.startsWith("40")) {
+        const message = {id: id(), threadId: "", name: "sam", type: "user_message", output: text,
+                         createdAt: new Date().toISOString()};
+        socket.send("42" + JSON.stringify(["client_message", {message, fileReferences: []}]));
+      } else if (event.data.includes('"task_end"')) {
+        done();
+      }
+    };
+  });
+  return frames;
+}
+"""
 
 
 def taskflow(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -181,6 +209,26 @@ def test_up_serves_the_chat_says_when_the_model_is_down_and_stops_on_ctrl_c(tmp_
         assert server.stopped_in is not None
         assert server.stopped_in < 5
         page.context.close()
+
+
+def test_a_blank_message_gets_a_hint_on_what_to_type_and_never_reaches_the_model(tmp_path, browser, fake_gemini):
+    env = clean_env(
+        f"sqlite:///{tmp_path / 'taskflow.db'}",
+        tmp_path,
+        TASKFLOW_USER="sam",
+        GEMINI_API_KEY="a-key-for-the-stand-in",
+        TASKFLOW_GEMINI_BASE_URL=fake_gemini.url,
+    )
+    port = free_port()
+    with running(["up", "--port", str(port)], env, port) as server:
+        page = browser.new_context().new_page()
+        open_chat(page, server.url)
+        for blank in ("   ", "", "\n\n", " \t\n "):
+            frames = page.evaluate(SEND_OVER_SOCKET, [server.url, blank])
+            assert any('"task_end"' in frame for frame in frames), (blank, frames[-3:])  # the turn ran to its end
+            assert any("Type what you'd like to do" in frame for frame in frames), (blank, frames[-3:])
+        page.context.close()
+    assert fake_gemini.requests == []
 
 
 def test_a_thread_resumes_with_its_history_after_a_restart(tmp_path, browser):
