@@ -174,9 +174,9 @@ def _attach_events(
     from chat_ui import notifications, state
     from chat_ui.identity import release_tokens
     from events.background import EventServices, consumers_for, transport_for
-    from events.catalog import NOTIFICATIONS
     from events.consumers import Consumers
     from events.health import health_router
+    from mcp_server.event_catalog import NOTIFICATIONS
 
     # The chat consumes notifications only; `taskflow up` also runs the product's other consumers (recurrence).
     consumers = consumers_for(runtime) if embedded else Consumers(runtime.engine, runtime.signals.notify)

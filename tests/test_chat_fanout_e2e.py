@@ -17,11 +17,11 @@ import pytest
 from playwright.sync_api import Page
 from sqlalchemy import Engine, select
 
-from chat_ui.models import ChatReminder
 from chat_ui.passwords import set_password
-from events.catalog import NOTIFICATIONS
 from mcp_server.accounts import actor_for, add_user, find_user
+from mcp_server.chat_models import ChatReminder
 from mcp_server.db import create_db_engine, unit_of_work
+from mcp_server.event_catalog import NOTIFICATIONS
 from mcp_server.models import utcnow
 from mcp_server.service import TaskCreate, add_task
 from tests.conftest import migrated
