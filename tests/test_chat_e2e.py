@@ -15,7 +15,7 @@ from sqlalchemy import Engine, select
 
 from agent.memory import load_thread
 from chat_ui.passwords import set_password
-from mcp_server.accounts import actor_for, add_user, find_user
+from mcp_server.accounts import actor_for, add_user, find_user, list_tokens
 from mcp_server.chat_models import ChatReminder
 from mcp_server.db import create_db_engine, unit_of_work
 from mcp_server.event_catalog import SOURCE, EventType
@@ -229,6 +229,33 @@ def test_a_blank_message_gets_a_hint_on_what_to_type_and_never_reaches_the_model
             assert any("Type what you'd like to do" in frame for frame in frames), (blank, frames[-3:])
         page.context.close()
     assert fake_gemini.requests == []
+
+
+def test_two_starts_of_the_chat_leave_no_two_live_tool_tokens(tmp_path, browser):
+    database = f"sqlite:///{tmp_path / 'taskflow.db'}"
+    # A tool server nobody answers at: the turn fails, but only after the chat made sam's token for it.
+    env = clean_env(database, tmp_path, TASKFLOW_USER="sam", TASKFLOW_MCP_URL=f"http://127.0.0.1:{free_port()}/mcp")
+    engine = create_db_engine(database)
+
+    def live_tokens() -> int:
+        with unit_of_work(engine) as session:
+            tokens = list_tokens(session, find_user(session, "sam").id)
+            return sum(token.expires_at is not None and token.expires_at > utcnow() for token in tokens)
+
+    for _ in range(2):
+        port = free_port()
+        with running(["up", "--port", str(port)], env, port) as server:
+            page = browser.new_context().new_page()
+            open_chat(page, server.url)
+            frames = page.evaluate(SEND_OVER_SOCKET, [server.url, "what's due today?"])
+            assert any('"task_end"' in frame for frame in frames), frames[-3:]
+            assert live_tokens() == 1
+            page.context.close()
+            assert server.stop() == 0
+        assert live_tokens() == 0  # deleted on stop
+    with unit_of_work(engine) as session:
+        assert list_tokens(session, find_user(session, "sam").id) == []
+    engine.dispose()
 
 
 def test_a_thread_resumes_with_its_history_after_a_restart(tmp_path, browser):
