@@ -203,3 +203,16 @@ async def test_with_no_chat_open_on_any_replica_it_is_kept_once_for_the_next_vis
     assert await made[0][1].deliver_to(name, "another-later") == 0
     assert there.posted == {"next-visit": ["**Reminder:** stretch"]}
     assert here.posted == {}
+
+
+async def test_a_listener_hears_every_delivery_that_succeeded_here_redeliveries_included(engine):
+    consumers = Consumers(engine)
+    notifications.subscribe(consumers)
+    heard: list[str] = []
+    consumers.listen(NOTIFICATIONS, lambda event: heard.append(event.id))
+    sam = new_actor(engine)
+    event = reminder_due(sam.user_id)
+    assert consumers.deliver(NOTIFICATIONS, event) is Outcome.success
+    assert consumers.deliver(NOTIFICATIONS, event) is Outcome.success  # the handler skips it; the listener hears it
+    assert consumers.deliver(NOTIFICATIONS, reminder_due(sam.user_id) | {"data": {}}) is Outcome.drop
+    assert heard == [event["id"], event["id"]]
