@@ -44,13 +44,13 @@ async def on_chat_start() -> None:
     greeting = await anyio.to_thread.run_sync(greeting_for, chat.runtime, name)
     if greeting:
         await cl.Message(content=greeting).send()
-    await chat.reminders.deliver_to(name, context.session)
+    await chat.reminders.deliver_to(name, context.session.id)
 
 
 @cl.on_chat_resume
 async def on_chat_resume(thread: ThreadDict) -> None:
     """The thread's messages come back from the data layer and the agent's memory from its key; add what is due."""
-    await state.current().reminders.deliver_to(turns.session_user_name(), context.session)
+    await state.current().reminders.deliver_to(turns.session_user_name(), context.session.id)
 
 
 @cl.on_message

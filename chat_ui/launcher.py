@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
 
+import anyio
 from fastapi import APIRouter, FastAPI
 from platformdirs import user_data_dir
 
@@ -171,13 +172,17 @@ def _attach_events(
     import chainlit as cl
 
     from chat_ui import notifications, state
+    from chat_ui.identity import release_tokens
     from events.background import EventServices, consumers_for, transport_for
     from events.consumers import Consumers
     from events.health import health_router
+    from mcp_server.event_catalog import NOTIFICATIONS
 
     # The chat consumes notifications only; `taskflow up` also runs the product's other consumers (recurrence).
     consumers = consumers_for(runtime) if embedded else Consumers(runtime.engine, runtime.signals.notify)
     notifications.subscribe(consumers)
+    # Every reminder event this process receives is shown in the chats open here (kept once, by whoever is first).
+    consumers.listen(NOTIFICATIONS, state.current().reminders.arrived)
     delivery = ServiceHealth("reminders to open chats")
     jobs: list[Job] = [partial(supervise, delivery, state.current().reminders.run)]
     if embedded:
@@ -190,7 +195,7 @@ def _attach_events(
         from events.subscriptions import subscription_router
 
         _mount_first(app, subscription_router(consumers, app_api_token=app_api_token))
-    services = BackgroundServices(jobs, runtime, ready)
+    services = BackgroundServices(jobs, runtime, ready, cleanup=partial(release_tokens, state.current()))
     cl.on_app_startup(services.start)
     cl.on_app_shutdown(services.stop)
 
@@ -207,10 +212,13 @@ def _mount_first(app: FastAPI, router: APIRouter) -> None:
 class BackgroundServices:
     """Work that lives as long as the web app, on uvicorn's event loop: started and stopped by Chainlit's lifespan."""
 
-    def __init__(self, jobs: list[Job], runtime: Runtime, ready: Callable[[], None]) -> None:
+    def __init__(
+        self, jobs: list[Job], runtime: Runtime, ready: Callable[[], None], cleanup: Callable[[], None]
+    ) -> None:
         self._jobs = jobs
         self._runtime = runtime
         self._ready = ready
+        self._cleanup = cleanup
         self._tasks: list[asyncio.Future[None]] = []
 
     async def start(self) -> None:
@@ -222,11 +230,16 @@ class BackgroundServices:
         self._ready()
 
     async def stop(self) -> None:
-        """Cancel the jobs, give them a moment to finish, and close the database."""
+        """Cancel the jobs, give them a moment to finish, clean up (in the database) and close the database."""
         for task in self._tasks:
             task.cancel()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT)
+        try:
+            with anyio.move_on_after(STOP_TIMEOUT):
+                await anyio.to_thread.run_sync(self._cleanup, abandon_on_cancel=True)
+        except Exception:  # the database is gone, say: what was not cleaned up expires by itself
+            log.exception("cleaning up on stop failed")
         self._runtime.close()
 
 

@@ -1,21 +1,25 @@
 """Reminders into the chat: the notifications consumer keeps each due reminder until an open chat has shown it.
 
-The consumer runs in a worker thread inside the delivery's transaction, so it only records the reminder there;
-the commit wakes the delivery task on the chat's event loop, which shows it in every open chat of its user and
-then marks it delivered. A crash anywhere in between leaves it undelivered: it shows in the next chat opened.
+The consumer runs in a worker thread inside the delivery's transaction, so it only records the reminder there,
+once per event however many chat processes receive it (the inbox and the event id's unique key see to that).
+Every chat process that receives the event (with Dapr, each replica has a consumer group of its own) then shows it
+in the chats open on itself, shown elsewhere already or not, and marks it delivered. A reminder no open chat has
+shown stays undelivered and shows in the next chat its user opens, on whichever process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 import anyio
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -33,6 +37,7 @@ CONSUMER = "chat-notifications"
 CHANNEL = "taskflow_chat_reminders"  # woken on commit of a new reminder for the chat
 FALLBACK_POLL = 5.0  # seconds; only matters if a wake-up was missed, e.g. a send failed for a moment
 RETENTION = timedelta(days=7)  # shown reminders are kept this long (to tell a redelivered event), then deleted
+POSTED_MEMORY = 10_000  # recent reminders whose chats this process remembers posting into
 
 
 def on_notification(session: Session, event: Event) -> None:
@@ -71,19 +76,34 @@ def undelivered(session: Session, user_names: Collection[str]) -> list[Reminder]
     """Reminders not yet shown to these users, oldest first."""
     if not user_names:
         return []
+    return _reminders(
+        session,
+        ChatReminder.delivered_at.is_(None),  # type: ignore[union-attr]
+        User.name.in_(list(user_names)),  # type: ignore[attr-defined]
+    )
+
+
+def of_events(session: Session, event_ids: Collection[str]) -> list[Reminder]:
+    """The reminders kept for these events, shown already or not, oldest first."""
+    return _reminders(session, ChatReminder.event_id.in_(list(event_ids))) if event_ids else []  # type: ignore[attr-defined]
+
+
+def _reminders(session: Session, *conditions: ColumnElement[bool]) -> list[Reminder]:
     rows = session.execute(
         select(ChatReminder.id, User.name, ChatReminder.payload)
         .join(User, User.id == ChatReminder.user_id)
-        .where(ChatReminder.delivered_at.is_(None), User.name.in_(list(user_names)))  # type: ignore[union-attr,attr-defined]
+        .where(*conditions)
         .order_by(ChatReminder.id)  # type: ignore[arg-type]
     ).all()
     return [Reminder(id=row_id, user_name=name, text=reminder_text(payload)) for row_id, name, payload in rows]
 
 
 def mark_delivered(session: Session, ids: Collection[int], now: datetime | None = None) -> None:
-    """Record that these reminders have been shown."""
+    """Record that these reminders were shown (the first time counts; showing it elsewhere later changes nothing)."""
     session.execute(
-        update(ChatReminder).where(ChatReminder.id.in_(list(ids))).values(delivered_at=now or utcnow())  # type: ignore[union-attr]
+        update(ChatReminder)
+        .where(ChatReminder.id.in_(list(ids)), ChatReminder.delivered_at.is_(None))  # type: ignore[union-attr,attr-defined]
+        .values(delivered_at=now or utcnow())
     )
 
 
@@ -100,26 +120,44 @@ class OpenChats(Protocol):
         """Names of users with at least one open chat."""
         ...
 
-    async def send(self, user_name: str, text: str, only: Any = None) -> int:
-        """Post a message into every open chat of the user (or only into the chat `only`); how many got it."""
+    def chats_of(self, user_name: str) -> list[str]:
+        """The ids of the user's open chats."""
+        ...
+
+    async def post(self, chat_id: str, text: str) -> bool:
+        """Post a message into one open chat; whether it took it."""
         ...
 
 
 class ReminderDelivery:
-    """Shows recorded reminders in open chats; one at a time, so two paths never post the same one twice."""
+    """Shows reminders in the chats open in this process, at most once per chat; one pass at a time."""
 
     def __init__(self, runtime: Runtime, chats: OpenChats) -> None:
         self._runtime = runtime
         self._chats = chats
         self._lock = asyncio.Lock()
+        self._arrived: set[str] = set()  # ids of reminder events received here since the last pass
+        self._arrived_lock = threading.Lock()
+        # Reminder id -> the chats here that showed it. Kafka delivers at least once, two subscriptions may bring the
+        # same event, and a reminder may be found pending before its event arrives: each chat still shows it once.
+        self._posted: OrderedDict[int, set[str]] = OrderedDict()
+
+    def arrived(self, event: Event) -> None:
+        """A reminder event reached this process (called on the delivering thread): show it in the chats open here."""
+        if event.type != EventType.reminder_due:
+            return
+        with self._arrived_lock:
+            self._arrived.add(event.id)
+        self._runtime.signals.notify([CHANNEL])
 
     async def run(self) -> None:
-        """Deliver on every commit of a new reminder (and on a slow poll) until cancelled."""
+        """Deliver on every arrival or commit of a new reminder (and on a slow poll) until cancelled."""
         pruned_at: datetime | None = None
         with self._runtime.signals.listening(CHANNEL) as woken:
             while True:
                 woken.clear()
                 try:
+                    await self.deliver_arrived()
                     await self.deliver_to_open_chats()
                     if pruned_at is None or utcnow() - pruned_at > timedelta(hours=1):
                         await anyio.to_thread.run_sync(self._prune)
@@ -129,29 +167,65 @@ class ReminderDelivery:
                 with anyio.move_on_after(FALLBACK_POLL):
                     await woken.wait()
 
-    async def deliver_to_open_chats(self) -> int:
-        """Show every pending reminder of users with an open chat; the number of reminders shown."""
-        async with self._lock:
-            return await self._deliver(self._chats.users(), only=None)
+    async def deliver_arrived(self) -> int:
+        """Show the reminders whose events reached this process in the chats of their user open here; how many."""
+        with self._arrived_lock:
+            event_ids, self._arrived = self._arrived, set()
+        if not event_ids:
+            return 0
+        try:
+            async with self._lock:
+                reminders = await anyio.to_thread.run_sync(self._of_events, event_ids)
+                return await self._show(reminders, only=None)
+        except BaseException:
+            with self._arrived_lock:  # tried again on the next pass; chats that showed them are remembered
+                self._arrived |= event_ids
+            raise
 
-    async def deliver_to(self, user_name: str, chat: Any) -> int:
+    async def deliver_to_open_chats(self) -> int:
+        """Show every pending reminder of users with an open chat here; the number of reminders shown."""
+        async with self._lock:
+            users = self._chats.users()
+            if not users:
+                return 0
+            return await self._show(await anyio.to_thread.run_sync(self._undelivered, users), only=None)
+
+    async def deliver_to(self, user_name: str, chat_id: str) -> int:
         """Show a user's pending reminders in the chat they just opened; the number shown."""
         async with self._lock:
-            return await self._deliver({user_name}, only=chat)
+            return await self._show(await anyio.to_thread.run_sync(self._undelivered, {user_name}), only=chat_id)
 
-    async def _deliver(self, users: set[str], only: Any) -> int:
-        if not users:
-            return 0
-        reminders = await anyio.to_thread.run_sync(self._undelivered, users)
+    async def _show(self, reminders: list[Reminder], only: str | None) -> int:
+        shown = 0
+        seen: list[int] = []
+        for item in reminders:
+            posted = self._posted_in(item.id)
+            chats = [only] if only is not None else self._chats.chats_of(item.user_name)
+            targets = [chat for chat in chats if chat not in posted]
+            took = await asyncio.gather(*(self._chats.post(chat, item.text) for chat in targets))
+            posted.update(chat for chat, ok in zip(targets, took, strict=True) if ok)
+            shown += any(took)
+            if posted:
+                seen.append(item.id)
         # Shown first, marked after: a crash in between shows a reminder twice rather than never.
-        shown = [item.id for item in reminders if await self._chats.send(item.user_name, item.text, only)]
-        if shown:
-            await anyio.to_thread.run_sync(self._mark, shown)
-        return len(shown)
+        if seen:
+            await anyio.to_thread.run_sync(self._mark, seen)
+        return shown
+
+    def _posted_in(self, reminder_id: int) -> set[str]:
+        posted = self._posted.setdefault(reminder_id, set())
+        self._posted.move_to_end(reminder_id)
+        while len(self._posted) > POSTED_MEMORY:
+            self._posted.popitem(last=False)
+        return posted
 
     def _undelivered(self, users: Collection[str]) -> list[Reminder]:
         with self._runtime.unit_of_work() as session:
             return undelivered(session, users)
+
+    def _of_events(self, event_ids: Collection[str]) -> list[Reminder]:
+        with self._runtime.unit_of_work() as session:
+            return of_events(session, event_ids)
 
     def _mark(self, ids: list[int]) -> None:
         with self._runtime.unit_of_work() as session:

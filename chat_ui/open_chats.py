@@ -22,12 +22,17 @@ class ChainlitOpenChats:
         """Names of users with a connected chat."""
         return {session.user.identifier for session in _connected()}  # type: ignore[union-attr]
 
-    async def send(self, user_name: str, text: str, only: WebsocketSession | None = None) -> int:
-        """Post into every connected chat of the user (or only `only`); how many took it."""
-        targets = [only] if only is not None else [s for s in _connected() if s.user.identifier == user_name]  # type: ignore[union-attr]
-        # Each post runs in a task of its own, so each gets its own Chainlit context (the session it writes to).
-        posted = await asyncio.gather(*(asyncio.create_task(_post(session, text)) for session in targets))
-        return sum(posted)
+    def chats_of(self, user_name: str) -> list[str]:
+        """Ids of the user's connected chats."""
+        return [session.id for session in _connected() if session.user.identifier == user_name]  # type: ignore[union-attr]
+
+    async def post(self, chat_id: str, text: str) -> bool:
+        """Post into one chat, if it is still there; whether it took it."""
+        session = ws_sessions_id.get(chat_id)
+        if session is None:
+            return False
+        # In a task of its own, so the post gets its own Chainlit context (the session it writes to).
+        return await asyncio.create_task(_post(session, text))
 
 
 def _connected() -> list[WebsocketSession]:

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from agent.conversation import Model
 from chat_ui.notifications import ReminderDelivery
 from mcp_server.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class ToolToken:
+    """A personal token the chat made for someone, to call the tool server as them."""
+
+    secret: str
+    expires_at: datetime
 
 
 @dataclass
@@ -16,7 +25,7 @@ class ChatState:
     login_required: bool  # else every visitor is the local user (only ever on a loopback address)
     reminders: ReminderDelivery
     # Per user, the personal token the agent presents to a remote tool server (TASKFLOW_MCP_URL) on their behalf.
-    tool_tokens: dict[str, str] = field(default_factory=dict)
+    tool_tokens: dict[str, ToolToken] = field(default_factory=dict)
 
 
 _current: ChatState | None = None

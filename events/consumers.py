@@ -77,6 +77,7 @@ class Event(BaseModel):
 
 
 Handler = Callable[[Session, Event], None]
+Listener = Callable[[Event], None]
 
 
 class _HandlerFailed(Exception):
@@ -121,10 +122,20 @@ class Consumers:
         self._limits = limits or DeliveryLimits()
         self._clock = clock
         self._subscriptions: dict[str, list[Subscription]] = defaultdict(list)
+        self._listeners: dict[str, list[Listener]] = defaultdict(list)
 
     def subscribe(self, topic: str, name: str, handler: Handler, types: frozenset[str] | None = None) -> None:
         """Hand `handler` the events on `topic` (only these types, if given: others never cost it a transaction)."""
         self._subscriptions[topic].append(Subscription(topic, name, telemetry.traced_handler(name, handler), types))
+
+    def listen(self, topic: str, listener: Listener) -> None:
+        """Tell `listener` of every event on `topic` this process receives, once its consumers have it.
+
+        Unlike a handler it runs on every delivery here, redeliveries and events another process handled first
+        included: for work each process must do itself (say, showing a reminder in the chats open on it). It must
+        be quick and not fail; it runs on the delivering thread.
+        """
+        self._listeners[topic].append(listener)
 
     @property
     def topics(self) -> frozenset[str]:
@@ -155,6 +166,10 @@ class Consumers:
             delivered = self._deliver_to(subscription, [event for _, event in mine])
             for (index, _), outcome in zip(mine, delivered, strict=True):
                 outcomes[index] = max(outcomes[index], outcome, key=_SEVERITY.__getitem__)
+        for listener in self._listeners.get(topic, []):
+            for index, event in events:
+                if outcomes[index] is Outcome.success:
+                    listener(event)
         return outcomes
 
     def replay(self, failure_id: int) -> Outcome | None:

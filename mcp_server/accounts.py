@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -159,6 +159,17 @@ def revoke_token(session: Session, token_id: int) -> ApiToken:
     session.delete(token)
     session.flush()
     return token
+
+
+def delete_token(session: Session, token: str) -> None:
+    """Delete the token with this plain text, if it is still there."""
+    session.execute(delete(ApiToken).where(ApiToken.token_hash == _digest(token)))
+
+
+def delete_expired_tokens(session: Session, *, user_id: int, name: str, now: datetime) -> int:
+    """Delete the user's tokens of this name that have expired; how many went."""
+    expired = delete(ApiToken).where(ApiToken.user_id == user_id, ApiToken.name == name, ApiToken.expires_at <= now)
+    return session.execute(expired).rowcount or 0
 
 
 def use_token(session: Session, token: str, *, now: datetime) -> TokenUse | None:

@@ -55,12 +55,12 @@ class Server:
 
 
 @contextmanager
-def running(args: list[str], env: dict[str, str], port: int) -> Iterator[Server]:
-    """`taskflow ARGS` until the block ends, once its /health answers on `port`."""
+def running(args: list[str], env: dict[str, str], port: int, health: str = "/health") -> Iterator[Server]:
+    """`taskflow ARGS` until the block ends, once `health` answers on `port`."""
     process = subprocess.Popen(["taskflow", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     server = Server(process, f"http://127.0.0.1:{port}")
     try:
-        _wait_healthy(server)
+        _wait_healthy(server, health)
         yield server
     finally:
         if process.poll() is None:
@@ -83,13 +83,13 @@ def wait_until(check: Callable[[], T | None], timeout: float = 30.0) -> T:
     return found
 
 
-def _wait_healthy(server: Server) -> None:
+def _wait_healthy(server: Server, health: str) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while True:
         if server.process.poll() is not None:
             raise RuntimeError(f"the server exited: {server.stderr()[-2000:]}")
         try:
-            if httpx.get(f"{server.url}/health", timeout=1).status_code == 200:
+            if httpx.get(f"{server.url}{health}", timeout=1).status_code == 200:
                 return
         except httpx.TransportError:
             pass

@@ -1,25 +1,29 @@
 """A stand-in Dapr sidecar: the SDK's own generated gRPC service recording what is published, plus its health endpoint.
 
 It can fail chosen entries, answer UNAVAILABLE, stall, or stop listening altogether and come back on the same ports.
+Like daprd it also delivers events to its app: a POST to the subscription's route with the app API token.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import grpc
+import httpx
 import pytest
 from dapr.proto import api_v1
 from dapr.proto.runtime.v1 import dapr_pb2_grpc
 from google.protobuf import empty_pb2
 
 HEALTH_PATHS = frozenset({"/v1.0/healthz", "/v1.0/healthz/outbound"})
+DELIVERY_ATTEMPTS = 10  # like the inbound retries of components/resiliency.yaml, only quicker
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,10 @@ class PublishRequest:
 class FakeSidecar:
     """Records every publish; `published` holds the entries it accepted, in arrival order."""
 
-    def __init__(self) -> None:
+    def __init__(self, app_url: str = "", app_api_token: str = "") -> None:
+        self.app_url = app_url  # where the app it serves listens, for deliveries
+        self.app_api_token = app_api_token
+        self.on_published: Callable[[list[Entry]], None] | None = None  # the broker's side: whoever consumes them
         self.requests: list[PublishRequest] = []
         self.published: list[Entry] = []
         self.fail_entries: set[str] = set()  # entry ids answered as failed in a bulk response
@@ -89,6 +96,18 @@ class FakeSidecar:
             self._http.server_close()
             self._http = None
 
+    def deliver(self, topic: str, cloudevent: dict[str, Any]) -> str:
+        """Hand an event to the app on the topic's route as daprd does; the app's final answer (retried on RETRY)."""
+        headers = {"content-type": "application/cloudevents+json", "dapr-api-token": self.app_api_token}
+        for _ in range(DELIVERY_ATTEMPTS):
+            response = httpx.post(f"{self.app_url}/events/{topic}", json=cloudevent, headers=headers, timeout=30)
+            response.raise_for_status()
+            status = response.json()["status"]
+            if status != "RETRY":
+                return status
+            time.sleep(0.2)
+        return status
+
     def entries_of(self, user_id: int) -> list[Entry]:
         """The accepted entries whose partition key is this user."""
         return [entry for entry in self.published if entry.metadata.get("partitionKey") == str(user_id)]
@@ -102,8 +121,11 @@ class FakeSidecar:
         if self.unavailable:
             context.abort(grpc.StatusCode.UNAVAILABLE, "pubsub taskflow-pubsub is not ready")
         failed = {entry.entry_id for entry in request.entries if entry.entry_id in self.fail_entries}
+        accepted = [entry for entry in request.entries if entry.entry_id not in failed]
         with self._lock:
-            self.published.extend(entry for entry in request.entries if entry.entry_id not in failed)
+            self.published.extend(accepted)
+        if self.on_published is not None and accepted:
+            self.on_published(accepted)
         return failed
 
 

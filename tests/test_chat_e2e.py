@@ -15,7 +15,7 @@ from sqlalchemy import Engine, select
 
 from agent.memory import load_thread
 from chat_ui.passwords import set_password
-from mcp_server.accounts import actor_for, add_user, find_user
+from mcp_server.accounts import actor_for, add_user, find_user, list_tokens
 from mcp_server.chat_models import ChatReminder
 from mcp_server.db import create_db_engine, unit_of_work
 from mcp_server.event_catalog import SOURCE, EventType
@@ -31,6 +31,34 @@ __all__ = ["browser"]  # the fixture, imported to be found
 SECRET = "a-long-random-secret-for-the-tests-only-0123456789"
 PASSWORD = "correct horse battery staple"
 REPLY = "[data-step-type='assistant_message']"
+# The chat's page never sends a blank message (its send button stays off), so this sends one over the chat's own
+# socket from the page, as any Socket.IO client can: connect as the page does, send, collect frames until done.
+SEND_OVER_SOCKET = """
+async ([chat, text]) => {
+  const frames = [];
+  const id = () => crypto.randomUUID();  // Chainlit's ids are UUIDs
+  await new Promise((resolve) => {
+    const socket = new WebSocket(chat.replace("http", "ws") + "/ws/socket.io/?EIO=4&transport=websocket");
+    const done = () => { clearTimeout(timer); socket.close(); resolve(); };
+    const timer = setTimeout(done, 60000);
+    socket.onmessage = (event) => {
+      frames.push(event.data);
+      if (event.data === "2") {
+        socket.send("3");  // Engine.IO's ping, answered
+      } else if (event.data.startsWith("0")) {
+        socket.send("40" + JSON.stringify({clientType: "webapp", sessionId: id(), threadId: "", userEnv: "{}"}));
+      } else if (event.data.startsWith("40")) {
+        const message = {id: id(), threadId: "", name: "sam", type: "user_message", output: text,
+                         createdAt: new Date().toISOString()};
+        socket.send("42" + JSON.stringify(["client_message", {message, fileReferences: []}]));
+      } else if (event.data.includes('"task_end"')) {
+        done();
+      }
+    };
+  });
+  return frames;
+}
+"""
 
 
 def taskflow(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -181,6 +209,53 @@ def test_up_serves_the_chat_says_when_the_model_is_down_and_stops_on_ctrl_c(tmp_
         assert server.stopped_in is not None
         assert server.stopped_in < 5
         page.context.close()
+
+
+def test_a_blank_message_gets_a_hint_on_what_to_type_and_never_reaches_the_model(tmp_path, browser, fake_gemini):
+    env = clean_env(
+        f"sqlite:///{tmp_path / 'taskflow.db'}",
+        tmp_path,
+        TASKFLOW_USER="sam",
+        GEMINI_API_KEY="a-key-for-the-stand-in",
+        TASKFLOW_GEMINI_BASE_URL=fake_gemini.url,
+    )
+    port = free_port()
+    with running(["up", "--port", str(port)], env, port) as server:
+        page = browser.new_context().new_page()
+        open_chat(page, server.url)
+        for blank in ("   ", "", "\n\n", " \t\n "):
+            frames = page.evaluate(SEND_OVER_SOCKET, [server.url, blank])
+            assert any('"task_end"' in frame for frame in frames), (blank, frames[-3:])  # the turn ran to its end
+            assert any("Type what you'd like to do" in frame for frame in frames), (blank, frames[-3:])
+        page.context.close()
+    assert fake_gemini.requests == []
+
+
+def test_two_starts_of_the_chat_leave_no_two_live_tool_tokens(tmp_path, browser):
+    database = f"sqlite:///{tmp_path / 'taskflow.db'}"
+    # A tool server nobody answers at: the turn fails, but only after the chat made sam's token for it.
+    env = clean_env(database, tmp_path, TASKFLOW_USER="sam", TASKFLOW_MCP_URL=f"http://127.0.0.1:{free_port()}/mcp")
+    engine = create_db_engine(database)
+
+    def live_tokens() -> int:
+        with unit_of_work(engine) as session:
+            tokens = list_tokens(session, find_user(session, "sam").id)
+            return sum(token.expires_at is not None and token.expires_at > utcnow() for token in tokens)
+
+    for _ in range(2):
+        port = free_port()
+        with running(["up", "--port", str(port)], env, port) as server:
+            page = browser.new_context().new_page()
+            open_chat(page, server.url)
+            frames = page.evaluate(SEND_OVER_SOCKET, [server.url, "what's due today?"])
+            assert any('"task_end"' in frame for frame in frames), frames[-3:]
+            assert live_tokens() == 1
+            page.context.close()
+            assert server.stop() == 0
+        assert live_tokens() == 0  # deleted on stop
+    with unit_of_work(engine) as session:
+        assert list_tokens(session, find_user(session, "sam").id) == []
+    engine.dispose()
 
 
 def test_a_thread_resumes_with_its_history_after_a_restart(tmp_path, browser):

@@ -23,22 +23,26 @@ pytestmark = pytest.mark.anyio
 
 
 class FakeChats:
-    """Open chats by user name; each chat records what was posted into it."""
+    """Open chats by user name, with ids NAME-0, NAME-1, ...; each chat records what was posted into it."""
 
     def __init__(self, **open_chats: int) -> None:
-        self.posted: dict[str, list[list[str]]] = {name: [[] for _ in range(n)] for name, n in open_chats.items()}
+        self.posted: dict[str, list[str]] = {f"{name}-{i}": [] for name, n in open_chats.items() for i in range(n)}
         self.broken = False
 
     def users(self) -> set[str]:
-        return {name for name, chats in self.posted.items() if chats}
+        return {chat.rsplit("-", 1)[0] for chat in self.posted}
 
-    async def send(self, user_name: str, text: str, only: Any = None) -> int:
+    def chats_of(self, user_name: str) -> list[str]:
+        return [chat for chat in self.posted if chat.rsplit("-", 1)[0] == user_name]
+
+    async def post(self, chat_id: str, text: str) -> bool:
         if self.broken:
-            return 0
-        chats = [only] if only is not None else self.posted.get(user_name, [])
-        for chat in chats:
-            chat.append(text)
-        return len(chats)
+            return False
+        self.posted.setdefault(chat_id, []).append(text)
+        return True
+
+    def of(self, user_name: str) -> list[list[str]]:
+        return [self.posted[chat] for chat in self.chats_of(user_name)]
 
 
 @pytest.fixture
@@ -97,8 +101,8 @@ async def test_every_open_chat_of_the_user_and_no_other_gets_it_once(engine, run
     consumers.deliver(NOTIFICATIONS, reminder_due(sam.user_id))
     delivery = notifications.ReminderDelivery(runtime, chats)
     assert await delivery.deliver_to_open_chats() == 1
-    assert chats.posted[sam_name] == [["**Reminder:** stretch"], ["**Reminder:** stretch"]]
-    assert chats.posted[kim_name] == [[]]
+    assert chats.of(sam_name) == [["**Reminder:** stretch"], ["**Reminder:** stretch"]]
+    assert chats.of(kim_name) == [[]]
     assert await delivery.deliver_to_open_chats() == 0
     assert kept(engine, sam.user_id)[0].delivered_at is not None
 
@@ -111,10 +115,10 @@ async def test_without_an_open_chat_it_waits_for_the_next_one(engine, runtime, c
     delivery = notifications.ReminderDelivery(runtime, chats)
     assert await delivery.deliver_to_open_chats() == 0
     assert [row.delivered_at for row in kept(engine, sam.user_id)] == [None, None]
-    opened: list[str] = []
-    assert await delivery.deliver_to(user_name(engine, sam.user_id), opened) == 2
-    assert opened == ["**Reminder:** first", "**Reminder:** second"]
-    assert await delivery.deliver_to(user_name(engine, sam.user_id), []) == 0
+    assert await delivery.deliver_to(user_name(engine, sam.user_id), "opened") == 2
+    assert chats.posted["opened"] == ["**Reminder:** first", "**Reminder:** second"]
+    assert await delivery.deliver_to(user_name(engine, sam.user_id), "later") == 0
+    assert "later" not in chats.posted
 
 
 async def test_a_failed_post_leaves_it_pending(engine, runtime, consumers):
@@ -136,3 +140,79 @@ async def test_shown_reminders_are_deleted_after_a_week_pending_ones_never(engin
         notifications.mark_delivered(session, [shown.id], now=utcnow() - timedelta(days=8))
         notifications.prune_delivered(session)
     assert [row.id for row in kept(engine, sam.user_id)] == [pending.id]
+
+
+Replica = tuple[Consumers, notifications.ReminderDelivery]
+
+
+def replicas(runtime: Runtime, engine, *open_chats: FakeChats) -> list[Replica]:
+    """Chat processes on one database: each its own consumers (its own subscription) and delivery to its own chats."""
+    made = []
+    for chats in open_chats:
+        consumers = Consumers(engine)
+        delivery = notifications.ReminderDelivery(runtime, chats)
+        notifications.subscribe(consumers)
+        consumers.listen(NOTIFICATIONS, delivery.arrived)
+        made.append((consumers, delivery))
+    return made
+
+
+async def test_each_replica_shows_a_reminder_in_the_chats_open_on_it_once(engine, runtime):
+    sam = new_actor(engine)
+    name = user_name(engine, sam.user_id)
+    here, there = FakeChats(**{name: 1}), FakeChats(**{name: 2})
+    (first, first_delivery), (second, second_delivery) = replicas(runtime, engine, here, there)
+    event = reminder_due(sam.user_id)
+    assert first.deliver(NOTIFICATIONS, event) is Outcome.success
+    assert await first_delivery.deliver_arrived() == 1  # shown here, so marked delivered ...
+    assert kept(engine, sam.user_id)[0].delivered_at is not None
+    assert second.deliver(NOTIFICATIONS, event) is Outcome.success  # ... and still shown in the chats over there
+    assert await second_delivery.deliver_arrived() == 1
+    for redelivered in (first, second, second):  # at least once: the same event again, by any subscription
+        assert redelivered.deliver(NOTIFICATIONS, event) is Outcome.success
+    assert await first_delivery.deliver_arrived() == await second_delivery.deliver_arrived() == 0
+    assert here.of(name) == [["**Reminder:** stretch"]]
+    assert there.of(name) == [["**Reminder:** stretch"], ["**Reminder:** stretch"]]
+    assert len(kept(engine, sam.user_id)) == 1
+
+
+async def test_a_reminder_found_pending_before_its_event_arrives_shows_once(engine, runtime):
+    sam = new_actor(engine)
+    name = user_name(engine, sam.user_id)
+    here, there = FakeChats(), FakeChats(**{name: 1})
+    (first, _), (second, second_delivery) = replicas(runtime, engine, here, there)
+    event = reminder_due(sam.user_id)
+    first.deliver(NOTIFICATIONS, event)  # kept by the first replica, which has no chat of sam's open
+    assert await second_delivery.deliver_to_open_chats() == 1  # the second finds it pending on its poll
+    second.deliver(NOTIFICATIONS, event)  # then the event reaches it too
+    assert await second_delivery.deliver_arrived() == 0
+    assert there.of(name) == [["**Reminder:** stretch"]]
+
+
+async def test_with_no_chat_open_on_any_replica_it_is_kept_once_for_the_next_visit(engine, runtime):
+    sam = new_actor(engine)
+    name = user_name(engine, sam.user_id)
+    here, there = FakeChats(), FakeChats()
+    made = replicas(runtime, engine, here, there)
+    event = reminder_due(sam.user_id)
+    for consumers, delivery in made:
+        assert consumers.deliver(NOTIFICATIONS, event) is Outcome.success
+        assert await delivery.deliver_arrived() == 0
+    assert [row.delivered_at for row in kept(engine, sam.user_id)] == [None]
+    assert await made[1][1].deliver_to(name, "next-visit") == 1
+    assert await made[0][1].deliver_to(name, "another-later") == 0
+    assert there.posted == {"next-visit": ["**Reminder:** stretch"]}
+    assert here.posted == {}
+
+
+async def test_a_listener_hears_every_delivery_that_succeeded_here_redeliveries_included(engine):
+    consumers = Consumers(engine)
+    notifications.subscribe(consumers)
+    heard: list[str] = []
+    consumers.listen(NOTIFICATIONS, lambda event: heard.append(event.id))
+    sam = new_actor(engine)
+    event = reminder_due(sam.user_id)
+    assert consumers.deliver(NOTIFICATIONS, event) is Outcome.success
+    assert consumers.deliver(NOTIFICATIONS, event) is Outcome.success  # the handler skips it; the listener hears it
+    assert consumers.deliver(NOTIFICATIONS, reminder_due(sam.user_id) | {"data": {}}) is Outcome.drop
+    assert heard == [event["id"], event["id"]]

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from sqlalchemy import create_engine
 
@@ -17,6 +18,9 @@ from mcp_server.event_catalog import EventType
 
 COMPONENTS = Path(__file__).resolve().parents[1] / "components"
 CLOUD_VARIANT = "pubsub-redpanda-cloud.yaml"  # replaces pubsub.yaml in a cloud deployment, never loaded beside it
+FANOUT = "pubsub-chat-fanout.yaml"  # the chat's per-replica consumer group on the notifications topic
+FANOUT_CLOUD_VARIANT = "pubsub-chat-fanout-redpanda-cloud.yaml"  # replaces FANOUT in a cloud deployment
+CLOUD_VARIANTS = {CLOUD_VARIANT: "pubsub.yaml", FANOUT_CLOUD_VARIANT: FANOUT}
 # Topics the code publishes that nothing in this product consumes: none so far.
 EXTERNAL_TOPICS: frozenset[str] = frozenset()
 
@@ -52,7 +56,7 @@ def test_every_file_holds_dapr_resources_of_known_kinds_and_api_versions():
 
 
 def test_the_local_set_has_no_two_resources_of_one_kind_and_name():
-    local = sorted(path.name for path in COMPONENTS.glob("*.yaml") if path.name != CLOUD_VARIANT)
+    local = sorted(path.name for path in COMPONENTS.glob("*.yaml") if path.name not in CLOUD_VARIANTS)
     keys = [(r["kind"], r["metadata"]["name"]) for name in local for r in load(name)]
     assert len(keys) == len(set(keys))  # daprd refuses to start on a duplicate component name
 
@@ -67,9 +71,10 @@ def test_the_local_pubsub_is_kafka_on_redpanda_without_auth():
     assert metadata["authType"]["value"] == "none"
 
 
-def test_the_cloud_pubsub_uses_scram_sha_256_over_tls_with_credentials_from_the_secret_store():
-    cloud = only(CLOUD_VARIANT)
-    assert cloud["metadata"]["name"] == only("pubsub.yaml")["metadata"]["name"]  # a drop-in replacement
+@pytest.mark.parametrize(("cloud_file", "local_file"), sorted(CLOUD_VARIANTS.items()))
+def test_the_cloud_pubsubs_use_scram_sha_256_over_tls_with_credentials_from_the_secret_store(cloud_file, local_file):
+    cloud, local = only(cloud_file), only(local_file)
+    assert cloud["metadata"]["name"] == local["metadata"]["name"]  # a drop-in replacement
     assert cloud["spec"]["type"] == "pubsub.kafka"
     metadata = metadata_of(cloud)
     assert metadata["authType"]["value"] == "password"
@@ -79,6 +84,22 @@ def test_the_cloud_pubsub_uses_scram_sha_256_over_tls_with_credentials_from_the_
         assert {"name", "key"} <= set(metadata[secret]["secretKeyRef"])
     assert "disableTls" not in metadata
     assert cloud["auth"]["secretStore"] == only("secretstore.yaml")["metadata"]["name"]
+    for setting in ("consumerGroup", "clientID", "initialOffset"):  # the same consumer groups as the local one
+        assert metadata[setting] == metadata_of(local)[setting]
+    assert cloud.get("scopes") == local.get("scopes")
+
+
+@pytest.mark.parametrize("name", [FANOUT, FANOUT_CLOUD_VARIANT])
+def test_the_fanout_pubsub_gives_each_chat_replica_a_consumer_group_of_its_own_from_the_newest_event(name):
+    fanout = only(name)
+    metadata = metadata_of(fanout)
+    # {podName} is the pod's name on Kubernetes (daprd's POD_NAME); {appID} keeps one prefix for ACLs.
+    assert metadata["consumerGroup"]["value"] == "{appID}-{podName}"
+    assert metadata["initialOffset"]["value"] == "newest"  # a new replica does not replay the topic's history
+    assert fanout["scopes"] == ["taskflow-chat"]
+    shared = metadata_of(only("pubsub.yaml"))
+    assert shared["consumerGroup"]["value"] == "{appID}"  # one group per app: kept once, never lost
+    assert shared["initialOffset"]["value"] == "oldest"
 
 
 def test_the_secret_store_is_a_local_one_limited_by_a_prefix():
@@ -91,16 +112,27 @@ def test_subscriptions_route_to_the_apps_routes_with_a_dead_letter_topic_and_top
     router = subscription_router(Consumers(create_engine("sqlite://")), app_api_token="any")
     routes = {route.path for route in router.routes}
     subscriptions = resources("Subscription")
-    assert subscriptions
+    shared = [s for s in subscriptions if s["spec"]["pubsubname"] == DEFAULT_PUBSUB_NAME]
     for subscription in subscriptions:
         spec = subscription["spec"]
-        assert spec["pubsubname"] == DEFAULT_PUBSUB_NAME
         assert spec["routes"]["default"] in routes
-        assert spec["deadLetterTopic"] not in {"", None, spec["topic"]}
         assert "scopes" not in spec
         assert subscription["scopes"]
-    scopes = {s["spec"]["topic"]: s["scopes"] for s in subscriptions}
+    for subscription in shared:
+        assert subscription["spec"]["deadLetterTopic"] not in {"", None, subscription["spec"]["topic"]}
+    scopes = {s["spec"]["topic"]: s["scopes"] for s in shared}
     assert scopes == {"task-events": ["taskflow-mcp"], "notifications": ["taskflow-chat"]}
+
+
+def test_the_chat_also_subscribes_to_notifications_through_its_per_replica_component_on_the_same_route():
+    subscriptions = resources("Subscription")
+    (fanout,) = [s for s in subscriptions if s["spec"]["pubsubname"] != DEFAULT_PUBSUB_NAME]
+    (shared,) = [s for s in subscriptions if s["spec"]["topic"] == "notifications" and s is not fanout]
+    assert fanout["spec"]["pubsubname"] == only(FANOUT)["metadata"]["name"]
+    assert fanout["spec"]["topic"] == "notifications"
+    assert fanout["spec"]["routes"] == shared["spec"]["routes"]  # the route keeps a reminder once either way
+    assert "deadLetterTopic" not in fanout["spec"]  # N replicas would each publish a copy
+    assert fanout["scopes"] == shared["scopes"] == ["taskflow-chat"]
 
 
 def test_every_topic_the_code_publishes_has_a_subscription_or_is_documented_as_external():
@@ -114,8 +146,14 @@ def test_resiliency_covers_the_pubsub_component_the_code_publishes_to_both_ways(
     policies = resiliency["spec"]["policies"]
     targets = resiliency["spec"]["targets"]["components"]
     assert DEFAULT_PUBSUB_NAME == Settings.model_fields["pubsub_name"].default
-    for direction in ("inbound", "outbound"):
-        target = targets[DEFAULT_PUBSUB_NAME][direction]
+    fanout = only(FANOUT)["metadata"]["name"]
+    assert set(targets[fanout]) == {"inbound"}  # nothing publishes through it
+    for component, direction in [
+        (DEFAULT_PUBSUB_NAME, "inbound"),
+        (DEFAULT_PUBSUB_NAME, "outbound"),
+        (fanout, "inbound"),
+    ]:
+        target = targets[component][direction]
         retry = policies["retries"][target["retry"]]
         assert retry["policy"] == "exponential"
         assert retry["maxRetries"] > 0

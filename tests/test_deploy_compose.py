@@ -147,6 +147,24 @@ def test_the_cloud_setup_replaces_the_local_broker_with_the_cloud_pubsub_and_its
     assert topics_env["RPK_SASL_MECHANISM"] == "SCRAM-SHA-256"  # what the Dapr component's "SHA-256" means
 
 
+@pytest.mark.parametrize(
+    ("setup", "fanout"),
+    [("local", "pubsub-chat-fanout.yaml"), ("redpanda-cloud", "pubsub-chat-fanout-redpanda-cloud.yaml")],
+)
+def test_only_the_chats_sidecar_loads_the_per_replica_component_and_names_its_group_after_pod_name(setup, fanout):
+    for name, sidecar in sidecars(setup).items():
+        app_id = flag_value(sidecar["command"], "--app-id")
+        mounted = mounts_of(sidecar).get("/components/pubsub-chat-fanout.yaml")
+        if app_id == "taskflow-chat":
+            assert mounted == f"./components/{fanout}"
+            # daprd refuses a component using {podName} while POD_NAME is unset; Kubernetes sets it per pod.
+            assert environment_of(sidecar)["POD_NAME"]
+            assert "{podName}" in (COMPONENTS / fanout).read_text()
+            assert environment_of(sidecar)["APP_API_TOKEN"]
+        else:
+            assert mounted is None, name
+
+
 def test_cloud_credentials_reach_only_the_sidecars_and_the_topics_job():
     for setup in SETUPS:
         for name, service in services(setup).items():

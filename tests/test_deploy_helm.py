@@ -128,14 +128,24 @@ def test_every_deployment_has_a_dapr_sidecar_for_its_app(variant):
             assert container["args"][container["args"].index("--port") + 1] == str(ports["health"])
 
 
+def pubsubs(variant: str) -> tuple[Manifest, Manifest]:
+    """The shared pub/sub component and the chat's per-replica one."""
+    components = {m.name: m for m in of_kind(variant, "Component")}
+    assert set(components) == {DEFAULTS["pubsub"]["name"], DEFAULTS["pubsub"]["chatFanout"]["name"]}
+    return components[DEFAULTS["pubsub"]["name"]], components[DEFAULTS["pubsub"]["chatFanout"]["name"]]
+
+
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_subscriptions_are_scoped_to_deployed_apps_and_the_pubsub_to_all_of_them(variant):
     app_ids = {annotations(d)["dapr.io/app-id"] for d in of_kind(variant, "Deployment")}
-    (component,) = of_kind(variant, "Component")
+    component, fanout = pubsubs(variant)
     assert set(component.resource["scopes"]) == app_ids
+    assert fanout.resource["scopes"] == [DEFAULTS["chat"]["appId"]]
     for subscription in of_kind(variant, "Subscription"):
         assert set(subscription.resource["scopes"]) <= app_ids
-        assert subscription.resource["spec"]["pubsubname"] == component.name
+        assert subscription.resource["spec"]["pubsubname"] in {component.name, fanout.name}
+        if subscription.resource["spec"]["pubsubname"] == fanout.name:
+            assert subscription.resource["scopes"] == [DEFAULTS["chat"]["appId"]]
 
 
 def test_subscriptions_and_resiliency_match_the_components_folder():
@@ -145,7 +155,7 @@ def test_subscriptions_and_resiliency_match_the_components_folder():
             spec["pubsubname"],
             spec["topic"],
             spec["routes"]["default"],
-            spec["deadLetterTopic"],
+            spec.get("deadLetterTopic"),
             subscription["scopes"],
         )
 
@@ -155,6 +165,19 @@ def test_subscriptions_and_resiliency_match_the_components_folder():
     assert resiliency.resource["spec"] == local["spec"]
 
 
+def test_the_chat_runs_two_replicas_and_each_gets_every_reminder_through_a_consumer_group_of_its_own():
+    chat = named("default", "Deployment", "-chat")
+    assert chat.resource["spec"]["replicas"] == 2
+    _, fanout = pubsubs("default")
+    metadata = {entry["name"]: entry["value"] for entry in fanout.resource["spec"]["metadata"] if "value" in entry}
+    # Dapr's {podName} is the POD_NAME its injector gives the sidecar: the pod's name, one per replica.
+    assert metadata["consumerGroup"] == "{appID}-{podName}"
+    assert metadata["initialOffset"] == "newest"
+    (subscription,) = [s for s in of_kind("default", "Subscription") if s.resource["spec"]["pubsubname"] == fanout.name]
+    assert subscription.resource["spec"]["topic"] == "notifications"
+    assert subscription.resource["scopes"] == [annotations(chat)["dapr.io/app-id"]]
+
+
 def test_subscription_routes_are_routes_the_apps_serve():
     served = {path for method, path in mcp_http_routes() if method == "POST"}
     for subscription in of_kind("default", "Subscription"):
@@ -162,11 +185,17 @@ def test_subscription_routes_are_routes_the_apps_serve():
 
 
 @pytest.mark.parametrize(
-    ("variant", "local_file"), [("default", "pubsub.yaml"), ("redpanda-cloud", "pubsub-redpanda-cloud.yaml")]
+    ("variant", "local_file"),
+    [
+        ("default", "pubsub.yaml"),
+        ("redpanda-cloud", "pubsub-redpanda-cloud.yaml"),
+        ("default", "pubsub-chat-fanout.yaml"),
+        ("redpanda-cloud", "pubsub-chat-fanout-redpanda-cloud.yaml"),
+    ],
 )
 def test_the_pubsub_component_matches_its_components_folder_twin(variant, local_file):
-    (component,) = of_kind(variant, "Component")
     (twin,) = load_components(local_file)
+    (component,) = [m for m in of_kind(variant, "Component") if m.name == twin["metadata"]["name"]]
     assert component.name == twin["metadata"]["name"]
     assert component.resource["spec"]["type"] == twin["spec"]["type"]
     rendered = {entry["name"]: entry for entry in component.resource["spec"]["metadata"]}
@@ -178,6 +207,8 @@ def test_the_pubsub_component_matches_its_components_folder_twin(variant, local_
         assert ("secretKeyRef" in rendered[name]) == ("secretKeyRef" in entry), name
     if "auth" in twin:  # Kubernetes' built-in secret store instead of the local .env store
         assert component.resource["auth"] == {"secretStore": "kubernetes"}
+    if "scopes" in twin:
+        assert component.resource["scopes"] == twin["scopes"]
 
 
 def test_every_dapr_component_entry_has_exactly_one_value_source():
@@ -191,7 +222,7 @@ def test_every_dapr_component_entry_has_exactly_one_value_source():
 
 def test_the_pubsub_name_the_apps_publish_to_is_the_components_name():
     for variant in VARIANTS:
-        (component,) = of_kind(variant, "Component")
+        component, _ = pubsubs(variant)
         for deployment in app_deployments(variant):
             for container in containers(deployment):
                 assert container_env(container)["TASKFLOW_PUBSUB_NAME"]["value"] == component.name

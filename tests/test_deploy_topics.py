@@ -25,7 +25,7 @@ fi
 
 def topics_the_subscriptions_use() -> set[str]:
     subscriptions = yaml.safe_load_all((COMPONENTS / "subscriptions.yaml").read_text())
-    return {topic for s in subscriptions for topic in (s["spec"]["topic"], s["spec"]["deadLetterTopic"])}
+    return {topic for s in subscriptions for topic in (s["spec"]["topic"], s["spec"].get("deadLetterTopic")) if topic}
 
 
 def run_script(tmp_path: Path, existing: str = "", fail: bool = False) -> tuple[subprocess.CompletedProcess, list]:
