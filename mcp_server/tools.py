@@ -284,3 +284,10 @@ def create_mcp_server(
         return await run(lambda s, actor, now: undo.undo_last_change(s, actor=actor, now=now))
 
     return mcp
+
+
+def in_process_server(runtime: Runtime) -> FastMCP:
+    """The task tools for in-process MCP connections, built once per runtime (building costs tens of milliseconds)."""
+    if runtime.tool_server is None:
+        runtime.tool_server = create_mcp_server(runtime)
+    return runtime.tool_server

@@ -16,9 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from events.catalog import EventType
-from events.models import OutboxEvent
 from mcp_server.errors import TaskError
+from mcp_server.event_catalog import EventType
+from mcp_server.event_models import OutboxEvent
 from mcp_server.models import Change, Priority, Status, Task, TaskPublic, User
 from mcp_server.service import Actor, current_change, record_event, to_public
 from mcp_server.validation import start_of_day

@@ -15,11 +15,11 @@ from mcp import ClientSession
 from sqlalchemy import select, text, update
 
 from events import recurrence
-from events.catalog import to_cloudevent
 from events.consumers import Consumers, Event, Outcome
-from events.models import OutboxEvent
 from mcp_server.accounts import actor_for, ensure_user
 from mcp_server.db import unit_of_work
+from mcp_server.event_catalog import to_cloudevent
+from mcp_server.event_models import OutboxEvent
 from mcp_server.models import Change, Task
 from mcp_server.service import Actor, TaskCreate, add_task
 from mcp_server.undo import NOTHING, UndoRefused, undo_last_change
