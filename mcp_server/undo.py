@@ -42,8 +42,9 @@ class UndoResult(BaseModel):
 
 def undo_last_change(session: Session, *, actor: Actor, now: datetime) -> UndoResult:
     """Reverse the person's newest change of the last hour that is not itself an undo and not undone yet."""
-    # One undo at a time per person: a second one waits, then sees the first and walks further back.
-    session.scalars(select(User.id).where(User.id == actor.user_id).with_for_update()).first()
+    # One undo at a time per person: a second one waits, then sees the first and walks further back. NO KEY UPDATE
+    # on PostgreSQL, so a consumer inserting this person's task (a key-share lock on them) never deadlocks with it.
+    session.scalars(select(User.id).where(User.id == actor.user_id).with_for_update(key_share=True)).first()
     undone = select(Change.undoes).where(Change.user_id == actor.user_id, Change.undoes.is_not(None))  # type: ignore[union-attr]
     change = session.scalars(
         select(Change)

@@ -310,9 +310,11 @@ async def test_an_undo_racing_the_recurrence_consumer_removes_the_occurrence_it_
     actor = actor_named(pg_engine, person.name)
     results: list[str] = []
     with unit_of_work(pg_engine) as consumer_session:
-        recurrence.on_task_completed(consumer_session, event)  # holds the task's lock until this block commits
+        # The consumer has locked the task (its first step) but not yet made the occurrence when the undo starts.
+        consumer_session.execute(select(Task).where(Task.id == rent["id"]).with_for_update())
         thread = undo_in_thread(pg_engine, actor, person.clock.now, results)
         assert blocked_on_a_lock(pg_engine, 1)
+        recurrence.on_task_completed(consumer_session, event)
     thread.join(timeout=30)
     assert results == ["Undid: completed 'pay rent' — reopened it and removed the next occurrence on 2027-01-01"]
     assert [(task["due"], task["status"]) for task in await person.all_tasks()] == [("2026-12-01", "open")]
