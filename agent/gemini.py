@@ -79,6 +79,8 @@ first occurrence.
 - To move a task by an amount or change its priority by a step, read it first and send the new value.
 - Bulk deletion: call delete_completed_tasks without confirm to count what would go, tell the person and ask. \
 Call it with confirm=true only when their latest message says yes to that question.
+- "Undo", "undo that", "revert my last change": call undo_last_change once per undo asked for (each call goes one \
+change further back, within the last hour) and tell them its message; never undo on your own to fix a mistake.
 
 Read dates, times and changes by these conventions:
 {_CONVENTIONS}

@@ -57,6 +57,11 @@ class DeleteCompleted:
 
 
 @dataclass(frozen=True)
+class Undo:
+    """Undo the person's latest change ('undo that', 'revert my last change')."""
+
+
+@dataclass(frozen=True)
 class Answer:
     """Yes or no to a question the agent asked."""
 
@@ -72,7 +77,7 @@ class Unclear:
     greeting: bool = False
 
 
-Command = AddTask | ListTasks | ChangeTask | DeleteCompleted | Answer | Unclear
+Command = AddTask | ListTasks | ChangeTask | DeleteCompleted | Undo | Answer | Unclear
 
 _REMINDER_HOUR = time(9)  # an all-day task reminds in the morning of its day
 _YES = set(
@@ -755,6 +760,13 @@ _BULK_RE = re.compile(
 )
 
 
+_UNDO_RE = re.compile(
+    r"(?i)(?:oops[\s,!.]*|whoops[\s,!.]*)?(?:undo|revert|reverse|roll\s*back|take\s+back)"
+    r"(?:\s+(?:that|this|it|(?:my|the)\s+(?:last|latest|previous|most\s+recent)\s+(?:change|edit|action|step|one"
+    r"|thing)|what\s+i\s+(?:just\s+)?did|the\s+change))?(?:\s+(?:again|too))?"
+)
+
+
 def _answer(text: str) -> Answer | None:
     """Yes or no when every word belongs to phrases of one kind ('yep, do it', 'no, cancel')."""
     words = re.findall(r"[a-z']+", text.lower())
@@ -817,6 +829,8 @@ def interpret(text: str, *, now: datetime) -> Command:
         return Unclear(text, _suggestions("", now))
     if _BULK_RE.fullmatch(said):
         return DeleteCompleted()
+    if _UNDO_RE.fullmatch(said):
+        return Undo()
     if command := _listing(said, now) or _changing(said, now):
         return command
     question = text.strip().endswith("?") or _QUESTION_RE.match(said) is not None

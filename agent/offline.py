@@ -14,13 +14,23 @@ from typing import Any
 from dateutil.relativedelta import relativedelta
 
 from agent.conversation import Message, ModelRequest, ToolCall, ToolResult
-from agent.interpreter import AddTask, Answer, ChangeTask, Command, DeleteCompleted, ListTasks, Unclear, interpret
+from agent.interpreter import (
+    AddTask,
+    Answer,
+    ChangeTask,
+    Command,
+    DeleteCompleted,
+    ListTasks,
+    Unclear,
+    Undo,
+    interpret,
+)
 from agent.references import closest
 from agent.render import describe, task_list, when_text
 
 HELP = (
-    "I can add, list, find, change, complete, reopen and delete tasks. Try “add buy milk tomorrow at 5pm "
-    "#errands”, “what's due today?”, “move buy milk to friday” or “mark buy milk as done”."
+    "I can add, list, find, change, complete, reopen and delete tasks, and undo your last change. Try “add buy "
+    "milk tomorrow at 5pm #errands”, “what's due today?”, “move buy milk to friday” or “mark buy milk as done”."
 )
 ACTION_TOOLS = {"complete": "complete_task", "reopen": "reopen_task", "delete": "delete_task", "update": "update_task"}
 SEARCH_STATUS = {"complete": "open", "reopen": "completed"}
@@ -53,6 +63,8 @@ def respond(request: ModelRequest) -> list[str | ToolCall]:
         return _answer(command, history[:start], results)
     if isinstance(command, ChangeTask):
         return _change(command, results, today)
+    if isinstance(command, Undo):
+        return _undo(results)
     if not results:
         return [_first_call(command)]
     last = results[-1]
@@ -96,6 +108,17 @@ def _first_call(command: AddTask | ListTasks | DeleteCompleted) -> ToolCall:
     if isinstance(command, ListTasks):
         return ToolCall(id="call_1", name="list_tasks", arguments=dict(command.arguments))
     return ToolCall(id="call_1", name="delete_completed_tasks", arguments={"confirm": False})
+
+
+def _undo(results: list[ToolResult]) -> list[str | ToolCall]:
+    """The undo tool's own words: what it undid, that there was nothing, or why it would not."""
+    if not results:
+        return [ToolCall(id="call_1", name="undo_last_change", arguments={})]
+    last = results[-1]
+    if last.is_error:
+        return [_failure(last)]
+    message = last.content["message"]
+    return [message[0].upper() + message[1:] + "."]
 
 
 def _answer(answer: Answer, before: list[Message], results: list[ToolResult]) -> list[str | ToolCall]:

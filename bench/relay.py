@@ -180,7 +180,7 @@ def make_events(runtime: Runtime, actors: list[Actor], wanted: int) -> None:
                 if k % 3 == 0 or k % 10 == 0:
                     service.complete_task(session, actor=actor, task_id=task_id, now=now)
                 if k % 20 == 19:
-                    service.delete_task(session, actor=actor, task_id=task_id)
+                    service.delete_task(session, actor=actor, task_id=task_id, now=now)
                 k += 1
             count = session.scalar(select(func.count()).select_from(OutboxEvent)) or 0
     later = runtime.clock() + timedelta(hours=2)

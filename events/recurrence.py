@@ -28,6 +28,7 @@ _ID_MAX = 2**63 - 1
 class _CompletedTask(BaseModel):
     id: int = Field(ge=1, le=_ID_MAX)
     due: str | None
+    completed_at: str | None = None  # absent from events written before completions could be undone
 
 
 class _Completion(BaseModel):
@@ -52,11 +53,15 @@ def on_task_completed(session: Session, event: Event) -> None:
     if not _is_due_at(task, claim.task.due):
         log.info("event %s: task %d has moved since; nothing to do", event.id, claim.task.id)
         return
+    if not _is_completion(task, claim.task.completed_at):
+        # Undone and completed again: that later completion's own event continues the series.
+        log.info("event %s: task %d was completed again since; nothing to do", event.id, claim.task.id)
+        return
     owner = session.get(User, task.user_id)
     if owner is None:
         return
     actor = actor_for(owner)
-    add_next_occurrence(session, actor=actor, completed=to_public(task, actor.zone), now=utcnow())
+    add_next_occurrence(session, actor=actor, completed=to_public(task, actor.zone), now=utcnow(), caused_by=event.id)
 
 
 def _is_due_at(task: Task, claimed: str | None) -> bool:
@@ -70,6 +75,16 @@ def _is_due_at(task: Task, claimed: str | None) -> bool:
     if isinstance(moment, datetime):
         return task.due_date is None and moment.tzinfo is not None and task.due_at == moment
     return task.due_date == moment
+
+
+def _is_completion(task: Task, claimed: str | None) -> bool:
+    """Whether the stored completion is the one the event names (events without the moment are taken as it)."""
+    if claimed is None:
+        return True
+    try:
+        return task.completed_at == datetime.fromisoformat(claimed)
+    except ValueError:
+        raise MalformedEvent("task.completed with an unreadable completed_at") from None
 
 
 def subscribe(consumers: Consumers) -> None:

@@ -18,7 +18,7 @@ from mcp_server import telemetry
 from mcp_server.db import unit_of_work
 from mcp_server.event_catalog import to_cloudevent
 from mcp_server.event_models import OutboxEvent
-from mcp_server.models import utcnow
+from mcp_server.models import Change, utcnow
 from mcp_server.outbox import OUTBOX_CHANNEL
 from mcp_server.signals import Signals
 
@@ -217,9 +217,11 @@ class Relay:
         return max(0.0, min(self._settings.poll, (nearest - now).total_seconds()))
 
     def prune(self) -> int:
+        """Forget sent events past the retention, and the changes they made (long past undoing)."""
         cutoff = self._clock() - self._settings.retention
         with unit_of_work(self._engine) as session:
             result = session.execute(delete(OutboxEvent).where(OutboxEvent.sent_at < cutoff))  # type: ignore[operator]
+            session.execute(delete(Change).where(Change.made_at < cutoff))  # type: ignore[arg-type]
             return result.rowcount or 0
 
     def backlog(self) -> Backlog:

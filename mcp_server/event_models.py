@@ -43,6 +43,7 @@ class OutboxEvent(SQLModel, table=True):
         Index("ix_outbox_sent_at", "sent_at"),
         # Streams waiting on a leased or backed-off event, which the relay's claim skips.
         Index("ix_outbox_unsent_available", "available_at", postgresql_where=UNSENT, sqlite_where=UNSENT),
+        Index("ix_outbox_change", "change_id"),
         # Row ids must never come back: they order each user's stream (SQLite reuses rowids otherwise).
         {"sqlite_autoincrement": True},
     )
@@ -61,6 +62,8 @@ class OutboxEvent(SQLModel, table=True):
     available_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     attempts: int = Field(default=0, sa_column=Column(Integer(), nullable=False, server_default="0"))
     sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    # The person's change this event belongs to (undo reverses a change's events); None for consumers' events.
+    change_id: int | None = Field(default=None, sa_column=Column(BigInteger(), nullable=True))
 
 
 class InboxEntry(SQLModel, table=True):

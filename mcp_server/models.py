@@ -153,6 +153,26 @@ class Task(SQLModel, table=True):
     completed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
 
 
+class Change(SQLModel, table=True):
+    """One change a person made (a tool call or command); its events carry its id, and an undo is a change that
+    names the one it reversed."""
+
+    __tablename__ = "changes"
+    __table_args__ = (
+        Index("ix_changes_user_made", "user_id", "made_at"),
+        # A change is reversed at most once, however many undos race for it.
+        Index("uq_changes_undoes", "undoes", unique=True),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    )
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
+    made_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    undoes: int | None = Field(default=None, sa_column=Column(BigInteger(), nullable=True))
+
+
 class TaskPublic(BaseModel):
     """A task as every surface shows it; dates are in the owner's zone."""
 

@@ -26,12 +26,22 @@ def wake_on_commit(session: Session, channel: str) -> None:
         session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": channel})
 
 
-def append(session: Session, *, type: EventType, user_id: int, data: dict[str, Any]) -> OutboxEvent:
-    """Add an event to the outbox in the current transaction: it is published if, and only if, this commits."""
+def append(
+    session: Session, *, type: EventType, user_id: int, data: dict[str, Any], change_id: int | None = None
+) -> OutboxEvent:
+    """Add an event to the outbox in the current transaction: it is published if, and only if, this commits.
+
+    `change_id` names the person's change the event belongs to, so that change can be undone as one.
+    """
     carrier: dict[str, str] = {}
     inject(carrier)
     row = OutboxEvent(
-        topic=type.topic, type=type.value, user_id=user_id, data=data, traceparent=carrier.get("traceparent")
+        topic=type.topic,
+        type=type.value,
+        user_id=user_id,
+        data=data,
+        traceparent=carrier.get("traceparent"),
+        change_id=change_id,
     )
     session.add(row)
     wake_on_commit(session, OUTBOX_CHANNEL)

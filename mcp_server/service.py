@@ -20,7 +20,16 @@ from sqlmodel import Session
 from mcp_server import outbox, search
 from mcp_server.errors import InvalidField, TaskNotFound
 from mcp_server.event_catalog import EventType
-from mcp_server.models import PRIORITY_BY_RANK, BulkDeleteResult, Priority, Status, Task, TaskPage, TaskPublic
+from mcp_server.models import (
+    PRIORITY_BY_RANK,
+    BulkDeleteResult,
+    Change,
+    Priority,
+    Status,
+    Task,
+    TaskPage,
+    TaskPublic,
+)
 from mcp_server.paging import Order, SortBy, after_cursor, encode_cursor, ordering
 from mcp_server.recurrence import first_occurrence, next_occurrence
 from mcp_server.signing import cursor_key
@@ -133,7 +142,7 @@ def add_task(session: Session, *, actor: Actor, data: TaskCreate, now: datetime)
     session.flush()
     if task.recurrence:
         task.series_id = task.id
-    _record(session, EventType.task_created, task, actor)
+    record_event(session, EventType.task_created, task, actor, made_at=now)
     return task
 
 
@@ -178,7 +187,7 @@ def update_task(session: Session, *, actor: Actor, task_id: int, changes: TaskCh
             session.flush()
     except IntegrityError:
         raise InvalidField("due", "another occurrence of this recurring task is already due then") from None
-    _record(session, EventType.task_updated, task, actor, changed)
+    record_event(session, EventType.task_updated, task, actor, changed, made_at=now, previous=_only(old, changed))
     return task
 
 
@@ -200,7 +209,8 @@ def complete_task(session: Session, *, actor: Actor, task_id: int, now: datetime
         return task
     task.status, task.completed_at, task.updated_at = Status.completed.value, now, now
     session.flush()
-    _record(session, EventType.task_completed, task, actor, ["status", "completed_at"])
+    previous = {"status": Status.open.value, "completed_at": None}
+    record_event(session, EventType.task_completed, task, actor, list(previous), made_at=now, previous=previous)
     return task
 
 
@@ -208,21 +218,22 @@ def reopen_task(session: Session, *, actor: Actor, task_id: int, now: datetime) 
     task = get_task(session, actor=actor, task_id=task_id)
     if task.status != Status.completed:
         return task
+    previous = {"status": Status.completed.value, "completed_at": local_iso(task.completed_at, actor.zone)}
     task.status, task.completed_at, task.updated_at = Status.open.value, None, now
     session.flush()
-    _record(session, EventType.task_reopened, task, actor, ["status", "completed_at"])
+    record_event(session, EventType.task_reopened, task, actor, list(previous), made_at=now, previous=previous)
     return task
 
 
-def delete_task(session: Session, *, actor: Actor, task_id: int) -> Task:
+def delete_task(session: Session, *, actor: Actor, task_id: int, now: datetime) -> Task:
     task = get_task(session, actor=actor, task_id=task_id)
     session.delete(task)
     session.flush()
-    _record(session, EventType.task_deleted, task, actor)
+    record_event(session, EventType.task_deleted, task, actor, made_at=now)
     return task
 
 
-def delete_completed_tasks(session: Session, *, actor: Actor, confirm: bool) -> BulkDeleteResult:
+def delete_completed_tasks(session: Session, *, actor: Actor, confirm: bool, now: datetime) -> BulkDeleteResult:
     """Delete every completed task of the user, but only once confirmed; otherwise say how many would go."""
     mine_completed = and_(Task.user_id == actor.user_id, Task.status == Status.completed.value)
     if not confirm:
@@ -235,16 +246,19 @@ def delete_completed_tasks(session: Session, *, actor: Actor, confirm: bool) -> 
         return BulkDeleteResult(deleted=0, would_delete=count, message=message)
     deleted = list(session.scalars(delete(Task).where(mine_completed).returning(Task)))
     for task in deleted:
-        _record(session, EventType.task_deleted, task, actor)
+        record_event(session, EventType.task_deleted, task, actor, made_at=now)
     count = len(deleted)
     return BulkDeleteResult(deleted=count, would_delete=count, message=f"deleted {count} completed task(s)")
 
 
-def add_next_occurrence(session: Session, *, actor: Actor, completed: TaskPublic, now: datetime) -> Task | None:
+def add_next_occurrence(
+    session: Session, *, actor: Actor, completed: TaskPublic, now: datetime, caused_by: str
+) -> Task | None:
     """The occurrence after a completed one of a series, with the same fields and the reminder shifted alike.
 
     None when the task does not repeat, the series has ended, or that occurrence exists already (a redelivered
-    or concurrent completion): the unique (series_id, due_at) index decides, not a prior check.
+    or concurrent completion): the unique (series_id, due_at) index decides, not a prior check. Its event names
+    the completion event that `caused_by` it, so undoing that completion finds it.
     """
     if not completed.recurrence or completed.due is None:
         return None
@@ -273,7 +287,7 @@ def add_next_occurrence(session: Session, *, actor: Actor, completed: TaskPublic
             session.flush()
     except IntegrityError:
         return None
-    _record(session, EventType.task_created, task, actor)
+    record_event(session, EventType.task_created, task, actor, caused_by=caused_by)
     return task
 
 
@@ -286,16 +300,49 @@ def _start_of_due(due: date | datetime, zone: ZoneInfo) -> datetime:
     return due if isinstance(due, datetime) else start_of_day(due, zone)
 
 
-def _record(session: Session, type: EventType, task: Task, actor: Actor, changed: list[str] | None = None) -> None:
-    """The event of this change, in the same transaction; reminders are re-planned when one may have moved."""
-    data = {
+def _only(values: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    return {name: values[name] for name in names}
+
+
+def record_event(
+    session: Session,
+    type: EventType,
+    task: Task,
+    actor: Actor,
+    changed: list[str] | None = None,
+    *,
+    made_at: datetime | None = None,
+    previous: dict[str, Any] | None = None,
+    caused_by: str | None = None,
+) -> None:
+    """The event of this change, in the same transaction; reminders are re-planned when one may have moved.
+
+    A person's change (`made_at` given) is one row of `changes` per unit of work, and its events say what the
+    changed fields were before, so it can be undone. A consumer's event names the event that `caused_by` it.
+    """
+    data: dict[str, Any] = {
         "task": to_public(task, actor.zone).model_dump(mode="json"),
         "changed": changed or [],
         "user_id": actor.user_id,
     }
-    outbox.append(session, type=type, user_id=actor.user_id, data=data)
+    if previous is not None:
+        data["previous"] = previous
+    if caused_by is not None:
+        data["caused_by"] = caused_by
+    change_id = None if made_at is None else current_change(session, actor=actor, made_at=made_at)
+    outbox.append(session, type=type, user_id=actor.user_id, data=data, change_id=change_id)
     if task.remind_at is not None:
         outbox.wake_on_commit(session, outbox.REMINDERS_CHANNEL)
+
+
+def current_change(session: Session, *, actor: Actor, made_at: datetime, undoes: int | None = None) -> int:
+    """The id of this unit of work's change, recorded on first use: everything one call does is undone together."""
+    if "change" not in session.info:
+        change = Change(user_id=actor.user_id, made_at=made_at, undoes=undoes)
+        session.add(change)
+        session.flush()
+        session.info["change"] = change.id
+    return session.info["change"]
 
 
 def list_tasks(session: Session, *, actor: Actor, spec: TaskFilter, now: datetime) -> TaskPage:

@@ -23,7 +23,7 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
-from mcp_server import service
+from mcp_server import service, undo
 from mcp_server.arguments import StrictBool, StrictToolServer, Text, WholeNumber, at_most
 from mcp_server.errors import TaskError
 from mcp_server.models import RECURRENCE_MAX, BulkDeleteResult, Priority, TaskPage, TaskPublic
@@ -40,7 +40,8 @@ TaskFlow keeps one person's tasks. Tasks have a title, optional description, pri
 tags, a due date (all-day YYYY-MM-DD or a date and time), an optional RFC 5545 recurrence and a reminder.
 Dates may be ISO 8601 (naive values are in the person's time zone) or short phrases such as
 "tomorrow 5pm", "next friday", "in 2 hours". Find ids with list_tasks (query= searches words).
-Delete completed tasks in bulk only after the person has confirmed."""
+Delete completed tasks in bulk only after the person has confirmed. undo_last_change reverses the person's latest
+change when they ask to undo or revert it."""
 
 TaskId = Annotated[WholeNumber, Field(description="The task's id, as add_task or list_tasks returned it")]
 PriorityName = Literal["high", "medium", "low"]
@@ -67,6 +68,8 @@ READ = ToolAnnotations(readOnlyHint=True, idempotentHint=True, openWorldHint=Fal
 WRITE = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=False)
 IDEMPOTENT_WRITE = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=False)
 DESTRUCTIVE = ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False)
+# Undoing an added task deletes it; calling it twice undoes two changes.
+UNDO = ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=False, openWorldHint=False)
 
 
 # Tools return their result ready-made: FastMCP checks it against the model with pydantic, and the protocol layer
@@ -74,6 +77,7 @@ DESTRUCTIVE = ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempote
 TaskResult = Annotated[CallToolResult, TaskPublic]
 PageResult = Annotated[CallToolResult, TaskPage]
 BulkResult = Annotated[CallToolResult, BulkDeleteResult]
+UndoResult = Annotated[CallToolResult, undo.UndoResult]
 
 
 def structured(result: BaseModel) -> CallToolResult:
@@ -253,7 +257,9 @@ def create_mcp_server(
     @mcp.tool(annotations=DESTRUCTIVE, structured_output=True)
     async def delete_task(task_id: TaskId) -> TaskResult:
         """Delete one task for good; returns the task as it was."""
-        return await run(lambda s, actor, _now: public(service.delete_task(s, actor=actor, task_id=task_id), actor))
+        return await run(
+            lambda s, actor, now: public(service.delete_task(s, actor=actor, task_id=task_id, now=now), actor)
+        )
 
     @mcp.tool(annotations=DESTRUCTIVE, structured_output=True)
     async def delete_completed_tasks(
@@ -262,7 +268,20 @@ def create_mcp_server(
         ] = False,
     ) -> BulkResult:
         """Delete all of the person's completed tasks. Without confirm=true nothing is deleted; ask first."""
-        return await run(lambda s, actor, _now: service.delete_completed_tasks(s, actor=actor, confirm=confirm))
+        return await run(lambda s, actor, now: service.delete_completed_tasks(s, actor=actor, confirm=confirm, now=now))
+
+    @mcp.tool(annotations=UNDO, structured_output=True)
+    async def undo_last_change() -> UndoResult:
+        """Undo the person's most recent change to their tasks, made anywhere (chat, command line, any assistant)
+        within the last hour. Call it only when the person asks to undo or revert; tell them the result's message.
+
+        An added task is deleted; a deleted one comes back with every field; a completed one is reopened and the
+        next occurrence its completion created is removed; a reopened one is completed again; an edit gets its old
+        values back; a bulk delete of completed tasks is restored as one change. Calling it again undoes the change
+        before that (an undo is never undone by the next one). undone=false: there was nothing to undo. An error
+        means the task was changed since in a way the undo would overwrite: tell the person, do not retry.
+        """
+        return await run(lambda s, actor, now: undo.undo_last_change(s, actor=actor, now=now))
 
     return mcp
 

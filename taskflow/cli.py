@@ -250,6 +250,20 @@ def tasks(user_name: str | None, status: str, as_json: bool) -> None:
         click.echo(_task_table(found, runtime.clock()) if found else "no tasks")
 
 
+@cli.command()
+@USER_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON: undone, message, restored, removed.")
+def undo(user_name: str | None, as_json: bool) -> None:
+    """Undo your latest change of the last hour, made anywhere (again: the one before)."""
+    from mcp_server.undo import undo_last_change
+
+    runtime = _runtime()
+    actor = _actor(runtime, user_name)
+    with runtime.unit_of_work() as session:
+        result = undo_last_change(session, actor=actor, now=runtime.clock())
+    click.echo(result.model_dump_json(indent=2) if as_json else result.message)
+
+
 def _actor(runtime: Runtime, user_name: str | None) -> Actor:
     """A named user must exist; the default local user is created on first use."""
     if not user_name:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
@@ -117,11 +117,15 @@ def actor(engine: Engine) -> Actor:
 
 @asynccontextmanager
 async def connected(
-    engine: Engine, db_url: str, zone: str = ZONE, user: str | None = None
+    engine: Engine,
+    db_url: str,
+    zone: str = ZONE,
+    user: str | None = None,
+    clock: Callable[[], datetime] = lambda: NOW,
 ) -> AsyncIterator[ClientSession]:
     """An MCP client session connected in memory to a tool server acting as a local user (fresh unless named)."""
     settings = Settings(database_url=db_url, timezone=zone, user=user or f"local-{uuid.uuid4().hex[:8]}")
-    runtime = Runtime(settings=settings, engine=engine, clock=lambda: NOW)
+    runtime = Runtime(settings=settings, engine=engine, clock=clock)
     async with create_connected_server_and_client_session(create_mcp_server(runtime)) as session:
         yield session
 

@@ -248,3 +248,13 @@ async def test_relative_changes_apply_to_the_task_as_stored(runtime):
 async def test_a_schedule_is_described_in_words(runtime):
     reply = await say(runtime, "add standup every weekday at 9am")
     assert reply == "Added: standup — due Mon 30 Nov 09:00 · every weekday at 09:00."
+
+
+async def test_undo_that_reverses_the_last_change_and_says_what_it_did(runtime):
+    await say(runtime, "add buy milk tomorrow")
+    await say(runtime, "mark buy milk as done")
+    assert await say(runtime, "undo that") == "Undid: completed 'buy milk' — reopened it."
+    assert [task["status"] for task in tasks(runtime)] == ["open"]
+    assert await say(runtime, "revert my last change") == "Undid: added 'buy milk' — deleted it."
+    assert tasks(runtime) == []
+    assert await say(runtime, "undo") == "Nothing to undo from the last hour."

@@ -187,3 +187,21 @@ def test_chat_failure_is_one_line(env):
     done = taskflow("chat", "add x", env={**env, "TASKFLOW_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/x"})
     assert done.returncode == 1
     assert done.stderr.startswith("taskflow: cannot use the database")
+
+
+def test_undo_reverses_the_latest_change_then_the_one_before(env):
+    settings = Settings(database_url=env["TASKFLOW_DATABASE_URL"], timezone="Asia/Karachi", user="sam")
+    runtime = Runtime.start(settings)
+    actor = runtime.local_actor
+    with unit_of_work(runtime.engine) as session:
+        task = add_task(session, actor=actor, data=TaskCreate(title="renew passport"), now=runtime.clock())
+    with unit_of_work(runtime.engine) as session:
+        complete_task(session, actor=actor, task_id=task.id, now=runtime.clock())
+    runtime.close()
+    first = taskflow("undo", env=env)
+    assert (first.returncode, first.stdout) == (0, "Undid: completed 'renew passport' — reopened it\n"), first.stderr
+    second = json.loads(taskflow("undo", "--json", env=env).stdout)
+    assert (second["undone"], second["message"]) == (True, "Undid: added 'renew passport' — deleted it")
+    assert [removed["title"] for removed in second["removed"]] == ["renew passport"]
+    assert taskflow("undo", env=env).stdout == "nothing to undo from the last hour\n"
+    assert json.loads(taskflow("tasks", "--json", "--status", "all", env=env).stdout) == []

@@ -19,7 +19,7 @@ from mcp_server.db import unit_of_work
 from mcp_server.errors import InvalidField
 from mcp_server.event_catalog import SOURCE, to_cloudevent
 from mcp_server.event_models import InboxEntry, OutboxEvent
-from mcp_server.models import utcnow
+from mcp_server.models import Change, utcnow
 from mcp_server.service import Actor, TaskCreate, TaskFilter
 from tests.conftest import NOW, new_actor
 
@@ -198,6 +198,7 @@ async def test_sent_events_are_pruned_after_the_retention(engine, actor):
     assert later.prune() >= 1
     with unit_of_work(engine) as session:
         assert not list(session.scalars(select(OutboxEvent).where(OutboxEvent.user_id == actor.user_id)))
+        assert not list(session.scalars(select(Change).where(Change.user_id == actor.user_id)))
 
 
 async def test_a_consumer_that_cannot_reach_the_database_asks_for_a_retry(actor):

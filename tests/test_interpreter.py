@@ -16,6 +16,7 @@ from agent.interpreter import (
     DeleteCompleted,
     ListTasks,
     Unclear,
+    Undo,
     interpret,
 )
 from mcp_server.recurrence import next_occurrence
@@ -720,3 +721,26 @@ def test_call_on_one_day_or_another_is_no_schedule() -> None:
 def test_a_reminder_an_hour_before_is_relative_to_due() -> None:
     task = add("dentist friday 3pm and remind me an hour before")
     assert (task.due, task.remind_at) == ("2026-12-04T15:00:00+05:00", "2026-12-04T14:00:00+05:00")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "undo",
+        "undo that",
+        "Undo my last change",
+        "revert that",
+        "please undo the last change",
+        "oops, undo that!",
+        "can you roll back what I just did?",
+        "undo it again",
+        "take back my most recent edit",
+    ],
+)
+def test_undo_is_read_in_other_words(text: str) -> None:
+    assert interpret(text, now=NOW) == Undo()
+
+
+@pytest.mark.parametrize("text", ["undo the report task", "add revert the migration tomorrow", "reverse the car in"])
+def test_undo_words_inside_a_request_about_a_task_are_not_an_undo(text: str) -> None:
+    assert interpret(text, now=NOW) != Undo()

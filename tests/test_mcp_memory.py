@@ -22,6 +22,7 @@ TOOLS = {
     "reopen_task",
     "delete_task",
     "delete_completed_tasks",
+    "undo_last_change",
 }
 
 pytestmark = pytest.mark.anyio
@@ -46,6 +47,8 @@ async def test_every_tool_is_listed_with_hints(client):
     assert tools["get_task"].annotations.readOnlyHint is True
     assert tools["delete_task"].annotations.destructiveHint is True
     assert tools["delete_completed_tasks"].annotations.destructiveHint is True
+    assert tools["undo_last_change"].annotations.destructiveHint is True
+    assert tools["undo_last_change"].annotations.readOnlyHint is False
     assert tools["complete_task"].annotations.idempotentHint is True
     assert tools["add_task"].annotations.idempotentHint is False
     assert all(tool.description for tool in tools.values())

@@ -25,7 +25,7 @@ def test_each_change_appends_its_event_with_the_task_and_changed_fields(session,
     service.update_task(session, actor=actor, task_id=task.id, changes=TaskChanges(priority="high"), now=NOW)
     service.complete_task(session, actor=actor, task_id=task.id, now=NOW)
     service.reopen_task(session, actor=actor, task_id=task.id, now=NOW)
-    service.delete_task(session, actor=actor, task_id=task.id)
+    service.delete_task(session, actor=actor, task_id=task.id, now=NOW)
     events = events_of(session, actor)
     assert [event.type for event in events] == [
         "com.taskflow.task.created",
@@ -66,7 +66,7 @@ def test_bulk_delete_writes_one_event_per_task(session, actor):
     for title in ("a", "b"):
         task = service.add_task(session, actor=actor, data=TaskCreate(title=title), now=NOW)
         service.complete_task(session, actor=actor, task_id=task.id, now=NOW)
-    service.delete_completed_tasks(session, actor=actor, confirm=True)
+    service.delete_completed_tasks(session, actor=actor, confirm=True, now=NOW)
     deleted = [e.data["task"]["title"] for e in events_of(session, actor) if e.type.endswith("deleted")]
     assert sorted(deleted) == ["a", "b"]
 

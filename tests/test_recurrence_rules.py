@@ -316,4 +316,4 @@ def test_completing_a_stored_poisoned_rule_raises_invalid_rule_for_the_consumer(
     task.status = Status.completed.value
     completed = service.to_public(task, actor.zone)
     with pytest.raises(InvalidRule, match="INTERVAL must be a whole number from 1 to 3650"):
-        service.add_next_occurrence(session, actor=actor, completed=completed, now=NOW)
+        service.add_next_occurrence(session, actor=actor, completed=completed, now=NOW, caused_by="test-event")

@@ -91,7 +91,7 @@ def test_reminders_of_deleted_or_completed_tasks_do_not_fire(engine, actor, endi
     task_id = add(engine, actor, title="x", remind_at="2026-11-29T11:00")
     with unit_of_work(engine) as session:
         if ending == "delete":
-            service.delete_task(session, actor=actor, task_id=task_id)
+            service.delete_task(session, actor=actor, task_id=task_id, now=NOW)
         else:
             service.complete_task(session, actor=actor, task_id=task_id, now=NOW)
     at(engine, AT_11).fire_due()

@@ -173,7 +173,7 @@ def test_search_follows_edits_and_deletes(session, library):
     )
     assert titles(session, library, query="porto") == ["research trains to Porto"]
     assert titles(session, library, query="flights") == []
-    service.delete_task(session, actor=library, task_id=found.id)
+    service.delete_task(session, actor=library, task_id=found.id, now=NOW)
     assert titles(session, library, query="porto") == []
 
 

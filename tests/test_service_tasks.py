@@ -156,7 +156,7 @@ def test_complete_and_reopen_are_idempotent(session, actor):
 
 def test_delete_removes_the_task(session, actor):
     task = add(session, actor, title="x")
-    assert service.delete_task(session, actor=actor, task_id=task.id).title == "x"
+    assert service.delete_task(session, actor=actor, task_id=task.id, now=NOW).title == "x"
     with pytest.raises(TaskNotFound, match=f"no task {task.id}; list_tasks finds ids"):
         service.get_task(session, actor=actor, task_id=task.id)
 
@@ -166,10 +166,10 @@ def test_bulk_delete_needs_confirmation_and_says_how_many(session, actor):
         task = add(session, actor, title=title)
         if title != "c":
             service.complete_task(session, actor=actor, task_id=task.id, now=NOW)
-    refused = service.delete_completed_tasks(session, actor=actor, confirm=False)
+    refused = service.delete_completed_tasks(session, actor=actor, confirm=False, now=NOW)
     assert (refused.deleted, refused.would_delete) == (0, 2)
     assert "confirm=true" in refused.message
-    done = service.delete_completed_tasks(session, actor=actor, confirm=True)
+    done = service.delete_completed_tasks(session, actor=actor, confirm=True, now=NOW)
     assert done.deleted == 2
     left = service.list_tasks(session, actor=actor, spec=service.TaskFilter(status="all"), now=NOW).tasks
     assert [t.title for t in left] == ["c"]
@@ -185,7 +185,7 @@ def test_another_users_task_is_not_found(stranger, session, actor, operation):
         ),
         "complete": lambda: service.complete_task(session, actor=stranger, task_id=task.id, now=NOW),
         "reopen": lambda: service.reopen_task(session, actor=stranger, task_id=task.id, now=NOW),
-        "delete": lambda: service.delete_task(session, actor=stranger, task_id=task.id),
+        "delete": lambda: service.delete_task(session, actor=stranger, task_id=task.id, now=NOW),
     }
     with pytest.raises(TaskNotFound):
         calls[operation]()
@@ -196,5 +196,5 @@ def test_another_users_tasks_are_neither_listed_nor_bulk_deleted(stranger, sessi
     task = add(session, actor, title="mine")
     service.complete_task(session, actor=actor, task_id=task.id, now=NOW)
     assert service.list_tasks(session, actor=stranger, spec=service.TaskFilter(status="all"), now=NOW).tasks == []
-    assert service.delete_completed_tasks(session, actor=stranger, confirm=True).deleted == 0
+    assert service.delete_completed_tasks(session, actor=stranger, confirm=True, now=NOW).deleted == 0
     assert service.get_task(session, actor=actor, task_id=task.id).status == "completed"

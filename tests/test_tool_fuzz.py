@@ -1,4 +1,4 @@
-"""Property-based fuzzing of all eight tools through the real MCP client, on both databases.
+"""Property-based fuzzing of all nine tools through the real MCP client, on both databases.
 
 Every call returns a result or a specific tool error (`Error executing tool NAME: field: problem`), never the
 generic "failed unexpectedly", within the deadline of 2 s, and no call logs an unexpected failure. Examples mix
@@ -214,6 +214,7 @@ def arguments(tool: str) -> st.SearchStrategy[dict[str, Any]]:
             "cursor": cursors(),
         },
         "delete_completed_tasks": {"confirm": BOOLS},
+        "undo_last_change": {},
     }.get(tool, {})
     required = {"title": TEXT} if tool == "add_task" else {} if tool in optional else {"task_id": task_ids()}
     declared = st.fixed_dictionaries(required, optional=optional)
@@ -247,3 +248,4 @@ test_complete_task = fuzzing("complete_task")
 test_reopen_task = fuzzing("reopen_task")
 test_delete_task = fuzzing("delete_task")
 test_delete_completed_tasks = fuzzing("delete_completed_tasks")
+test_undo_last_change = fuzzing("undo_last_change")
