@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from opentelemetry.propagate import inject
-from sqlalchemy import text
+from sqlalchemy import insert, text
 from sqlmodel import Session
 
 from events.catalog import EventType
-from events.models import OutboxEvent
+from events.models import OutboxEvent, new_event_id
+from mcp_server.models import utcnow
 
 # Wake-up channels: in-process through the unit of work, across processes through PostgreSQL NOTIFY.
 OUTBOX_CHANNEL = "taskflow_outbox"
@@ -26,13 +27,25 @@ def wake_on_commit(session: Session, channel: str) -> None:
         session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": channel})
 
 
-def append(session: Session, *, type: EventType, user_id: int, data: dict[str, Any]) -> OutboxEvent:
-    """Add an event to the outbox in the current transaction: it is published if, and only if, this commits."""
+def append(session: Session, *, type: EventType, user_id: int, data: dict[str, Any]) -> None:
+    """Add an event to the outbox in the current transaction: it is published if, and only if, this commits.
+
+    A plain INSERT rather than an ORM object: nothing reads the row back in this transaction, and skipping the
+    unit of work's bookkeeping is a good part of a tool call's cost.
+    """
     carrier: dict[str, str] = {}
     inject(carrier)
-    row = OutboxEvent(
-        topic=type.topic, type=type.value, user_id=user_id, data=data, traceparent=carrier.get("traceparent")
+    now = utcnow()
+    session.execute(
+        insert(OutboxEvent).values(
+            event_id=new_event_id(),
+            topic=type.topic,
+            type=type.value,
+            user_id=user_id,
+            data=data,
+            traceparent=carrier.get("traceparent"),
+            created_at=now,
+            available_at=now,
+        )
     )
-    session.add(row)
     wake_on_commit(session, OUTBOX_CHANNEL)
-    return row

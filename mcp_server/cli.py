@@ -318,11 +318,12 @@ def mcp_stdio(context: click.Context, user_name: str | None) -> None:
     import anyio
 
     from mcp_server.serving import run_until_signal
+    from mcp_server.stdio_pipes import serve_stdio
     from mcp_server.tools import create_mcp_server
 
     runtime = _runtime(user_name)
     runtime.local_actor  # noqa: B018  (create the local user before the first request)
-    anyio.run(run_until_signal, create_mcp_server(runtime).run_stdio_async)
+    anyio.run(run_until_signal, partial(serve_stdio, create_mcp_server(runtime)))
 
 
 @mcp_stdio.command("config")

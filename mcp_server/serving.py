@@ -105,8 +105,8 @@ async def run_until_stopped(job: Callable[[], Awaitable[None]]) -> None:
 async def run_until_signal(job: Callable[[], Awaitable[None]]) -> None:
     """Run `job` until it ends, or end the process at once on SIGTERM or Ctrl-C.
 
-    For the stdio server: its stdin is read by a thread that no cancellation reaches, so an orderly stop would wait
-    for the client's next line. What was committed is durable; a call in flight gets no answer.
+    For the stdio server: when its stdin is not a pipe, it is read by a thread that no cancellation reaches, so an
+    orderly stop would wait for the client's next line. What was committed is durable; a call in flight gets no answer.
     """
     async with anyio.create_task_group() as group:
         with anyio.open_signal_receiver(*STOP_SIGNALS) as received:
