@@ -421,14 +421,26 @@ def serve() -> None:
 @serve.command("mcp")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=PORT)
-def serve_mcp(host: str, port: int) -> None:
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Processes serving the one port; each runs the event services too (safe: they claim work with locks).",
+)
+def serve_mcp(host: str, port: int, workers: int) -> None:
     """Serve the task tools over streamable HTTP at /mcp (bearer token required) with /healthz, /readyz, /metrics."""
     from chat_ui.launcher import display_url
-    from mcp_server.http_app import create_http_app
-    from mcp_server.serving import serve_http
+    from mcp_server.http_app import app_from_settings, create_http_app
+    from mcp_server.serving import serve_http, serve_http_workers
 
-    app = create_http_app(_runtime())
-    serve_http(app, host, port, ready=_announce("TaskFlow MCP server", f"{display_url(host, port)}/mcp"))
+    runtime = _runtime()  # brings the database schema up to date once, before any worker starts
+    ready = _announce("TaskFlow MCP server", f"{display_url(host, port)}/mcp")
+    if workers == 1:
+        serve_http(create_http_app(runtime), host, port, ready=ready)
+        return
+    runtime.close()
+    serve_http_workers(f"{app_from_settings.__module__}:{app_from_settings.__name__}", host, port, workers, ready)
 
 
 @serve.command("chat")
