@@ -15,6 +15,7 @@ from mcp_server.models import utcnow
 # Wake-up channels: in-process through the unit of work, across processes through PostgreSQL NOTIFY.
 OUTBOX_CHANNEL = "taskflow_outbox"
 REMINDERS_CHANNEL = "taskflow_reminders"
+_INSERT = insert(OutboxEvent.__table__)  # type: ignore[arg-type]
 
 
 def wake_on_commit(session: Session, channel: str) -> None:
@@ -36,16 +37,15 @@ def append(session: Session, *, type: EventType, user_id: int, data: dict[str, A
     carrier: dict[str, str] = {}
     inject(carrier)
     now = utcnow()
-    session.execute(
-        insert(OutboxEvent).values(
-            event_id=new_event_id(),
-            topic=type.topic,
-            type=type.value,
-            user_id=user_id,
-            data=data,
-            traceparent=carrier.get("traceparent"),
-            created_at=now,
-            available_at=now,
-        )
-    )
+    row = {
+        "event_id": new_event_id(),
+        "topic": type.topic,
+        "type": type.value,
+        "user_id": user_id,
+        "data": data,
+        "traceparent": carrier.get("traceparent"),
+        "created_at": now,
+        "available_at": now,
+    }
+    session.execute(_INSERT, row)  # values as parameters: one compiled statement, reused by every call
     wake_on_commit(session, OUTBOX_CHANNEL)

@@ -134,7 +134,7 @@ def add_task(session: Session, *, actor: Actor, data: TaskCreate, now: datetime)
     # bookkeeping (the returned task is detached, like every task once its unit of work ends).
     table = Task.__table__
     values = {column.key: getattr(task, column.key) for column in table.columns if column.key != "id"}
-    task.id = session.execute(insert(table).values(values).returning(table.c.id)).scalar_one()
+    task.id = session.execute(insert(table).returning(table.c.id), values).scalar_one()
     if task.recurrence:
         task.series_id = task.id
         session.execute(update(table).where(table.c.id == task.id).values(series_id=task.id))
