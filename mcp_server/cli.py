@@ -12,13 +12,12 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from wcwidth import wcswidth
 
-from agent.conversation import Model, ModelUnavailable
 from agent.render import is_overdue
 from mcp_server import service, telemetry
 from mcp_server.accounts import (
@@ -40,6 +39,9 @@ from mcp_server.migrate import SchemaOutdated, upgrade
 from mcp_server.models import ApiToken, TaskPublic, utcnow
 from mcp_server.runtime import Runtime
 from mcp_server.service import Actor, TaskFilter
+
+if TYPE_CHECKING:
+    from agent.conversation import Model
 
 PORT = click.IntRange(1, 65535)
 USER_OPTION = click.option("--user", "user_name", help="Act as this user (default: TASKFLOW_USER, the login name).")
@@ -543,6 +545,12 @@ def _fail(message: str) -> NoReturn:
     sys.exit(1)
 
 
+def _is_model_unavailable(error: Exception) -> bool:
+    """Whether the chat model could not be reached; only `chat` loads the agent, so other commands never check."""
+    conversation = sys.modules.get("agent.conversation")
+    return conversation is not None and isinstance(error, conversation.ModelUnavailable)
+
+
 def main() -> None:
     """Entry point: expected failures end with one line on stderr, never a traceback."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
@@ -553,7 +561,7 @@ def main() -> None:
     except click.ClickException as error:
         error.show()
         sys.exit(error.exit_code)
-    except (ConfigError, TaskError, SchemaOutdated, ModelUnavailable) as error:
+    except (ConfigError, TaskError, SchemaOutdated) as error:
         _fail(str(error))
     except OperationalError as error:
         _fail(f"cannot use the database: {str(error.orig).strip().splitlines()[0]}")
@@ -564,6 +572,10 @@ def main() -> None:
             raise
         reason = "a file is in the way" if isinstance(error, (NotADirectoryError, FileExistsError)) else error.strerror
         _fail(f"cannot use {error.filename}: {reason} (choose another TASKFLOW_DATABASE_URL or XDG_DATA_HOME)")
+    except Exception as error:
+        if not _is_model_unavailable(error):
+            raise
+        _fail(str(error))
 
 
 if __name__ == "__main__":  # `python -m mcp_server.cli`, for clients that cannot find the `taskflow` script
