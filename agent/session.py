@@ -17,7 +17,7 @@ from agent.offline import OfflineModel
 from mcp_server.config import Settings
 from mcp_server.runtime import Runtime
 from mcp_server.service import Actor
-from mcp_server.tools import ACTING_AS
+from mcp_server.tools import ACTING_AS, in_process_server
 
 
 def model_for(settings: Settings, *, offline: bool = False) -> Model:
@@ -41,7 +41,7 @@ async def tool_session(runtime: Runtime, actor: Actor) -> AsyncIterator[ToolBox]
     if not settings.mcp_url:
         acting = ACTING_AS.set(actor)  # the in-memory server's tasks start in this context, so they act for actor
         try:
-            async with create_connected_server_and_client_session(runtime.tool_server) as session:
+            async with create_connected_server_and_client_session(in_process_server(runtime)) as session:
                 yield ToolBox(session)
         finally:
             ACTING_AS.reset(acting)

@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import Engine, select
 
 from agent.memory import load_thread
-from chat_ui.models import ChatReminder
 from chat_ui.passwords import set_password
-from events.catalog import SOURCE, EventType
 from mcp_server.accounts import actor_for, add_user, find_user
+from mcp_server.chat_models import ChatReminder
 from mcp_server.db import create_db_engine, unit_of_work
+from mcp_server.event_catalog import SOURCE, EventType
 from mcp_server.models import utcnow
 from mcp_server.service import TaskCreate, add_task
 from tests.e2e_helpers import Server, browser, clean_env, log_in, open_chat, running, say, screenshot, wait_until

@@ -338,7 +338,7 @@ def mcp_stdio(context: click.Context, user_name: str | None) -> None:
 )
 def mcp_config(client: str) -> None:
     """Print the client's configuration entry for this installation's stdio server."""
-    entry: dict[str, object] = {"command": sys.executable, "args": ["-m", "mcp_server.cli", "mcp"]}
+    entry: dict[str, object] = {"command": sys.executable, "args": ["-m", "taskflow.cli", "mcp"]}
     if executable := _taskflow_executable():
         entry = {"command": executable, "args": ["mcp"]}
     env = {name: os.environ[name] for name in ("TASKFLOW_DATABASE_URL", "TASKFLOW_USER") if os.environ.get(name)}
@@ -433,8 +433,8 @@ def serve() -> None:
 def serve_mcp(host: str, port: int, workers: int) -> None:
     """Serve the task tools over streamable HTTP at /mcp (bearer token required) with /healthz, /readyz, /metrics."""
     from chat_ui.launcher import display_url
-    from mcp_server.http_app import app_from_settings, create_http_app
     from mcp_server.serving import serve_http, serve_http_workers
+    from taskflow.http_app import app_from_settings, create_http_app
 
     runtime = _runtime()  # brings the database schema up to date once, before any worker starts
     ready = _announce("TaskFlow MCP server", f"{display_url(host, port)}/mcp")
@@ -526,7 +526,7 @@ def worker(host: str, port: int | None) -> None:
     import anyio
 
     from events.background import EventServices, consumers_for, transport_for
-    from mcp_server.health import worker_app
+    from events.health import worker_app
     from mcp_server.serving import run_until_stopped, serve_http
 
     runtime = _runtime()
@@ -578,5 +578,5 @@ def main() -> None:
         _fail(str(error))
 
 
-if __name__ == "__main__":  # `python -m mcp_server.cli`, for clients that cannot find the `taskflow` script
+if __name__ == "__main__":  # `python -m taskflow.cli`, for clients that cannot find the `taskflow` script
     main()

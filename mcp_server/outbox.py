@@ -8,8 +8,8 @@ from opentelemetry.propagate import inject
 from sqlalchemy import insert, text
 from sqlmodel import Session
 
-from events.catalog import EventType
-from events.models import OutboxEvent, new_event_id
+from mcp_server.event_catalog import EventType
+from mcp_server.event_models import OutboxEvent, new_event_id
 from mcp_server.models import utcnow
 
 # Wake-up channels: in-process through the unit of work, across processes through PostgreSQL NOTIFY.
