@@ -257,7 +257,9 @@ def commit_floor(url: str, runs: int = 300) -> Stats:
     with psycopg.connect(url) as connection:
         for n in range(runs + 30):
             started = time.perf_counter()
-            connection.execute("INSERT INTO inbox (consumer, event_id, handled_at) VALUES ('floor', %s, now())", (n,))
+            connection.execute(
+                "INSERT INTO inbox (consumer, source, event_id, handled_at) VALUES ('floor', 'bench', %s, now())", (n,)
+            )
             connection.commit()
             durations.append(time.perf_counter() - started)
         connection.execute("DELETE FROM inbox WHERE consumer = 'floor'")

@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from functools import partial
 
 import anyio
-import psycopg
 
 from events import recurrence
 from events.consumers import Consumers
@@ -91,6 +90,8 @@ async def forward_notifications(
     conninfo: str, signals: Signals, channels: Iterable[str], health: ServiceHealth | None = None
 ) -> None:
     """LISTEN on PostgreSQL and pass each NOTIFY on as an in-process signal; reconnect with backoff when it drops."""
+    import psycopg  # only PostgreSQL deployments pay for loading the driver here
+
     channels = tuple(channels)
     health = health or ServiceHealth("database notifications")
     while True:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import ctypes
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 
 class OverBudget(Exception):
@@ -21,6 +23,55 @@ def _interrupt(thread_id: int, exception: type[BaseException] | None) -> None:
     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), raised)
 
 
+@dataclass(eq=False)
+class _Budget:
+    thread_id: int
+    deadline: float
+    fired: bool = False
+
+
+class _Watchdog:
+    """One thread that raises OverBudget in whichever watched thread runs past its deadline.
+
+    One for the process rather than a timer thread per block: a consumer handles thousands of events a second, and
+    starting a thread for each cost more than handling most of them.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._watched: set[_Budget] = set()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, budget: _Budget) -> None:
+        with self._changed:
+            self._watched.add(budget)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="time budgets", daemon=True)
+                self._thread.start()
+            self._changed.notify()
+
+    def unwatch(self, budget: _Budget) -> None:
+        """Stop watching; a firing not yet raised is withdrawn (it would land in unrelated code after the block)."""
+        with self._changed:
+            self._watched.discard(budget)
+            if budget.fired:
+                _interrupt(budget.thread_id, None)
+
+    def _run(self) -> None:
+        with self._changed:
+            while True:
+                now = time.monotonic()
+                for budget in [budget for budget in self._watched if budget.deadline <= now]:
+                    budget.fired = True
+                    _interrupt(budget.thread_id, OverBudget)
+                    self._watched.discard(budget)
+                nearest = min((budget.deadline for budget in self._watched), default=None)
+                self._changed.wait(None if nearest is None else nearest - now)
+
+
+_WATCHDOG = _Watchdog()
+
+
 @contextmanager
 def time_budget(seconds: float) -> Iterator[None]:
     """Raise OverBudget in this thread once the block has run `seconds`.
@@ -29,27 +80,11 @@ def time_budget(seconds: float) -> Iterator[None]:
     in the thread does, at its next bytecode. Time spent inside one C call (a database round trip) counts, but the
     exception waits until the call returns: statement and lock timeouts bound those.
     """
-    thread_id = threading.get_ident()
-    guard = threading.Lock()
-    running, fired = True, False
-
-    def expire() -> None:
-        nonlocal fired
-        with guard:
-            if running:
-                fired = True
-                _interrupt(thread_id, OverBudget)
-
-    timer = threading.Timer(seconds, expire)
-    timer.daemon = True
-    timer.start()
+    budget = _Budget(threading.get_ident(), time.monotonic() + seconds)
+    _WATCHDOG.watch(budget)
     try:
         yield
     finally:
-        timer.cancel()
-        with guard:
-            running = False
-            if fired:
-                _interrupt(thread_id, None)  # not raised yet: it would land in unrelated code after the block
-    if fired:
+        _WATCHDOG.unwatch(budget)
+    if budget.fired:
         raise OverBudget

@@ -7,7 +7,7 @@ JSON numbers and JSON booleans (never "yes" or 1), and validation errors worded 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 from mcp.server.fastmcp import FastMCP
@@ -15,6 +15,7 @@ from mcp.server.fastmcp.exceptions import ToolError
 from mcp.types import ContentBlock
 from pydantic import AfterValidator, BeforeValidator, Strict, ValidationError
 
+from mcp_server.result_schemas import client_schema
 from mcp_server.telemetry import served_tool_call
 
 NAMES_SHOWN = 40  # characters of an unknown argument name echoed back
@@ -62,9 +63,16 @@ def describe(error: ValidationError) -> str:
 
 
 class StrictToolServer(FastMCP):
-    """FastMCP that refuses arguments a tool does not declare and words argument errors per field."""
+    """FastMCP that refuses arguments a tool does not declare, words argument errors per field, and declares
+    output schemas that clients validate cheaply (see result_schemas)."""
 
     _declared: dict[str, frozenset[str]] | None = None
+
+    def add_tool(self, fn: Callable[..., Any], name: str | None = None, **options: Any) -> None:
+        super().add_tool(fn, name=name, **options)
+        metadata = self._tool_manager.get_tool(name or fn.__name__).fn_metadata  # type: ignore[union-attr]
+        if metadata.output_schema is not None:
+            metadata.output_schema = client_schema(metadata.output_schema)
 
     @served_tool_call
     async def call_tool(self, name: str, arguments: dict[str, Any]) -> Sequence[ContentBlock] | dict[str, Any]:

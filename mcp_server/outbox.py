@@ -5,15 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from opentelemetry.propagate import inject
-from sqlalchemy import text
+from sqlalchemy import insert, text
 from sqlmodel import Session
 
 from mcp_server.event_catalog import EventType
-from mcp_server.event_models import OutboxEvent
+from mcp_server.event_models import OutboxEvent, new_event_id
+from mcp_server.models import utcnow
 
 # Wake-up channels: in-process through the unit of work, across processes through PostgreSQL NOTIFY.
 OUTBOX_CHANNEL = "taskflow_outbox"
 REMINDERS_CHANNEL = "taskflow_reminders"
+_INSERT = insert(OutboxEvent.__table__)  # type: ignore[arg-type]
 
 
 def wake_on_commit(session: Session, channel: str) -> None:
@@ -28,21 +30,26 @@ def wake_on_commit(session: Session, channel: str) -> None:
 
 def append(
     session: Session, *, type: EventType, user_id: int, data: dict[str, Any], change_id: int | None = None
-) -> OutboxEvent:
+) -> None:
     """Add an event to the outbox in the current transaction: it is published if, and only if, this commits.
 
-    `change_id` names the person's change the event belongs to, so that change can be undone as one.
+    `change_id` names the person's change the event belongs to, so that change can be undone as one. A plain
+    INSERT rather than an ORM object: nothing reads the row back in this transaction, and skipping the unit of
+    work's bookkeeping is a good part of a tool call's cost.
     """
     carrier: dict[str, str] = {}
     inject(carrier)
-    row = OutboxEvent(
-        topic=type.topic,
-        type=type.value,
-        user_id=user_id,
-        data=data,
-        traceparent=carrier.get("traceparent"),
-        change_id=change_id,
-    )
-    session.add(row)
+    now = utcnow()
+    row = {
+        "event_id": new_event_id(),
+        "topic": type.topic,
+        "type": type.value,
+        "user_id": user_id,
+        "data": data,
+        "traceparent": carrier.get("traceparent"),
+        "change_id": change_id,
+        "created_at": now,
+        "available_at": now,
+    }
+    session.execute(_INSERT, row)  # values as parameters: one compiled statement, reused by every call
     wake_on_commit(session, OUTBOX_CHANNEL)
-    return row

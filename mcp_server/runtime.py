@@ -7,8 +7,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-from mcp.server.fastmcp import FastMCP
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -19,6 +19,9 @@ from mcp_server.migrate import ensure_schema
 from mcp_server.models import utcnow
 from mcp_server.service import Actor
 from mcp_server.signals import Signals
+
+if TYPE_CHECKING:  # the MCP SDK takes a third of a second to import; commands without tools never load it
+    from mcp.server.fastmcp import FastMCP
 
 
 @dataclass

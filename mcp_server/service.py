@@ -12,7 +12,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select, type_coerce
+from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, type_coerce, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -138,10 +138,14 @@ def add_task(session: Session, *, actor: Actor, data: TaskCreate, now: datetime)
     )
     task.due_at, task.due_date = resolve_due(data.due, local_now)
     _start_series(task, actor.zone, local_now)
-    session.add(task)
-    session.flush()
+    # A plain INSERT: the new row is not read back in this transaction, so the ORM's unit of work would only add
+    # bookkeeping (the returned task is detached, like every task once its unit of work ends).
+    table = Task.__table__
+    values = {column.key: getattr(task, column.key) for column in table.columns if column.key != "id"}
+    task.id = session.execute(insert(table).returning(table.c.id), values).scalar_one()
     if task.recurrence:
         task.series_id = task.id
+        session.execute(update(table).where(table.c.id == task.id).values(series_id=task.id))
     record_event(session, EventType.task_created, task, actor, made_at=now)
     return task
 

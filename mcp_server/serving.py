@@ -13,12 +13,15 @@ import os
 import signal
 import socket
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from types import FrameType
+from typing import Any
 
 import anyio
 import uvicorn
 from starlette.types import ASGIApp
+from uvicorn.supervisors.multiprocess import Multiprocess
 
 from mcp_server import telemetry
 from mcp_server.config import ConfigError
@@ -51,7 +54,7 @@ class BoundedServer(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
-def server_config(app: ASGIApp, host: str, port: int) -> uvicorn.Config:
+def server_config(app: ASGIApp | str, host: str, port: int, **options: Any) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         host=host,
@@ -59,6 +62,7 @@ def server_config(app: ASGIApp, host: str, port: int) -> uvicorn.Config:
         log_level="warning",
         log_config=telemetry.uvicorn_log_config(),
         timeout_graceful_shutdown=GRACE,
+        **options,
     )
 
 
@@ -91,6 +95,28 @@ def serve_http(app: ASGIApp, host: str, port: int, ready: Callable[[], None] = l
     asyncio.run(serve_on(BoundedServer(server_config(app, host, port)), sock))
 
 
+class BoundedWorkers(Multiprocess):
+    """uvicorn's worker processes, whose stop is bounded by DEADLINE: a worker still running then is killed."""
+
+    def join_all(self) -> None:
+        deadline = time.monotonic() + DEADLINE
+        for worker in self.processes:
+            worker.process.join(max(0.0, deadline - time.monotonic()))
+            if worker.exitcode is None:
+                log.warning("worker %s took longer than %g s to stop; killing it", worker.pid, DEADLINE)
+                worker.kill()
+                worker.join()
+
+
+def serve_http_workers(factory: str, host: str, port: int, workers: int, ready: Callable[[], None]) -> None:
+    """Bind once, then run `workers` processes that accept on the one socket, each building its own app (and
+    database connections) by calling `factory`, an import string; SIGTERM or Ctrl-C stops them all."""
+    sock = listening_socket(host, port)
+    ready()
+    with sock:
+        BoundedWorkers(server_config(factory, host, port, factory=True, workers=workers), sockets=[sock]).run()
+
+
 async def run_until_stopped(job: Callable[[], Awaitable[None]]) -> None:
     """Run `job` until SIGTERM or Ctrl-C (a process without an HTTP server); the stop is bounded by DEADLINE."""
     async with anyio.create_task_group() as group:
@@ -105,8 +131,8 @@ async def run_until_stopped(job: Callable[[], Awaitable[None]]) -> None:
 async def run_until_signal(job: Callable[[], Awaitable[None]]) -> None:
     """Run `job` until it ends, or end the process at once on SIGTERM or Ctrl-C.
 
-    For the stdio server: its stdin is read by a thread that no cancellation reaches, so an orderly stop would wait
-    for the client's next line. What was committed is durable; a call in flight gets no answer.
+    For the stdio server: when its stdin is not a pipe, it is read by a thread that no cancellation reaches, so an
+    orderly stop would wait for the client's next line. What was committed is durable; a call in flight gets no answer.
     """
     async with anyio.create_task_group() as group:
         with anyio.open_signal_receiver(*STOP_SIGNALS) as received:

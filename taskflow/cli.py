@@ -12,13 +12,12 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from wcwidth import wcswidth
 
-from agent.conversation import Model, ModelUnavailable, TurnInterrupted
 from agent.render import is_overdue
 from mcp_server import service, telemetry
 from mcp_server.accounts import (
@@ -40,6 +39,9 @@ from mcp_server.migrate import SchemaOutdated, upgrade
 from mcp_server.models import ApiToken, TaskPublic, utcnow
 from mcp_server.runtime import Runtime
 from mcp_server.service import Actor, TaskFilter
+
+if TYPE_CHECKING:
+    from agent.conversation import Model
 
 PORT = click.IntRange(1, 65535)
 USER_OPTION = click.option("--user", "user_name", help="Act as this user (default: TASKFLOW_USER, the login name).")
@@ -332,11 +334,12 @@ def mcp_stdio(context: click.Context, user_name: str | None) -> None:
     import anyio
 
     from mcp_server.serving import run_until_signal
+    from mcp_server.stdio_pipes import serve_stdio
     from mcp_server.tools import create_mcp_server
 
     runtime = _runtime(user_name)
     runtime.local_actor  # noqa: B018  (create the local user before the first request)
-    anyio.run(run_until_signal, create_mcp_server(runtime).run_stdio_async)
+    anyio.run(run_until_signal, partial(serve_stdio, create_mcp_server(runtime)))
 
 
 @mcp_stdio.command("config")
@@ -434,14 +437,26 @@ def serve() -> None:
 @serve.command("mcp")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=PORT)
-def serve_mcp(host: str, port: int) -> None:
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Processes serving the one port; each runs the event services too (safe: they claim work with locks).",
+)
+def serve_mcp(host: str, port: int, workers: int) -> None:
     """Serve the task tools over streamable HTTP at /mcp (bearer token required) with /healthz, /readyz, /metrics."""
     from chat_ui.launcher import display_url
-    from mcp_server.serving import serve_http
-    from taskflow.http_app import create_http_app
+    from mcp_server.serving import serve_http, serve_http_workers
+    from taskflow.http_app import app_from_settings, create_http_app
 
-    app = create_http_app(_runtime())
-    serve_http(app, host, port, ready=_announce("TaskFlow MCP server", f"{display_url(host, port)}/mcp"))
+    runtime = _runtime()  # brings the database schema up to date once, before any worker starts
+    ready = _announce("TaskFlow MCP server", f"{display_url(host, port)}/mcp")
+    if workers == 1:
+        serve_http(create_http_app(runtime), host, port, ready=ready)
+        return
+    runtime.close()
+    serve_http_workers(f"{app_from_settings.__module__}:{app_from_settings.__name__}", host, port, workers, ready)
 
 
 @serve.command("chat")
@@ -544,6 +559,13 @@ def _fail(message: str) -> NoReturn:
     sys.exit(1)
 
 
+def _is_model_failure(error: Exception) -> bool:
+    """Whether the chat model could not be reached or stopped mid-turn; only `chat` loads the agent, so other
+    commands never check."""
+    conversation = sys.modules.get("agent.conversation")
+    return conversation is not None and isinstance(error, (conversation.ModelUnavailable, conversation.TurnInterrupted))
+
+
 def main() -> None:
     """Entry point: expected failures end with one line on stderr, never a traceback."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
@@ -554,7 +576,7 @@ def main() -> None:
     except click.ClickException as error:
         error.show()
         sys.exit(error.exit_code)
-    except (ConfigError, TaskError, SchemaOutdated, ModelUnavailable, TurnInterrupted) as error:
+    except (ConfigError, TaskError, SchemaOutdated) as error:
         _fail(str(error))
     except OperationalError as error:
         _fail(f"cannot use the database: {str(error.orig).strip().splitlines()[0]}")
@@ -565,6 +587,10 @@ def main() -> None:
             raise
         reason = "a file is in the way" if isinstance(error, (NotADirectoryError, FileExistsError)) else error.strerror
         _fail(f"cannot use {error.filename}: {reason} (choose another TASKFLOW_DATABASE_URL or XDG_DATA_HOME)")
+    except Exception as error:
+        if not _is_model_failure(error):
+            raise
+        _fail(str(error))
 
 
 if __name__ == "__main__":  # `python -m taskflow.cli`, for clients that cannot find the `taskflow` script

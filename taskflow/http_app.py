@@ -10,9 +10,18 @@ from fastapi import FastAPI
 from events.background import EventServices, consumers_for, transport_for
 from events.health import health_router
 from events.subscriptions import subscription_router
+from mcp_server import telemetry
+from mcp_server.config import load_settings
 from mcp_server.runtime import Runtime
 from mcp_server.token_auth import AnswerTokenStoreOutages, DatabaseTokenVerifier
 from mcp_server.tools import create_mcp_server
+
+
+def app_from_settings() -> FastAPI:
+    """The app as each process of `taskflow serve mcp --workers N` builds it, from the TASKFLOW_* settings."""
+    settings = load_settings()
+    telemetry.configure(settings)
+    return create_http_app(Runtime.start(settings))
 
 
 def create_http_app(runtime: Runtime) -> FastAPI:

@@ -26,7 +26,9 @@ def taskflow_env(database_url: str, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def serving(args: list[str], env: dict[str, str], health_url: str, timeout: float = 20) -> Iterator[None]:
+def serving(
+    args: list[str], env: dict[str, str], health_url: str, timeout: float = 20
+) -> Iterator[subprocess.Popen[bytes]]:
     """Run `taskflow ARGS` until the block ends; ready once health_url answers 200."""
     process = subprocess.Popen(["taskflow", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -42,7 +44,7 @@ def serving(args: list[str], env: dict[str, str], health_url: str, timeout: floa
             if time.monotonic() > deadline:
                 raise TimeoutError(f"taskflow {' '.join(args)} did not become healthy")
             time.sleep(0.1)
-        yield
+        yield process
     finally:
         process.terminate()
         process.wait(timeout=10)

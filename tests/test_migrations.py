@@ -6,11 +6,20 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
 from mcp_server.db import create_db_engine
-from mcp_server.migrate import SchemaOutdated, alembic_config, ensure_schema, is_current, is_managed_by_hand, upgrade
+from mcp_server.migrate import (
+    SchemaOutdated,
+    alembic_config,
+    ensure_schema,
+    head_revision,
+    is_current,
+    is_managed_by_hand,
+    upgrade,
+)
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
@@ -122,3 +131,7 @@ def test_events_written_before_uuid_ids_keep_their_ids_and_inbox_entries(empty_e
         assert connection.execute(text("SELECT consumer, source, event_id FROM inbox")).all() == [
             ("recurrence", "/taskflow/task-service", "1")
         ]
+
+
+def test_the_head_read_from_the_migration_files_is_alembics():
+    assert head_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()

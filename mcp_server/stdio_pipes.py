@@ -1,0 +1,99 @@
+"""MCP over stdio read and written on the event loop itself.
+
+The SDK's stdio transport reads and writes through `anyio.wrap_file`: every line in and every line out costs a hop
+to a worker thread and back. When standard input and output are pipes (as MCP clients start servers) they can be
+watched by the event loop instead; the messages and their framing (one JSON-RPC message per line, UTF-8) are the
+same. Anything else (a regular file, say) falls back to the SDK's transport.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from mcp import types
+from mcp.server.fastmcp import FastMCP
+from mcp.server.stdio import stdio_server
+from mcp.shared.message import SessionMessage
+
+CHUNK = 1 << 16
+
+Streams = tuple[MemoryObjectReceiveStream[SessionMessage | Exception], MemoryObjectSendStream[SessionMessage]]
+
+
+async def serve_stdio(server: FastMCP) -> None:
+    """Serve `server` to the client on standard input and output until the input ends."""
+    lowlevel = server._mcp_server  # FastMCP's own run_stdio_async does the same with the SDK's transport
+    async with stdio_streams() as (read_stream, write_stream):
+        await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
+
+
+@asynccontextmanager
+async def stdio_streams() -> AsyncIterator[Streams]:
+    """The session's message streams over this process's stdin and stdout."""
+    loop = asyncio.get_running_loop()
+    # Duplicates, because a pipe transport closes what it was given; stdin and stdout stay open for the process.
+    reading = os.fdopen(os.dup(sys.stdin.fileno()), "rb", buffering=0)
+    writing = os.fdopen(os.dup(sys.stdout.fileno()), "wb", buffering=0)
+    try:
+        reader = asyncio.StreamReader(limit=CHUNK, loop=loop)
+        incoming, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader, loop=loop), reading)
+        transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, writing)
+    except (OSError, ValueError):  # not a pipe, socket or terminal: the SDK's threads read any file
+        reading.close()
+        writing.close()
+        async with stdio_server() as streams:
+            yield streams
+        return
+    writer = asyncio.StreamWriter(transport, protocol, None, loop)
+    try:
+        async with _pumped(reader, writer) as streams:
+            yield streams
+    finally:
+        incoming.close()
+        transport.close()
+        # The pipes were made non-blocking for the loop; whoever shares them (a shell) expects blocking ones.
+        for fd in (sys.stdin.fileno(), sys.stdout.fileno()):
+            with suppress(OSError):
+                os.set_blocking(fd, True)
+
+
+@asynccontextmanager
+async def _pumped(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> AsyncIterator[Streams]:
+    incoming_writer, incoming = anyio.create_memory_object_stream[SessionMessage | Exception](0)
+    outgoing, outgoing_reader = anyio.create_memory_object_stream[SessionMessage](0)
+
+    async def read_lines() -> None:
+        async with incoming_writer:
+            pending = b""
+            while chunk := await reader.read(CHUNK):
+                *lines, pending = (pending + chunk).split(b"\n")
+                for line in lines:
+                    await incoming_writer.send(_parsed(line))
+            if pending.strip():
+                await incoming_writer.send(_parsed(pending))
+
+    async def write_lines() -> None:
+        async with outgoing_reader:
+            async for session_message in outgoing_reader:
+                text = session_message.message.model_dump_json(by_alias=True, exclude_none=True)
+                writer.write(text.encode() + b"\n")
+                await writer.drain()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(read_lines)
+        group.start_soon(write_lines)
+        yield incoming, outgoing  # the session closes both when the input ends; then the pumps end too
+
+
+def _parsed(line: bytes) -> SessionMessage | Exception:
+    """One line as the SDK's transport reads it: invalid UTF-8 replaced, a malformed message handed on as its error."""
+    try:
+        return SessionMessage(types.JSONRPCMessage.model_validate_json(line.decode("utf-8", errors="replace")))
+    except Exception as error:
+        return error
