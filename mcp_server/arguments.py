@@ -7,11 +7,13 @@ JSON numbers and JSON booleans (never "yes" or 1), and validation errors worded 
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from mcp.server.fastmcp import FastMCP
 from mcp.server.fastmcp.exceptions import ToolError
+from mcp.server.fastmcp.utilities.func_metadata import FuncMetadata
 from mcp.types import ContentBlock
 from pydantic import AfterValidator, BeforeValidator, Strict, ValidationError
 
@@ -62,6 +64,28 @@ def describe(error: ValidationError) -> str:
     return "; ".join(problems)
 
 
+def _takes_text(annotation: Any) -> bool:
+    """Whether a field's type accepts a string: `str`, `Annotated[str, …]`, or a union with either."""
+    if annotation is str:
+        return True
+    if get_origin(annotation) is Annotated:
+        return _takes_text(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, types.UnionType):
+        return any(_takes_text(member) for member in get_args(annotation))
+    return False
+
+
+class _TextKeepingMetadata(FuncMetadata):
+    """FastMCP reads a string argument as JSON when its field is not exactly `str` (for clients that send a list
+    as '["a"]'); a text field such as `description: str | None` would then store "null" as nothing and refuse
+    '[1, 2]'. Text fields keep what was typed; other fields are still read."""
+
+    def pre_parse_json(self, data: dict[str, Any]) -> dict[str, Any]:
+        fields = self.arg_model.model_fields
+        text = {name: value for name, value in data.items() if name in fields and _takes_text(fields[name].annotation)}
+        return super().pre_parse_json({name: value for name, value in data.items() if name not in text}) | text
+
+
 class StrictToolServer(FastMCP):
     """FastMCP that refuses arguments a tool does not declare, words argument errors per field, and declares
     output schemas that clients validate cheaply (see result_schemas)."""
@@ -70,7 +94,9 @@ class StrictToolServer(FastMCP):
 
     def add_tool(self, fn: Callable[..., Any], name: str | None = None, **options: Any) -> None:
         super().add_tool(fn, name=name, **options)
-        metadata = self._tool_manager.get_tool(name or fn.__name__).fn_metadata  # type: ignore[union-attr]
+        tool = self._tool_manager.get_tool(name or fn.__name__)
+        assert tool is not None
+        metadata = tool.fn_metadata = _TextKeepingMetadata.model_construct(**dict(tool.fn_metadata))
         if metadata.output_schema is not None:
             metadata.output_schema = client_schema(metadata.output_schema)
 

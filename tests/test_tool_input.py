@@ -301,3 +301,16 @@ async def test_an_unexpected_failure_is_logged_without_the_persons_data_and_show
     assert "IntegrityError" in logged[0].getMessage()
     assert secret not in caplog.text
     assert secret not in result.content[0].text
+
+
+@pytest.mark.parametrize("typed", ["null", "[1, 2]", '{"a": 1}', "true", "42"])
+async def test_text_that_looks_like_json_is_kept_as_typed(client, typed):
+    task = await call(client, "add_task", title=typed, description=typed)
+    assert (task["title"], task["description"]) == (typed, typed)
+    updated = await call(client, "update_task", task_id=task["id"], description=typed, title=f"{typed}!")
+    assert (updated["title"], updated["description"]) == (f"{typed}!", typed)
+
+
+async def test_a_list_sent_as_a_json_string_is_still_read_as_the_list(client):
+    task = await call(client, "add_task", title="t", tags='["home", "work"]')
+    assert task["tags"] == ["home", "work"]
