@@ -188,7 +188,7 @@ def _attach_events(
     if embedded:
         events = EventServices(runtime, transport_for(runtime, consumers))
         jobs.append(events.run)
-        _mount_first(app, health_router(runtime.engine, [delivery, *events.health], events.relay.backlog))
+        _mount_first(app, health_router(runtime.engine, [delivery, *events.health], events.relay.backlog_by_topic))
     else:
         _mount_first(app, health_router(runtime.engine, [delivery]))
     if app_api_token:

@@ -18,7 +18,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, text
 from sqlmodel import Session
 
 from events.background import EventServices
@@ -27,15 +27,12 @@ from events.relay import Backlog
 from events.supervision import TRANSIENT_ERRORS, ServiceHealth
 from mcp_server import telemetry
 from mcp_server.db import unit_of_work
-from mcp_server.event_catalog import NOTIFICATIONS, TASK_EVENTS
-from mcp_server.event_models import OutboxEvent
-from mcp_server.models import utcnow
 
 DATABASE_TIMEOUT = 2.0  # seconds the readiness check waits for the database
 
 
 def health_router(
-    engine: Engine, services: Sequence[ServiceHealth], backlog: Callable[[], Backlog] | None = None
+    engine: Engine, services: Sequence[ServiceHealth], backlog: Callable[[], dict[str, Backlog]] | None = None
 ) -> APIRouter:
     """GET /healthz, /readyz and /metrics; `backlog` is the outbox of the topics this process publishes, if it
     publishes (only then do its metrics show the outbox)."""
@@ -62,9 +59,7 @@ def health_router(
     async def metrics() -> Response:
         figures: list[Metric] = []
         with anyio.move_on_after(DATABASE_TIMEOUT):  # the process's own metrics still answer in an outage
-            figures = await anyio.to_thread.run_sync(
-                _database_figures, engine, backlog is not None, abandon_on_cancel=True
-            )
+            figures = await anyio.to_thread.run_sync(_database_figures, engine, backlog, abandon_on_cancel=True)
         return Response(telemetry.exposition(figures), media_type=telemetry.CONTENT_TYPE)
 
     return router
@@ -79,47 +74,42 @@ def worker_app(engine: Engine, services: EventServices) -> FastAPI:
             yield
 
     app = FastAPI(title="TaskFlow worker", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-    app.include_router(health_router(engine, services.health, services.relay.backlog))
+    app.include_router(health_router(engine, services.health, services.relay.backlog_by_topic))
     return app
 
 
-def _database_report(engine: Engine, backlog: Callable[[], Backlog] | None) -> dict[str, Any]:
+def _database_report(engine: Engine, backlog: Callable[[], dict[str, Backlog]] | None) -> dict[str, Any]:
     """The database's answer now: reachable, the dead-letter count and the outbox backlog; {} when it fails."""
     try:
         with _time_limited(engine) as session:
             report: dict[str, Any] = {"database": "ok", "dead_letters": count_dead_letters(session)}
         if backlog is not None:
-            report["outbox"] = asdict(backlog())
+            report["outbox"] = asdict(Backlog.combined(backlog().values()))
     except TRANSIENT_ERRORS:  # not ready; the services' own logs say why
         return {}
     return report
 
 
-def _database_figures(engine: Engine, with_outbox: bool) -> list[Metric]:
+def _database_figures(engine: Engine, backlog: Callable[[], dict[str, Backlog]] | None) -> list[Metric]:
     """Dead letters, and the outbox's unsent events and oldest age by topic; none when the database fails."""
     try:
         with _time_limited(engine) as session:
             dead = count_dead_letters(session)
-            unsent = select(OutboxEvent.topic, func.count(), func.min(OutboxEvent.created_at))
-            unsent = unsent.where(OutboxEvent.sent_at.is_(None)).group_by(OutboxEvent.topic)  # type: ignore[union-attr]
-            rows = session.execute(unsent).all() if with_outbox else []
+        topics = backlog() if backlog is not None else {}
     except TRANSIENT_ERRORS:
         return []
     figures: list[Metric] = [GaugeMetricFamily("taskflow_dead_letters", "Events the consumers gave up on", value=dead)]
-    if with_outbox:
-        now = utcnow()
-        pending = dict.fromkeys((TASK_EVENTS, NOTIFICATIONS), (0, 0.0))
-        pending |= {topic: (count, (now - oldest).total_seconds()) for topic, count, oldest in rows}
-        backlog = GaugeMetricFamily(
+    if backlog is not None:
+        pending = GaugeMetricFamily(
             "taskflow_outbox_backlog", "Unsent events in the outbox, by topic", labels=["topic"]
         )
         age = GaugeMetricFamily(
             "taskflow_outbox_oldest_age_seconds", "Age of the oldest unsent event, by topic", labels=["topic"]
         )
-        for topic, (count, seconds) in sorted(pending.items()):
-            backlog.add_metric([topic], count)
-            age.add_metric([topic], seconds)
-        figures += [backlog, age]
+        for topic, found in sorted(topics.items()):
+            pending.add_metric([topic], found.pending)
+            age.add_metric([topic], found.oldest_age_seconds or 0.0)
+        figures += [pending, age]
     return figures
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,7 +16,7 @@ from sqlmodel import Session
 from events.supervision import ServiceHealth
 from mcp_server import telemetry
 from mcp_server.db import unit_of_work
-from mcp_server.event_catalog import to_cloudevent
+from mcp_server.event_catalog import TOPICS, to_cloudevent
 from mcp_server.event_models import OutboxEvent
 from mcp_server.models import Change, utcnow
 from mcp_server.outbox import OUTBOX_CHANNEL
@@ -59,6 +59,13 @@ class Transport(Protocol):
 class Backlog:
     pending: int
     oldest_age_seconds: float | None
+
+    @staticmethod
+    def combined(parts: Iterable[Backlog]) -> Backlog:
+        """The backlog of several topics as one: every pending event, the oldest of them."""
+        parts = list(parts)
+        ages = [part.oldest_age_seconds for part in parts if part.oldest_age_seconds is not None]
+        return Backlog(pending=sum(part.pending for part in parts), oldest_age_seconds=max(ages, default=None))
 
 
 @dataclass
@@ -225,10 +232,18 @@ class Relay:
             return result.rowcount or 0
 
     def backlog(self) -> Backlog:
-        """Pending events of the topics this relay delivers and the age of the oldest, for readiness and metrics."""
+        """Pending events of the topics this relay delivers and the age of the oldest."""
+        return Backlog.combined(self.backlog_by_topic().values())
+
+    def backlog_by_topic(self) -> dict[str, Backlog]:
+        """The backlog of each topic this relay delivers (every topic it may deliver, none pending included), for
+        readiness and metrics."""
         with unit_of_work(self._engine) as session:
-            count, oldest = session.execute(
-                select(func.count(), func.min(OutboxEvent.created_at)).where(*self._mine())
-            ).one()
-        age = (self._clock() - oldest).total_seconds() if oldest else None
-        return Backlog(pending=count, oldest_age_seconds=age)
+            rows = session.execute(
+                select(OutboxEvent.topic, func.count(), func.min(OutboxEvent.created_at))
+                .where(*self._mine())
+                .group_by(OutboxEvent.topic)
+            ).all()
+        now = self._clock()
+        found = {topic: Backlog(pending=0, oldest_age_seconds=None) for topic in self._transport.topics or TOPICS}
+        return found | {topic: Backlog(count, (now - oldest).total_seconds()) for topic, count, oldest in rows}

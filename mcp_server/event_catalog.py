@@ -11,6 +11,7 @@ SOURCE = "/taskflow/task-service"
 SPEC_VERSION = "1.0"
 TASK_EVENTS = "task-events"
 NOTIFICATIONS = "notifications"
+TOPICS = (TASK_EVENTS, NOTIFICATIONS)
 
 
 class EventType(StrEnum):

@@ -40,7 +40,7 @@ def create_http_app(runtime: Runtime) -> FastAPI:
 
     # No API docs or schema: the routes are MCP and health, for machines that know them.
     app = FastAPI(title="TaskFlow", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-    app.include_router(health_router(runtime.engine, services.health, services.relay.backlog))
+    app.include_router(health_router(runtime.engine, services.health, services.relay.backlog_by_topic))
     if token := runtime.settings.app_api_token:  # without it the event routes are not served at all
         app.include_router(subscription_router(consumers, app_api_token=token.get_secret_value()))
     app.mount("/", mcp_app)
