@@ -8,7 +8,6 @@ completion must give exactly one next occurrence, through the outbox, the relay 
 from __future__ import annotations
 
 import subprocess
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -23,41 +22,6 @@ from mcp.client.streamable_http import streamable_http_client
 
 CALL_TIMEOUT = 10.0  # seconds one tool call may take before the load counts it as failed
 RECURRING_DUE = "2027-01-04T09:00"
-
-
-@contextmanager
-def started(args: list[str], env: dict[str, str], port: int, timeout: float = 30.0) -> Iterator[subprocess.Popen]:
-    """`taskflow ARGS` until the block ends (then killed if still running), once its /healthz answers.
-
-    Its output goes to a file: a pipe nobody reads would fill up and block the server's logging.
-    """
-    with tempfile.TemporaryFile() as output:
-        process = subprocess.Popen(["taskflow", *args], env=env, stdout=output, stderr=subprocess.STDOUT)
-        try:
-            wait_until(lambda: process.poll() is not None or answers(f"http://127.0.0.1:{port}/healthz"), timeout)
-            if process.poll() is not None:
-                output.seek(0)
-                raise RuntimeError(f"taskflow {' '.join(args)} exited: {output.read().decode()[-2000:]}")
-            yield process
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-
-
-def answers(url: str, status: int = 200) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == status
-    except httpx.TransportError:
-        return False
-
-
-def wait_until(condition, timeout: float, interval: float = 0.1) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not true within {timeout:g} s")
-        time.sleep(interval)
 
 
 def admin_url_for(database_url: str) -> str:

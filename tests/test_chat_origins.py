@@ -33,9 +33,8 @@ from tests.e2e_helpers import (
     open_chat,
     running,
     say,
-    wait_until,
 )
-from tests.processes import free_port
+from tests.processes import free_port, wait_until
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page

@@ -189,23 +189,29 @@ async def test_published_events_carry_cloudevent_attributes(engine, actor):
     assert attributes["time"]
 
 
-async def test_sent_events_are_pruned_after_the_retention(engine, actor):
-    transport = FlakyTransport()
+async def test_sent_events_are_pruned_after_the_retention(own_engine):
+    # Its own database: pruning takes every sent event past the retention, other tests' ones too.
+    actor, transport = new_actor(own_engine), FlakyTransport()
     transport.down = False
-    add(engine, actor, title="x")
-    await Relay(engine, transport).drain()
-    later = Relay(engine, transport, clock=lambda: utcnow() + timedelta(days=30))
-    assert later.prune() >= 1
-    with unit_of_work(engine) as session:
-        assert not list(session.scalars(select(OutboxEvent).where(OutboxEvent.user_id == actor.user_id)))
+    add(own_engine, actor, title="x")
+    await Relay(own_engine, transport).drain()
+    assert not Relay(own_engine, transport, clock=lambda: utcnow() + timedelta(days=6)).prune()
+    assert Relay(own_engine, transport, clock=lambda: utcnow() + timedelta(days=30)).prune() == 1
+    with unit_of_work(own_engine) as session:
+        assert not list(session.scalars(select(OutboxEvent)))
 
 
-async def test_a_consumer_that_cannot_reach_the_database_asks_for_a_retry(actor):
+async def test_a_consumer_that_cannot_reach_the_database_asks_for_a_retry(db_url, tmp_path):
     from mcp_server.db import create_db_engine
 
-    offline = Consumers(create_db_engine("postgresql://postgres@127.0.0.1:1/none"))
+    unreachable = (
+        "postgresql://postgres@127.0.0.1:1/none"
+        if db_url.startswith("postgresql")
+        else f"sqlite:///{tmp_path / 'no-such-folder' / 'taskflow.db'}"
+    )
+    offline = Consumers(create_db_engine(unreachable))
     recurrence.subscribe(offline)
-    event = envelope("com.taskflow.task.completed", {"task": {"id": 1, "due": None}, "user_id": actor.user_id})
+    event = envelope("com.taskflow.task.completed", {"task": {"id": 1, "due": None}, "user_id": 1})
     assert offline.deliver("task-events", event) is Outcome.retry
 
 
@@ -226,7 +232,7 @@ async def test_moving_an_occurrence_onto_another_is_refused(engine, actor, relay
 
 
 class Sink:
-    """A transport that takes every topic and keeps nothing: clears the outbox of earlier tests' events."""
+    """A transport that takes every topic and keeps nothing."""
 
     topics = None
 
@@ -237,15 +243,15 @@ class Sink:
         return None
 
 
-async def test_a_user_backing_off_does_not_hold_up_the_others(engine, actor):
-    await Relay(engine, Sink()).drain()
-    other = new_actor(engine)
+async def test_a_user_backing_off_does_not_hold_up_the_others(own_engine):
+    # Its own database: the oldest unsent event must be this test's, not one another test left behind.
+    actor, other = new_actor(own_engine), new_actor(own_engine)
     for n in range(3):
-        add(engine, actor, title=f"mine {n}")
-    relay = Relay(engine, Sink(), settings=RelaySettings(batch_size=2))
-    (first,) = Relay(engine, Sink(), settings=RelaySettings(batch_size=1)).claim()
+        add(own_engine, actor, title=f"mine {n}")
+    relay = Relay(own_engine, Sink(), settings=RelaySettings(batch_size=2))
+    (first,) = Relay(own_engine, Sink(), settings=RelaySettings(batch_size=1)).claim()
     relay.settle([first], failed={first.id})  # the user's oldest event now backs off; the two after it must wait
-    theirs = add(engine, other, title="theirs")
+    theirs = add(own_engine, other, title="theirs")
     claimed = relay.claim()
     assert [event.cloudevent["data"]["task"]["id"] for event in claimed] == [theirs]
 
