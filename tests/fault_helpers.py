@@ -20,6 +20,8 @@ import psycopg
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
+from tests.processes import wait_until
+
 CALL_TIMEOUT = 10.0  # seconds one tool call may take before the load counts it as failed
 RECURRING_DUE = "2027-01-04T09:00"
 
@@ -161,17 +163,16 @@ class Damage:
 
 
 def wait_for_outbox(database_url: str, topic: str = "task-events", timeout: float = 90.0) -> None:
-    """Until no event of `topic` is unsent (the relay has delivered every one), or fail after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    """Until no event of `topic` is unsent (the relay has delivered every one), or TimeoutError after `timeout`."""
+
+    def all_sent() -> bool:
         with psycopg.connect(database_url) as connection:
             row = connection.execute(
                 "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND topic = %s", (topic,)
             ).fetchone()
-        if row and row[0] == 0:
-            return
-        time.sleep(0.2)
-    raise TimeoutError(f"events on {topic} still unsent after {timeout:g} s")
+        return row is not None and row[0] == 0
+
+    wait_until(all_sent, timeout, interval=0.2)
 
 
 def damage(database_url: str, record: LoadRecord) -> Damage:

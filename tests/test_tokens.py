@@ -34,7 +34,7 @@ from mcp_server.errors import InvalidField
 from mcp_server.migrate import upgrade
 from mcp_server.models import User, utcnow
 from tests.conftest import ADMIN_URL
-from tests.processes import free_port, serving, taskflow_env
+from tests.processes import free_port, serving, taskflow_env, wait_until
 from tests.test_cli import taskflow
 
 # How long a server may keep honouring a token after it is revoked or expires.
@@ -286,7 +286,4 @@ def test_a_database_outage_answers_503_with_retry_after_and_passes(make_pg_datab
                 assert {status for started, status in answers if started >= HONOURED_AT_MOST} == {503}, answers
             finally:
                 admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
-        deadline = time.monotonic() + 30
-        while (status := ping(mcp_url, unseen).status_code) != 200 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert status == 200  # back as soon as the database is
+        wait_until(lambda: ping(mcp_url, unseen).status_code == 200, 30, 0.2)  # back as soon as the database is
