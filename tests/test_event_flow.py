@@ -27,6 +27,12 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
+def engine(own_engine):
+    """A database per test: a relay drains, and pruning deletes, every user's events, other tests' ones too."""
+    return own_engine
+
+
+@pytest.fixture
 def consumers(engine) -> Consumers:
     consumers = Consumers(engine)
     recurrence.subscribe(consumers)
@@ -189,15 +195,14 @@ async def test_published_events_carry_cloudevent_attributes(engine, actor):
     assert attributes["time"]
 
 
-async def test_sent_events_are_pruned_after_the_retention(own_engine):
-    # Its own database: pruning takes every sent event past the retention, other tests' ones too.
-    actor, transport = new_actor(own_engine), FlakyTransport()
+async def test_sent_events_are_pruned_after_the_retention(engine, actor):
+    transport = FlakyTransport()
     transport.down = False
-    add(own_engine, actor, title="x")
-    await Relay(own_engine, transport).drain()
-    assert not Relay(own_engine, transport, clock=lambda: utcnow() + timedelta(days=6)).prune()
-    assert Relay(own_engine, transport, clock=lambda: utcnow() + timedelta(days=30)).prune() == 1
-    with unit_of_work(own_engine) as session:
+    add(engine, actor, title="x")
+    await Relay(engine, transport).drain()
+    assert not Relay(engine, transport, clock=lambda: utcnow() + timedelta(days=6)).prune()
+    assert Relay(engine, transport, clock=lambda: utcnow() + timedelta(days=30)).prune() == 1
+    with unit_of_work(engine) as session:
         assert not list(session.scalars(select(OutboxEvent)))
 
 
@@ -243,15 +248,14 @@ class Sink:
         return None
 
 
-async def test_a_user_backing_off_does_not_hold_up_the_others(own_engine):
-    # Its own database: the oldest unsent event must be this test's, not one another test left behind.
-    actor, other = new_actor(own_engine), new_actor(own_engine)
+async def test_a_user_backing_off_does_not_hold_up_the_others(engine, actor):
+    other = new_actor(engine)
     for n in range(3):
-        add(own_engine, actor, title=f"mine {n}")
-    relay = Relay(own_engine, Sink(), settings=RelaySettings(batch_size=2))
-    (first,) = Relay(own_engine, Sink(), settings=RelaySettings(batch_size=1)).claim()
+        add(engine, actor, title=f"mine {n}")
+    relay = Relay(engine, Sink(), settings=RelaySettings(batch_size=2))
+    (first,) = Relay(engine, Sink(), settings=RelaySettings(batch_size=1)).claim()
     relay.settle([first], failed={first.id})  # the user's oldest event now backs off; the two after it must wait
-    theirs = add(own_engine, other, title="theirs")
+    theirs = add(engine, other, title="theirs")
     claimed = relay.claim()
     assert [event.cloudevent["data"]["task"]["id"] for event in claimed] == [theirs]
 
