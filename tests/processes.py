@@ -33,7 +33,7 @@ def taskflow_env(database_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def wait_until(check: Callable[[], T], timeout: float = 30.0, interval: float = 0.1) -> T:
+def wait_until(check: Callable[[], T], timeout: float = 60.0, interval: float = 0.1) -> T:
     """Poll `check` until it returns something true (not None, False or empty), and return that.
 
     TimeoutError after `timeout` seconds: a condition, not a guess at how long something takes, ends the wait.
