@@ -181,12 +181,12 @@ def test_worker_survives_ten_seconds_without_its_database(database):
     faults = DatabaseFaults(database)
     ready = f"http://127.0.0.1:{port}/readyz"
     with serving(["worker", "--port", str(port)], env, f"http://127.0.0.1:{port}/healthz") as worker:
-        wait_until(lambda: answers(ready), 20)
+        wait_until(lambda: answers(ready))
         with faults.refusing():
-            wait_until(lambda: answers(ready, 503), 10)
+            wait_until(lambda: answers(ready, 503))
             time.sleep(10)
             assert worker.poll() is None
-        wait_until(lambda: answers(ready), 10)
+        wait_until(lambda: answers(ready))
         completed = add_recurring_completions(database, 3)
         wait_for_outbox(database, timeout=20)
         assert worker.poll() is None
@@ -201,14 +201,14 @@ def test_the_chat_reports_readiness_through_an_outage_and_stops_on_sigterm(datab
     env = clean_env(database, tmp_path, APP_API_TOKEN="dapr-token")
     base = f"http://127.0.0.1:{port}"
     with serving([*command, "--port", str(port)], env, f"http://127.0.0.1:{port}/healthz", timeout=60) as chat:
-        wait_until(lambda: answers(f"{base}/readyz"), 20)
+        wait_until(lambda: answers(f"{base}/readyz"))
         services = httpx.get(f"{base}/readyz", timeout=5).json()["services"]
         assert "reminders to open chats" in services
         assert ("outbox relay" in services) == (command == ["up"])
         with DatabaseFaults(database).refusing():
-            wait_until(lambda: answers(f"{base}/readyz", 503), 10)
+            wait_until(lambda: answers(f"{base}/readyz", 503))
             assert answers(f"{base}/healthz")
-        wait_until(lambda: answers(f"{base}/readyz"), 10)
+        wait_until(lambda: answers(f"{base}/readyz"))
         began = time.monotonic()
         chat.send_signal(signal.SIGTERM)
         chat.wait(timeout=STOP_GOAL + 5)
