@@ -188,7 +188,7 @@ def test_worker_survives_ten_seconds_without_its_database(database):
             assert worker.poll() is None
         wait_until(lambda: answers(ready))
         completed = add_recurring_completions(database, 3)
-        wait_for_outbox(database, timeout=20)
+        wait_for_outbox(database, timeout=60)
         assert worker.poll() is None
     assert damage(database, LoadRecord(completed=completed)).__dict__ == {"lost": 0, "duplicated": 0}
 
@@ -200,7 +200,7 @@ def test_the_chat_reports_readiness_through_an_outage_and_stops_on_sigterm(datab
     port = free_port()
     env = clean_env(database, tmp_path, APP_API_TOKEN="dapr-token")
     base = f"http://127.0.0.1:{port}"
-    with serving([*command, "--port", str(port)], env, f"http://127.0.0.1:{port}/healthz", timeout=60) as chat:
+    with serving([*command, "--port", str(port)], env, f"http://127.0.0.1:{port}/healthz") as chat:
         wait_until(lambda: answers(f"{base}/readyz"))
         services = httpx.get(f"{base}/readyz", timeout=5).json()["services"]
         assert "reminders to open chats" in services
