@@ -28,6 +28,7 @@ COPY mcp_server ./mcp_server
 COPY agent ./agent
 COPY events ./events
 COPY chat_ui ./chat_ui
+COPY taskflow ./taskflow
 RUN pip install --no-deps . && pip check
 
 # --- runtime: the same Python, the virtual environment, nothing used to build it ---------------------

@@ -10,8 +10,9 @@ CONVENTIONS = (
     "'next weekend' the one after.",
     "'morning' is 09:00, 'afternoon' 15:00, 'evening' 19:00, 'tonight' and 'night' 20:00; 'end of day' and "
     "'eod' are 17:00 of that day.",
-    "An hour said with 'morning' is before noon ('7 in the morning' is 07:00); with 'afternoon', 'evening', "
-    "'night' or 'tonight' it is after noon ('tonight at 9' is 21:00); a bare 'at 5' is 17:00.",
+    "An hour said with 'morning', before or after it, is before noon ('7 in the morning' and 'tomorrow morning "
+    "at 7' are 07:00); with 'afternoon', 'evening', 'night' or 'tonight' it is after noon ('tonight at 9' and "
+    "'every evening at 9' are 21:00); a bare 'at 5' is 17:00.",
     "A reminder on an all-day task goes off at 09:00 of its day; 'an hour before' counts back from the due time.",
     "Moving a task by an amount ('forward by two days', 'delay by a month') moves its due date and keeps its time "
     "of day; a task without a due date is moved from today.",

@@ -32,6 +32,14 @@ class Message(BaseModel):
     text: str = ""
     calls: list[ToolCall] = Field(default_factory=list)
     results: list[ToolResult] = Field(default_factory=list)
+    signature: str | None = None  # opaque data the model wants back with this text (Gemini's thought signature)
+
+
+@dataclass(frozen=True)
+class Signature:
+    """Opaque data a model attaches to its reply text and wants back with it, sent after the text it belongs to."""
+
+    value: str
 
 
 @dataclass(frozen=True)
@@ -63,7 +71,27 @@ class ModelUnavailable(Exception):
     """The model could not answer (after retries); the message is fit to show the person."""
 
 
+class ModelDeclined(ModelUnavailable):
+    """The model answered, but with nothing usable (a blocked message, an empty reply); the message says which."""
+
+
+class TurnInterrupted(Exception):
+    """A turn failed after its tools changed something; what they did is kept in the thread and said here."""
+
+    def __init__(self, reason: str, changes: list[str]) -> None:
+        self.reason = reason
+        self.changes = changes
+        super().__init__(f"{reason} {self.summary}".strip())
+
+    @property
+    def summary(self) -> str:
+        """What was done before the failure, for the person; empty when nothing changed."""
+        if not self.changes:
+            return ""
+        return f"Before it stopped I had already done this, and I remember it: {'; '.join(self.changes)}."
+
+
 class Model(Protocol):
     """Gemini or the offline interpreter: given the conversation, stream text and/or ask for tool calls."""
 
-    def stream(self, request: ModelRequest) -> AsyncIterator[str | ToolCall]: ...
+    def stream(self, request: ModelRequest) -> AsyncIterator[str | ToolCall | Signature]: ...

@@ -5,16 +5,32 @@ from __future__ import annotations
 import base64
 import itertools
 import logging
+import math
+import random
 from collections.abc import AsyncIterator
 from contextlib import aclosing
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import anyio
 import httpx
 from google import genai
 from google.genai import errors, types
 
 from agent.conventions import CONVENTIONS
-from agent.conversation import Message, ModelRequest, ModelUnavailable, ToolCall, ToolResult, ToolSpec, TurnContext
+from agent.conversation import (
+    Message,
+    ModelDeclined,
+    ModelRequest,
+    ModelUnavailable,
+    Signature,
+    ToolCall,
+    ToolResult,
+    ToolSpec,
+    TurnContext,
+)
 from mcp_server.config import DEFAULT_GEMINI_MODEL
 
 try:
@@ -27,10 +43,13 @@ log = logging.getLogger(__name__)
 DEFAULT_MODEL = DEFAULT_GEMINI_MODEL
 # Pinned because this SDK defaults to v1; v1beta is the surface function calling and thought signatures ship on.
 API_VERSION = "v1beta"
-RETRY_STATUS = [429, 500, 503]
+# What the SDK retries by default: request timeout, rate limit, and the server errors that pass.
+RETRY_STATUS = (408, 429, 500, 502, 503, 504)
+MAX_DELAY_FACTOR = 10  # the longest pause before a retry, in multiples of the first: a person is waiting
+QUOTA_ZONE = ZoneInfo("America/Los_Angeles")  # the Gemini API's daily quotas reset at midnight Pacific time
+REPHRASE = "Try rephrasing your message."
 KEY_REFUSED = "The Gemini API key was refused."
 UNREACHABLE = "The Gemini API could not be reached; check the network connection and try again."
-TOO_SLOW = "The Gemini model took too long to answer; try again in a minute."
 TRANSPORT_ERRORS = (AiohttpError, httpx.TransportError, OSError)
 
 
@@ -82,23 +101,21 @@ class GeminiModel:
         base_url: str | None = None,
         retries: int = 3,
         backoff: float = 1.0,
-        timeout: float = 120.0,
+        first_byte_timeout: float = 90.0,
+        chunk_timeout: float = 30.0,
     ) -> None:
         self._model = model
-        # The SDK retries rejected requests (HTTP 429/5xx arrive before any chunk), so a retry never repeats text.
-        retry = types.HttpRetryOptions(
-            attempts=retries + 1,
-            initial_delay=backoff,
-            max_delay=30 * backoff,
-            exp_base=2,
-            jitter=backoff,
-            http_status_codes=RETRY_STATUS,
-        )
+        self._retries = retries
+        self._backoff = backoff
+        self._first_byte_timeout = first_byte_timeout
+        self._chunk_timeout = chunk_timeout
+        # Neither the SDK's retries nor its timeout: its timeout bounds the whole stream, however steadily it flows,
+        # and a retry must wait for the first chunk of its own attempt. `stream` bounds each wait and retries itself.
         self._client = genai.Client(
             enterprise=False,  # the Gemini Developer API, whatever GOOGLE_GENAI_USE_VERTEXAI says
             api_key=api_key,
             http_options=types.HttpOptions(
-                base_url=base_url, api_version=API_VERSION, retry_options=retry, timeout=int(timeout * 1000)
+                base_url=base_url, api_version=API_VERSION, retry_options=types.HttpRetryOptions(attempts=1)
             ),
         )
         self._ids = itertools.count(1)
@@ -107,36 +124,90 @@ class GeminiModel:
         """Close the HTTP sessions of the client."""
         await self._client.aio.aclose()
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[str | ToolCall]:
-        """Stream the model's text as it arrives, then its function calls, for the conversation so far."""
-        calls: list[types.Part] = []
-        answered = False
-        ending = "no candidates"
-        try:
-            chunks = await self._client.aio.models.generate_content_stream(
-                model=self._model, contents=self._contents(request.history), config=_config(request)
-            )
-            async with aclosing(chunks):  # type: ignore[type-var]  # an async generator, typed as an iterator
-                async for chunk in chunks:
-                    ending = _ending(chunk) or ending
-                    for part in _parts(chunk):
-                        if part.function_call:
-                            calls.append(part)
-                        elif part.text and not part.thought:
-                            answered = True
-                            yield part.text
-        except errors.APIError as error:
-            log.warning("Gemini request failed: %s", error)
-            raise ModelUnavailable(self._explain(error)) from error
-        except (TimeoutError, httpx.TimeoutException) as error:
-            raise ModelUnavailable(TOO_SLOW) from error
-        except TRANSPORT_ERRORS as error:
-            log.warning("Gemini API unreachable: %r", error)
-            raise ModelUnavailable(UNREACHABLE) from error
-        if not answered and not calls:
-            raise ModelUnavailable(f"The Gemini model gave no answer ({ending}); try rephrasing your message.")
-        for part in calls:
+    async def stream(self, request: ModelRequest) -> AsyncIterator[str | ToolCall | Signature]:
+        """Stream the model's text as it arrives, then its signature and function calls, for the conversation so far.
+
+        A refused request (HTTP 408, 429, 5xx) is retried with backoff, and an empty or malformed ending once, as long
+        as no text has reached the person: a retry after that would repeat it."""
+        contents = self._contents(request.history)
+        config = _config(request)
+        empty_retried = False
+        for attempt in itertools.count():
+            reply = _Reply()
+            try:
+                async with aclosing(self._attempt(contents, config, reply)) as texts:
+                    async for text in texts:
+                        yield text
+            except errors.APIError as error:
+                pause = None if reply.said else self._pause(attempt, error)
+                if pause is None:
+                    log.warning("Gemini request failed: %s", error)
+                    raise ModelUnavailable(self._explain(error, request.context)) from error
+                log.info("Gemini refused with HTTP %s; retrying in %.1f s", error.code, pause)
+                await anyio.sleep(pause)
+                continue
+            except (TimeoutError, httpx.TimeoutException) as error:
+                raise ModelUnavailable(self._too_slow(reply)) from error
+            except TRANSPORT_ERRORS as error:
+                log.warning("Gemini API unreachable: %r", error)
+                raise ModelUnavailable(UNREACHABLE) from error
+            if reply.blocked:
+                raise ModelDeclined(
+                    f"Gemini would not answer this message: it was blocked ({reply.blocked}). {REPHRASE}"
+                )
+            if reply.said or reply.calls:
+                break
+            if not empty_retried and _worth_another_try(reply.finish, request.history):
+                log.info("Gemini ended without an answer (%s); asking once more", reply.finish)
+                empty_retried = True
+                continue
+            raise ModelDeclined(f"The Gemini model gave no answer ({reply.ending}); {REPHRASE.lower()}")
+        if reply.signature:
+            yield Signature(base64.b64encode(reply.signature).decode())
+        for part in reply.calls:
             yield self._tool_call(part)
+
+    async def _attempt(
+        self, contents: list[types.Content], config: types.GenerateContentConfig, reply: _Reply
+    ) -> AsyncIterator[str]:
+        """One request: its text as it arrives, everything else into `reply`. Each wait is bounded: for the first
+        chunk, then between chunks; the bounds never span a yield, so a slow reader is not counted against Gemini."""
+        deadline = anyio.current_time() + self._first_byte_timeout
+        with anyio.fail_after(self._first_byte_timeout):
+            chunks = await self._client.aio.models.generate_content_stream(
+                model=self._model, contents=contents, config=config
+            )
+        async with aclosing(chunks):  # type: ignore[type-var]  # an async generator, typed as an iterator
+            while True:
+                with anyio.fail_after(max(deadline - anyio.current_time(), 0)):
+                    chunk = await anext(chunks, None)
+                if chunk is None:
+                    return
+                reply.started = True
+                deadline = anyio.current_time() + self._chunk_timeout
+                for text in reply.take(chunk):
+                    yield text
+
+    def _pause(self, attempt: int, error: errors.APIError) -> float | None:
+        """Seconds to wait before retrying a refused request, like the SDK's backoff; None when a retry is pointless:
+        the retries are used up, the request itself was wrong, the day's quota is gone, or Gemini asks for a longer
+        wait than the backoff would ever allow."""
+        if attempt >= self._retries or error.code not in RETRY_STATUS or _daily_quota(error):
+            return None
+        longest = MAX_DELAY_FACTOR * self._backoff
+        wait = min(self._backoff * 2**attempt, longest) + random.uniform(0, self._backoff)
+        asked = _retry_delay(error)
+        if asked is None:
+            return wait
+        return max(wait, asked) if asked <= longest else None
+
+    def _too_slow(self, reply: _Reply) -> str:
+        """A sentence for a wait that ran out: before the first chunk, or in the middle of the stream."""
+        if reply.started:
+            return (
+                f"The Gemini model stalled for over {self._chunk_timeout:g} s in the middle of its answer; try again."
+            )
+        return f"The Gemini model did not start answering within {self._first_byte_timeout:g} s; try again in a minute."
 
     def _tool_call(self, part: types.Part) -> ToolCall:
         """The agent's ToolCall for a function-call part; its thought signature travels with it (and the thread)."""
@@ -162,27 +233,66 @@ class GeminiModel:
         """One message's parts: its text, the model's function calls, or the tools' function responses."""
         if message.role == "tool":
             return [types.Part(function_response=_function_response(result)) for result in message.results]
-        parts = [types.Part(text=message.text)] if message.text else []
+        parts = [types.Part(text=message.text, thought_signature=_bytes(message.signature))] if message.text else []
         if message.role == "model":
             parts += [
                 types.Part(
                     function_call=types.FunctionCall(id=call.id, name=call.name, args=call.arguments),
-                    thought_signature=base64.b64decode(call.signature) if call.signature else None,
+                    thought_signature=_bytes(call.signature),
                 )
                 for call in message.calls
             ]
         return parts
 
-    def _explain(self, error: errors.APIError) -> str:
+    def _explain(self, error: errors.APIError, context: TurnContext) -> str:
         """A sentence for the person about a failed request."""
         if _key_refused(error):
             return KEY_REFUSED
+        if error.code == 429 and _daily_quota(error):
+            return f"The Gemini API's daily quota is exhausted until {_quota_reset(context)}; try again then."
+        if error.code == 429:
+            return f"The Gemini API is getting too many requests; try again in {_wait_in_words(_retry_delay(error))}."
         if (error.code or 0) >= 500 or error.code in RETRY_STATUS:
             return f"The Gemini model is unavailable right now (HTTP {error.code}); try again in a minute."
         if error.code == 404:
             return f"The Gemini model {self._model!r} was not found; check the configured model name."
         status = f" {error.status}" if error.status else ""
         return f"The Gemini model could not answer (HTTP {error.code}{status})."
+
+
+@dataclass
+class _Reply:
+    """What one response stream brought besides its text."""
+
+    started: bool = False  # a chunk arrived
+    said: bool = False  # text reached the person: a retry would repeat it
+    calls: list[types.Part] = field(default_factory=list)
+    signature: bytes | None = None  # the latest thought signature outside the function calls: the final part's
+    finish: str | None = None
+    blocked: str | None = None
+
+    @property
+    def ending(self) -> str:
+        """Why the model stopped, as the API names it."""
+        return f"finish reason: {self.finish}" if self.finish else "no candidates"
+
+    def take(self, chunk: types.GenerateContentResponse) -> list[str]:
+        """The chunk's text for the person; its calls, signature, finish reason or block are noted."""
+        if chunk.prompt_feedback and chunk.prompt_feedback.block_reason:
+            self.blocked = _name(chunk.prompt_feedback.block_reason)
+        if chunk.candidates and chunk.candidates[0].finish_reason:
+            self.finish = _name(chunk.candidates[0].finish_reason)
+        texts = []
+        for part in _parts(chunk):
+            if part.function_call:
+                self.calls.append(part)
+                continue
+            if part.thought_signature:
+                self.signature = part.thought_signature
+            if part.text and not part.thought:  # thoughts are the model's notes to itself
+                texts.append(part.text)
+                self.said = True
+        return texts
 
 
 def _config(request: ModelRequest) -> types.GenerateContentConfig:
@@ -217,16 +327,66 @@ def _parts(chunk: types.GenerateContentResponse) -> list[types.Part]:
     return chunk.candidates[0].content.parts or []
 
 
-def _ending(chunk: types.GenerateContentResponse) -> str | None:
-    """Why the model stopped or was stopped, as the API names it, when this chunk says so."""
-    if chunk.prompt_feedback and chunk.prompt_feedback.block_reason:
-        return f"blocked: {chunk.prompt_feedback.block_reason.value}"
-    if chunk.candidates and chunk.candidates[0].finish_reason:
-        return f"finish reason: {chunk.candidates[0].finish_reason.value}"
-    return None
-
-
 def _key_refused(error: errors.APIError) -> bool:
     """Whether the API turned the key down."""
     # An unknown key is HTTP 400 with reason API_KEY_INVALID; a revoked or leaked one is 401/403.
     return error.code in (401, 403) or "API_KEY_INVALID" in str(error.details)
+
+
+def _name(value: Any) -> str:
+    """An API enum's name, also when the SDK did not know the value and kept the string."""
+    return str(getattr(value, "value", value))
+
+
+def _bytes(signature: str | None) -> bytes | None:
+    return base64.b64decode(signature) if signature else None
+
+
+def _worth_another_try(finish: str | None, history: list[Message]) -> bool:
+    """Whether an ending without an answer is one Gemini is known to recover from when asked again: a malformed
+    function call, or a bare STOP right after tool results."""
+    after_tools = bool(history) and history[-1].role == "tool"
+    return finish == "MALFORMED_FUNCTION_CALL" or (finish == "STOP" and after_tools)
+
+
+def _error_details(error: errors.APIError) -> list[dict[str, Any]]:
+    """The google.rpc details of an error response (ErrorInfo, QuotaFailure, RetryInfo, ...)."""
+    body = error.details if isinstance(error.details, dict) else {}
+    details = body.get("error", body).get("details")
+    return [detail for detail in details if isinstance(detail, dict)] if isinstance(details, list) else []
+
+
+def _daily_quota(error: errors.APIError) -> bool:
+    """Whether a 429 is a per-day quota running out, which no retry today will fix (not a per-minute rate limit)."""
+    return any(
+        "PerDay" in str(violation.get("quotaId", ""))
+        for detail in _error_details(error)
+        if detail.get("@type", "").endswith("google.rpc.QuotaFailure")
+        for violation in detail.get("violations") or []
+    )
+
+
+def _retry_delay(error: errors.APIError) -> float | None:
+    """The wait Gemini asks for in the error's RetryInfo ("26s", "0.5s"), in seconds."""
+    for detail in _error_details(error):
+        if detail.get("@type", "").endswith("google.rpc.RetryInfo"):
+            try:
+                return float(str(detail.get("retryDelay", "")).removesuffix("s"))
+            except ValueError:
+                return None
+    return None
+
+
+def _wait_in_words(seconds: float | None) -> str:
+    if seconds is None:
+        return "a minute"
+    if seconds < 90:
+        return f"{math.ceil(seconds)} seconds"
+    return f"{math.ceil(seconds / 60)} minutes"
+
+
+def _quota_reset(context: TurnContext) -> str:
+    """When the Gemini API's daily quotas reset (midnight Pacific time), in the person's own time."""
+    pacific = context.now.astimezone(QUOTA_ZONE)
+    reset = datetime.combine(pacific.date() + timedelta(days=1), time(), tzinfo=QUOTA_ZONE).astimezone(context.zone)
+    return f"{reset:%H:%M} on {reset:%A} {reset.day} {reset:%B}"

@@ -39,6 +39,7 @@ class ListTasks:
     arguments: dict = field(default_factory=dict)
     count_only: bool = False
     completed_between: tuple[str, str] | None = None  # first and last day, inclusive
+    next_only: bool = False  # 'what's next?': the one open task due soonest
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,11 @@ _LEVEL_SPELLINGS = {
     "low": "low p3 3",
 }
 _LEVELS = {word: level for level, words in _LEVEL_SPELLINGS.items() for word in words.split()}
-_POLITE_RE = re.compile(r"(?i)^(?:(?:please|pls|kindly|hey|hi)\b[\s,]*|(?:can|could|would|will) you\s+(?:please\s+)?)+")
+# Politeness and the words people start a correction with ('actually, …', 'oops, …') say nothing about the task.
+_POLITE_RE = re.compile(
+    r"(?i)^(?:(?:please|pls|kindly|hey|hi|actually|oops|whoops|sorry|wait|ok(?:ay)?|hmm+|um+|uh+|oh|also|and|so|"
+    r"no,?\s+(?:i\s+meant|wait))\b[\s,:;-]*|(?:can|could|would|will) you\s+(?:please\s+)?)+"
+)
 _THANKS_RE = re.compile(r"(?i)[\s,]*\b(?:please|pls|thanks|thank you)\s*$")
 _QUESTION_RE = re.compile(r"(?i)^(?:how|why|who|whose|what|what's|when|where|which|is|are|am|can|could|would|will|"
                           r"should|does|did|may|might)\b")  # fmt: skip
@@ -101,7 +106,16 @@ _ADD_VERBS = "|".join((
     r"add(?: to my (?:list|tasks|to-?do list))?", r"(?:new )?(?:task|todo|to-do)", r"schedule",
     r"(?:i |we )?(?:need|have|got|want|ought) to", r"i've got to|i must|i should|i gotta",
     r"(?:don't|do not|dont) (?:let me )?forget (?:to|about)", r"make sure (?:to|i)",
+    r"(?:i |we )?(?:gotta|have got to|must)", r"remember to", r"(?:note|reminder|memo) to (?:self|me)",
 ))  # fmt: skip
+# 'add milk to my shopping list', 'put oil change on the list': the list named is the task's tag, and only with it
+# does 'put' or 'jot down' mean adding ('put the bins out' keeps its verb).
+_LIST_PLACE_RE = re.compile(
+    r"(?i)[\s,]*\b(?:to|on|onto|in|into)\s+(?:my|the|our)\s+(?:(?P<name>[\w-]+)\s+)?"
+    r"(?:list|to-?dos?|tasks|task\s+list|to-?do\s+list)(?![\w-])"
+)
+_PUT_RE = re.compile(r"(?i)^\s*(?:put|stick|jot\s+down|write\s+down|pop)\s+")
+_NOT_LIST_NAMES = {"todo", "to-do", "task", "tasks", "usual", "whole"}
 _ADD_RE = re.compile(rf"(?i)^(?:(?P<remind>{_REMIND_VERBS})|{_ADD_VERBS})(?:\s*:|\s+|$)")
 _QUOTED_RE = re.compile(r"\"([^\"\0]+)\"|“([^”\0]+)”|‘([^’\0]+)’|(?<!\w)'([^'\n\0]+)'(?!\w)")
 _DESCRIPTION_RE = re.compile(
@@ -335,6 +349,10 @@ def _adding(text: str, now: datetime, *, allow_verbless: bool) -> AddTask | None
     """A new task; without a verb it must carry a date, repetition, reminder, priority, tag, note or quote."""
     draft = _Draft(text)
     verb = draft.take(_ADD_RE)
+    place = draft.take(_LIST_PLACE_RE)
+    if place and verb is None and (put := _PUT_RE.match(draft.rest)):
+        draft.cut(*put.span())
+        verb = _ADD_RE.match("add")
     if verb is None and not allow_verbless:
         return None
     quoted = draft.shield(_QUOTED_RE)
@@ -346,8 +364,11 @@ def _adding(text: str, now: datetime, *, allow_verbless: bool) -> AddTask | None
     when, clock = _take_whens(draft, now)
     priority = _take_priority(draft)
     tags = _take_tags(draft)
+    if place and place["name"] and place["name"].lower() not in _NOT_LIST_NAMES:
+        tags = tuple(dict.fromkeys((*tags, place["name"].lower())))
     title = _unquoted(_tidy(draft.left()))  # quotes around the whole title only protect it
-    said_more = quoted or any(found is not None for found in (description, repeat, reminder, when, priority)) or tags
+    said_more = quoted or any(found is not None for found in (description, repeat, reminder, when, priority, place))
+    said_more = said_more or tags
     if not title or not (verb or said_more):
         return None
     due = _series_start(repeat, when, clock, now) if repeat else when
@@ -394,6 +415,10 @@ _RANGE_RE = re.compile(
     r"(?i)\b(?P<which>this|next|the coming)\s+(?P<unit>week|month|weekend)\b"
     r"|\b(?:in\s+)?(?:the\s+)?next\s+(?P<n>\w+)\s+days\b"
 )
+_WHEN_IS_RE = re.compile(
+    r"(?i)(?:when(?:'s|\s+is|\s+was|\s+do\s+i\s+have(?:\s+to)?)|what\s+(?:day|time|date)\s+is)\s+"
+    r"(?P<name>.+?)(?:\s+(?:due|happening|scheduled|set\s+for|again))?"
+)
 _AFTER_RE = re.compile(r"(?i)\b(?:after|since|from)\s*$")
 _QUERY_RE = re.compile(
     r"(?i)\b(?:about|regarding|containing|mentioning|matching|related to|called|named|titled|that mention"
@@ -403,6 +428,11 @@ _FILLERS = set(
     "task tasks todo todos to-dos items my all the for me any anything everything that in title due of list "
     "on i have is are there".split()
 )
+_NEXT_RE = re.compile(
+    r"(?i)(?:when(?:'s|\s+is)|what(?:'s|s|\s+is))\s+(?:my\s+|the\s+)?(?:next|up\s+next|upcoming)"
+    r"(?:\s+(?:task|thing|to-?do|one|due|up|on\s+my\s+list))?"
+)
+_NOT_NAMES = _FILLERS | {"next", "first", "last", "it", "that"}  # 'when is my next task' asks for a list
 
 
 def _window(match: re.Match[str], today: date) -> tuple[date, date]:
@@ -485,6 +515,10 @@ def _completed_window(text: str, today: date) -> tuple[str, str] | None:
 
 def _listing(text: str, now: datetime) -> ListTasks | None:
     """'show my high priority tasks', "what's due today?", 'find tasks about lisbon', 'tasks tagged work'."""
+    if _NEXT_RE.fullmatch(text):
+        return ListTasks({"status": "open", "sort_by": "due", "limit": 1}, next_only=True)
+    if (asked := _WHEN_IS_RE.fullmatch(text)) and (name := _name(asked["name"])).lower() not in _NOT_NAMES:
+        return ListTasks({"query": name})  # the task found answers with its date
     verb = _LIST_VERB_RE.match(text)
     head = verb or _LIST_NOUN_RE.match(text) or _LIST_QUESTION_RE.match(text)
     if head is None or head.re is _LIST_QUESTION_RE and not _TASK_CONTEXT_RE.search(text):
@@ -578,17 +612,38 @@ def _due_change(*, strict: bool) -> _Handler:
         rest = match["rest"]
         for word in re.finditer(r"\S+", rest):
             head, tail = rest[: word.start()].strip(), rest[word.start() :]
-            try:
-                value = parse_when(tail, now=now)
-            except WhenError:
-                continue
-            if head and (not strict or re.match(r"(?i)due\b", tail) or re.search(r"(?i)\s(?:to|due)$", f" {head}")):
-                clock = _clock_only(tail)
-                changes = {"due_time": f"{clock:%H:%M}"} if clock else {"due": _iso(value)}
+            changes = _new_due(tail, now)
+            if changes and head and (
+                not strict or re.match(r"(?i)due\b", tail) or re.search(r"(?i)\s(?:to|due)$", f" {head}")
+            ):
                 return ChangeTask("update", _name(_NAME_CONNECTOR_RE.sub("", head)), changes)
         return None
 
     return handle
+
+
+def _new_due(phrase: str, now: datetime) -> dict | None:
+    """{'due': day or moment} for a date phrase, {'due_time': 'HH:MM'} for a time alone (the day stays); None."""
+    try:
+        value = parse_when(phrase, now=now)
+    except WhenError:
+        return None
+    clock = _clock_only(phrase)
+    return {"due_time": f"{clock:%H:%M}"} if clock else {"due": _iso(value)}
+
+
+def _moved(match: re.Match[str], now: datetime) -> ChangeTask | None:
+    """'the dentist is moved to dec 12', 'yoga is now at 6pm': the name comes first, the new date last."""
+    changes = _new_due(match["when"], now)
+    return ChangeTask("update", _name(match["name"]), changes) if changes else None
+
+
+def _done_after_name(match: re.Match[str], _now: datetime) -> ChangeTask | None:
+    """'dentist done', 'laundry all finished' close a task; 'add get it done' and longer sentences are not this."""
+    name = match["name"]
+    if _ADD_RE.match(name) or len(name.split()) > 5:
+        return None
+    return ChangeTask("complete", _name(name))
 
 
 _AMOUNT = (
@@ -646,6 +701,10 @@ _CHANGES: list[tuple[str, _Handler]] = [
     (rf"(?:check|tick|cross)\s+{_NAME}\s+off(?:\s+(?:my\s+|the\s+)?list)?", _act("complete")),
     (rf"(?:check|tick|cross)\s+off\s+{_NAME}", _act("complete")),
     (rf"{_NAME}\s+is\s+{_DONE}", _act("complete")),
+    (rf"{_NAME}\s+(?:now\s+|all\s+)?{_DONE}", _done_after_name),
+    (rf"{_NAME}\s+(?:is|has\s+been|was|got|'s)\s+(?:now\s+)?(?:moved|pushed(?:\s+back)?|rescheduled|postponed|"
+     r"changed|delayed|brought\s+forward)\s+(?:to|till|until|for)\s+(?P<when>.+)", _moved),
+    (rf"{_NAME}\s+(?:is\s+)?now\s+(?:on|at|due|for)\s+(?P<when>.+)", _moved),
     (rf"(?:i(?:'ve|\s+have)\s+(?:just\s+|already\s+)?(?:done|finished|completed)|(?:i(?:'m|\s+am)\s+)?(?:just\s+)?"
      rf"done\s+with|(?:i\s+)?(?:just\s+)?(?:finished|completed|did))\s+{_NAME}", _act("complete")),
     (rf"(?:complete|finish)\s+{_NAME}", _complete_unless_dated),
@@ -663,7 +722,7 @@ _CHANGES: list[tuple[str, _Handler]] = [
     (rf"(?P<value>de-?prioriti[sz]e|(?:lower|decrease|reduce)\s+(?:the\s+)?priority\s+(?:of|for|on))\s+{_NAME}",
      _update(lambda _: {"priority": "low"})),
     (rf"(?:tag|label)\s+{_NAME}\s+(?:with|as)\s+(?P<value>.+)", _update(_tag_change)),
-    (rf"add\s+{_NAME}\s+to\s+(?:the\s+)?(?P<value>[#@]?[\w-]+)\s+(?:tag|label|list)", _update(_tag_change)),
+    (rf"add\s+{_NAME}\s+to\s+(?:the\s+)?(?P<value>[#@]?[\w-]+)\s+(?:tag|label)", _update(_tag_change)),
     (rf"add\s+(?:the\s+)?(?:tags?|labels?)\s+(?P<value>.+?)\s+to\s+{_NAME}", _update(_tag_change)),
     (rf"add\s+(?P<value>[#@][\w-]+(?:(?:\s*,\s*|\s+and\s+|\s+)[#@][\w-]+)*)\s+to\s+{_NAME}", _update(_tag_change)),
     (r"(?:move|push|reschedule|postpone|delay|defer|shift|bump)\s+(?:(?:back|forward|out)\s+)?(?P<rest>.+)",

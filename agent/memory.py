@@ -6,7 +6,7 @@ from sqlalchemy import delete, select
 from sqlmodel import Session
 
 from agent.conversation import Message
-from agent.models import ConversationMessage, ConversationThread
+from mcp_server.conversation_models import ConversationMessage, ConversationThread
 from mcp_server.models import utcnow
 
 BUDGET_CHARS = 24_000  # roughly 6k tokens of history handed to the model each turn

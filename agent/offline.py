@@ -231,7 +231,21 @@ def _changed(command: ChangeTask, task: dict[str, Any], today: date) -> str:
         if command.action == "complete" and task.get("recurrence"):
             text += " The next occurrence is on its way."
         return text
-    return f"Updated: {describe(task, today)}."
+    return f"Updated: {describe(task, today)}." + _unlisted_changes(command.changes, task, today)
+
+
+def _unlisted_changes(changes: dict[str, Any], task: dict[str, Any], today: date) -> str:
+    """What an update changed that the task's one-line description does not show: the note, a cleared date,
+    the reminder."""
+    text = ""
+    if "description" in changes:
+        text += f" Note: {task['description']}." if task.get("description") else " Note removed."
+    if changes.get("due") == "":
+        text += " It has no due date now."
+    if "remind_at" in changes:
+        when = when_text(task.get("remind_at"), today)
+        text += f" I'll remind you {when}." if when else " Reminder removed."
+    return text
 
 
 def _added(task: dict[str, Any], today: date) -> str:
@@ -256,6 +270,8 @@ def _listing(command: ListTasks, page: dict[str, Any], today: date) -> str:
         kind = {"open": "open ", "completed": "completed "}.get(arguments.get("status", "open"), "")
         count = f"{len(tasks)}{'+' if more else ''}"
         return f"You have {count} {kind}task{'s' if len(tasks) != 1 else ''}{span}."
+    if command.next_only:
+        return f"Next: {describe(tasks[0], today)}." if tasks else "Nothing is open."
     if not tasks:
         return f"No tasks{span}." if span else "No tasks match."
     return f"{len(tasks)} task{'s' if len(tasks) != 1 else ''}{span}:\n{task_list(tasks, today)}{more}"

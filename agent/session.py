@@ -10,14 +10,14 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.memory import create_connected_server_and_client_session
 
-from agent.conversation import Model, TurnContext
-from agent.loop import ToolBox, TurnObserver, run_turn
+from agent.conversation import Model, ModelUnavailable, TurnContext, TurnInterrupted
+from agent.loop import ToolBox, Turn, TurnObserver
 from agent.memory import load_thread, save_messages
 from agent.offline import OfflineModel
 from mcp_server.config import Settings
 from mcp_server.runtime import Runtime
 from mcp_server.service import Actor
-from mcp_server.tools import ACTING_AS
+from mcp_server.tools import ACTING_AS, in_process_server
 
 
 def model_for(settings: Settings, *, offline: bool = False) -> Model:
@@ -30,6 +30,8 @@ def model_for(settings: Settings, *, offline: bool = False) -> Model:
         api_key=settings.gemini_api_key.get_secret_value(),
         model=settings.gemini_model,
         base_url=settings.gemini_base_url,
+        first_byte_timeout=settings.gemini_first_byte_timeout,
+        chunk_timeout=settings.gemini_chunk_timeout,
     )
 
 
@@ -41,7 +43,7 @@ async def tool_session(runtime: Runtime, actor: Actor) -> AsyncIterator[ToolBox]
     if not settings.mcp_url:
         acting = ACTING_AS.set(actor)  # the in-memory server's tasks start in this context, so they act for actor
         try:
-            async with create_connected_server_and_client_session(runtime.tool_server) as session:
+            async with create_connected_server_and_client_session(in_process_server(runtime)) as session:
                 yield ToolBox(session)
         finally:
             ACTING_AS.reset(acting)
@@ -66,12 +68,43 @@ async def chat_turn(
     model: Model,
     observer: TurnObserver | None = None,
 ) -> str:
-    """Say `text` in `thread`; return the agent's answer. The thread keeps the turn for the next one."""
+    """Say `text` in `thread`; return the agent's answer. The thread keeps the turn for the next one.
+
+    A turn that fails after its tools ran is kept too, so the model learns what they did and asking again does not
+    repeat it; the failure then arrives as TurnInterrupted, saying what was done."""
     with runtime.unit_of_work() as session:
         history = load_thread(session, user_id=actor.user_id, key=thread)
     context = TurnContext(user_name=user_name, zone=actor.zone, now=runtime.clock().astimezone(actor.zone))
-    async with tool_session(runtime, actor) as tools:
-        new = await run_turn(model, tools, history, text, context, observer)
+    turn = Turn(text)
+    try:
+        async with tool_session(runtime, actor) as tools:
+            await turn.play(model, tools, history, context, observer)
+    except BaseException as error:  # cancelled too: what the tools did stays done
+        if not turn.acted:
+            raise
+        reason = _why_it_stopped(error)
+        with runtime.unit_of_work() as session:
+            save_messages(session, user_id=actor.user_id, key=thread, messages=turn.kept(reason))
+        if isinstance(error, Exception):
+            raise TurnInterrupted(reason, turn.changes()) from error
+        raise
     with runtime.unit_of_work() as session:
-        save_messages(session, user_id=actor.user_id, key=thread, messages=new)
-    return new[-1].text
+        save_messages(session, user_id=actor.user_id, key=thread, messages=turn.messages)
+    return turn.messages[-1].text
+
+
+def _why_it_stopped(error: BaseException) -> str:
+    """Why a turn ended early, in a sentence kept with it in the thread."""
+    cause = _innermost(error)
+    if isinstance(cause, ModelUnavailable):
+        return str(cause)
+    if not isinstance(cause, Exception):
+        return "The turn was stopped."
+    return f"The turn failed ({type(cause).__name__})."
+
+
+def _innermost(error: BaseException) -> BaseException:
+    """The first failure inside the task groups (the tool session's) that wrap it."""
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    return error

@@ -25,21 +25,46 @@ _PERIOD_HOUR_RE = re.compile(
     r"(?i)\b(?P<h>1[0-2]|[1-9])(?::(?P<m>[0-5]\d))?(?:\s*o'?clock)?\s+(?:in\s+the\s+(?P<p>morning|afternoon|evening)"
     r"|(?P<n>at\s+night|tonight))\b"
 )
+# The part of the day said before the hour: 'tomorrow morning at 7' -> 'tomorrow at 7am', 'every evening at 9' ->
+# 'every day at 9pm', 'this afternoon at 3' -> 'today at 3pm', 'tonight at 10' -> 'tonight at 10pm'.
+_DAY_PART_HOUR_RE = re.compile(
+    r"(?i)\b(?:(?P<lead>this|every|each)\s+)?(?P<p>morning|afternoon|evening|night|tonight)s?,?\s+"
+    r"(?P<prep>at|around|by|@)\s+(?P<h>1[0-2]|0?[1-9])(?::(?P<m>[0-5]\d))?(?P<ampm>\s*[ap]\.?m\b\.?)?(?![:\w])"
+)
+
+
+def _clock(hour: str, minute: str | None, period: str) -> str:
+    """'7', '30', 'morning' -> '7:30am': before noon in the morning, after it otherwise ('12 at night' is 0:00)."""
+    meridiem = "am" if period == "morning" else "pm"
+    if period != "morning" and hour == "12":
+        meridiem = "am" if period != "afternoon" else "pm"  # '12 at night' is midnight, '12 in the afternoon' noon
+    return f"{hour}:{minute}{meridiem}" if minute else f"{hour}{meridiem}"
 
 
 def _hour(match: re.Match[str]) -> str:
     """The hour with its meridiem, keeping 'tonight' as the day it names."""
     period = (match["p"] or match["n"]).lower()
-    meridiem = "am" if period == "morning" else "pm"
-    if period != "morning" and match["h"] == "12":
-        meridiem = "am" if period != "afternoon" else "pm"  # '12 at night' is midnight, '12 in the afternoon' noon
-    clock = f"{match['h']}:{match['m']}{meridiem}" if match["m"] else f"{match['h']}{meridiem}"
+    clock = _clock(match["h"], match["m"], "night" if period == "at night" else period)
     return f"tonight at {clock}" if period == "tonight" else clock
+
+
+def _day_part_hour(match: re.Match[str]) -> str:
+    """The part of the day folded into the hour; the day it names ('tonight', 'this …' = today) stays."""
+    period, lead = match["p"].lower(), (match["lead"] or "").lower()
+    hour = match["h"].lstrip("0")
+    clock = f"{hour}{':' + match['m'] if match['m'] else ''}{match['ampm'].strip()}" if match["ampm"] else None
+    clock = clock or _clock(hour, match["m"], period)
+    day = {"this": "today ", "every": "every day ", "each": "every day "}.get(lead, "")
+    if period == "tonight":
+        day = "tonight "
+    preposition = "by" if match["prep"].lower() == "by" else "at"  # 'around 3' and '@ 3' are read as 'at 3'
+    return f"{day}{preposition} {clock}"
 
 
 def _outside_quotes(text: str) -> str:
     """Shorthand rewritten in the parts of text that are not quoted."""
     text = _PERIOD_HOUR_RE.sub(_hour, text)
+    text = _DAY_PART_HOUR_RE.sub(_day_part_hour, text)
     for pattern, word in _WORD_RES:
         text = pattern.sub(word, text)
     return text

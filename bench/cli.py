@@ -119,7 +119,7 @@ def run(options: argparse.Namespace) -> None:
             commands[TASKWARRIOR] = lambda: timed_run(*peer)
         setup = [
             ("database", f"local SQLite with {options.tasks} open tasks (each chat run adds one more)"),
-            ("taskflow", f"{sys.executable} -c 'from mcp_server.cli import main; main()' (this checkout's code)"),
+            ("taskflow", f"{sys.executable} -c 'from taskflow.cli import main; main()' (this checkout's code)"),
             ("peer", "Taskwarrior `task list` on as many tasks" if peer else "Taskwarrior not installed: skipped"),
             ("runs", f"{options.runs} of each command, in turns; the median counts"),
             ("machine", machine()),

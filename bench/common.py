@@ -201,7 +201,7 @@ class RecordingConsumer:
 
 def taskflow_module_command(*args: str) -> list[str]:
     """`taskflow ARGS` run with this interpreter as the console script does, on the code checkout_env() puts first."""
-    return [sys.executable, "-c", "from mcp_server.cli import main; main()", *args]
+    return [sys.executable, "-c", "from taskflow.cli import main; main()", *args]
 
 
 def checkout_env(**variables: str) -> dict[str, str]:

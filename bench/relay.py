@@ -44,12 +44,12 @@ from bench.common import (
     verdict,
 )
 from events.background import consumers_for
-from events.catalog import NOTIFICATIONS, TASK_EVENTS
 from events.inprocess import InProcessTransport
-from events.models import OutboxEvent
 from events.relay import Outgoing, Relay, RelaySettings, Transport
 from events.scheduler import ReminderScheduler
 from mcp_server import service
+from mcp_server.event_catalog import NOTIFICATIONS, TASK_EVENTS
+from mcp_server.event_models import OutboxEvent
 from mcp_server.models import Priority, Task
 from mcp_server.runtime import Runtime
 from mcp_server.service import Actor, TaskChanges, TaskCreate

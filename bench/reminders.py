@@ -40,11 +40,11 @@ from bench.common import (
     verdict,
 )
 from events.background import EventServices, consumers_for
-from events.catalog import NOTIFICATIONS, EventType
 from events.inprocess import InProcessTransport
-from events.models import OutboxEvent
 from events.relay import Transport
 from mcp_server import service
+from mcp_server.event_catalog import NOTIFICATIONS, EventType
+from mcp_server.event_models import OutboxEvent
 from mcp_server.models import utcnow
 from mcp_server.runtime import Runtime
 from mcp_server.service import Actor, TaskCreate

@@ -173,7 +173,7 @@ def _attach_events(
     from chat_ui import notifications, state
     from events.background import EventServices, consumers_for, transport_for
     from events.consumers import Consumers
-    from mcp_server.health import health_router
+    from events.health import health_router
 
     # The chat consumes notifications only; `taskflow up` also runs the product's other consumers (recurrence).
     consumers = consumers_for(runtime) if embedded else Consumers(runtime.engine, runtime.signals.notify)

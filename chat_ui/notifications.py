@@ -19,12 +19,12 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from chat_ui.models import ChatReminder
 from chat_ui.render import reminder_text
-from events.catalog import NOTIFICATIONS, EventType
 from events.consumers import Consumers, Event, MalformedEvent
-from events.outbox import wake_on_commit
+from mcp_server.chat_models import ChatReminder
+from mcp_server.event_catalog import NOTIFICATIONS, EventType
 from mcp_server.models import User, utcnow
+from mcp_server.outbox import wake_on_commit
 from mcp_server.runtime import Runtime
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
-from agent.models import ConversationThread
-from chat_ui.models import ChatStep, ChatThread
+from mcp_server.chat_models import ChatStep, ChatThread
+from mcp_server.conversation_models import ConversationThread
 from mcp_server.models import User, utcnow
 
 

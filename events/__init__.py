@@ -1,1 +1,4 @@
-"""Task events: the outbox, its relay and the consumers that react to changes."""
+"""Task events after the commit: the relay, its transports, the consumers and the reminder scheduler.
+
+Stands on mcp_server (whose outbox writer records the events); also every server's health and metrics routes.
+"""

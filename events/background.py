@@ -13,13 +13,13 @@ import psycopg
 from events import recurrence
 from events.consumers import Consumers
 from events.inprocess import InProcessTransport
-from events.outbox import OUTBOX_CHANNEL, REMINDERS_CHANNEL
 from events.relay import Relay, Transport
 from events.scheduler import ReminderScheduler
-from events.signals import Signals
 from events.supervision import ServiceHealth, supervise
 from mcp_server.db import CONNECT_TIMEOUT
+from mcp_server.outbox import OUTBOX_CHANNEL, REMINDERS_CHANNEL
 from mcp_server.runtime import Runtime
+from mcp_server.signals import Signals
 
 log = logging.getLogger(__name__)
 

@@ -26,10 +26,10 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyErro
 from sqlmodel import Session
 
 from events.budget import time_budget
-from events.models import DeliveryFailure, InboxEntry
 from mcp_server import telemetry
 from mcp_server.db import Waker, unit_of_work
 from mcp_server.errors import TaskError
+from mcp_server.event_models import DeliveryFailure, InboxEntry
 from mcp_server.models import utcnow
 
 log = logging.getLogger(__name__)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
-from events.models import DeliveryFailure
 from mcp_server.db import unit_of_work
+from mcp_server.event_models import DeliveryFailure
 
 
 def dead_letters(engine: Engine) -> list[DeliveryFailure]:

@@ -13,9 +13,9 @@ from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import select
 from sqlmodel import Session
 
-from events.catalog import TASK_EVENTS, EventType
 from events.consumers import Consumers, Event, MalformedEvent
 from mcp_server.accounts import actor_for
+from mcp_server.event_catalog import TASK_EVENTS, EventType
 from mcp_server.models import Status, Task, User, utcnow
 from mcp_server.service import add_next_occurrence, to_public
 

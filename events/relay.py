@@ -13,14 +13,14 @@ import anyio
 from sqlalchemy import ColumnElement, Engine, delete, func, select, text, tuple_, update
 from sqlmodel import Session
 
-from events.catalog import to_cloudevent
-from events.models import OutboxEvent
-from events.outbox import OUTBOX_CHANNEL
-from events.signals import Signals
 from events.supervision import ServiceHealth
 from mcp_server import telemetry
 from mcp_server.db import unit_of_work
+from mcp_server.event_catalog import to_cloudevent
+from mcp_server.event_models import OutboxEvent
 from mcp_server.models import utcnow
+from mcp_server.outbox import OUTBOX_CHANNEL
+from mcp_server.signals import Signals
 
 log = logging.getLogger(__name__)
 

@@ -9,14 +9,13 @@ from zoneinfo import ZoneInfo
 import anyio
 from sqlalchemy import Engine, func, select
 
-from events import outbox
-from events.catalog import EventType
-from events.signals import Signals
 from events.supervision import ServiceHealth
-from mcp_server import telemetry
+from mcp_server import outbox, telemetry
 from mcp_server.db import unit_of_work
+from mcp_server.event_catalog import EventType
 from mcp_server.models import PENDING, Task, User, utcnow
 from mcp_server.service import due_text, local_iso
+from mcp_server.signals import Signals
 
 # A reminder fired this long after its time is marked late (after downtime, say).
 LATE_AFTER = timedelta(seconds=5)

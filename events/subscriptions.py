@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable
 import anyio
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 
-from events.catalog import NOTIFICATIONS, TASK_EVENTS
 from events.consumers import Consumers, Outcome
+from mcp_server.event_catalog import NOTIFICATIONS, TASK_EVENTS
 
 log = logging.getLogger(__name__)
 

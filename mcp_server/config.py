@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     )
     gemini_model: str = DEFAULT_GEMINI_MODEL
     gemini_base_url: str | None = None  # another endpoint speaking the Gemini API (a proxy or gateway)
+    # Seconds to wait for the model's first chunk (thinking models think first), and then between chunks.
+    gemini_first_byte_timeout: float = Field(default=90.0, gt=0)
+    gemini_chunk_timeout: float = Field(default=30.0, gt=0)
     # The agent's tool server: empty for the in-process one, else streamable HTTP with a personal token.
     mcp_url: str | None = None
     mcp_token: SecretStr | None = None

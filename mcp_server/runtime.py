@@ -12,13 +12,13 @@ from mcp.server.fastmcp import FastMCP
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from events.signals import Signals
 from mcp_server.accounts import actor_for, ensure_user
 from mcp_server.config import Settings
 from mcp_server.db import create_db_engine, unit_of_work
 from mcp_server.migrate import ensure_schema
 from mcp_server.models import utcnow
 from mcp_server.service import Actor
+from mcp_server.signals import Signals
 
 
 @dataclass
@@ -27,6 +27,8 @@ class Runtime:
     engine: Engine
     clock: Callable[[], datetime] = field(default=utcnow)
     signals: Signals = field(default_factory=Signals)
+    # The task tools for in-process MCP connections, built once by mcp_server.tools.in_process_server.
+    tool_server: FastMCP | None = field(default=None, repr=False)
 
     @classmethod
     def start(cls, settings: Settings) -> Runtime:
@@ -43,13 +45,6 @@ class Runtime:
         """A local user by name, created in the configured zone on first use."""
         with self.unit_of_work() as session:
             return actor_for(ensure_user(session, name=name, timezone=self.settings.timezone))
-
-    @cached_property
-    def tool_server(self) -> FastMCP:
-        """The task tools for in-process MCP connections, built once (building costs tens of milliseconds)."""
-        from mcp_server.tools import create_mcp_server
-
-        return create_mcp_server(self)
 
     @cached_property
     def local_actor(self) -> Actor:

@@ -17,10 +17,9 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from events import outbox
-from events.catalog import EventType
-from mcp_server import search
+from mcp_server import outbox, search
 from mcp_server.errors import InvalidField, TaskNotFound
+from mcp_server.event_catalog import EventType
 from mcp_server.models import PRIORITY_BY_RANK, BulkDeleteResult, Priority, Status, Task, TaskPage, TaskPublic
 from mcp_server.paging import Order, SortBy, after_cursor, encode_cursor, ordering
 from mcp_server.recurrence import first_occurrence, next_occurrence

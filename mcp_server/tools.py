@@ -265,3 +265,10 @@ def create_mcp_server(
         return await run(lambda s, actor, _now: service.delete_completed_tasks(s, actor=actor, confirm=confirm))
 
     return mcp
+
+
+def in_process_server(runtime: Runtime) -> FastMCP:
+    """The task tools for in-process MCP connections, built once per runtime (building costs tens of milliseconds)."""
+    if runtime.tool_server is None:
+        runtime.tool_server = create_mcp_server(runtime)
+    return runtime.tool_server

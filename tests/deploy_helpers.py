@@ -228,7 +228,7 @@ def env_example() -> dict[str, str | None]:
 def resolve_command(args: list[str]) -> click.Command:
     """Walk `taskflow ARGS` down the click groups and parse the leaf's options and arguments, as the real command
     line would, without running anything. Raises click.UsageError for an unknown command or option."""
-    from mcp_server.cli import cli
+    from taskflow.cli import cli
 
     command: click.Command = cli
     path = ["taskflow"]
@@ -366,8 +366,8 @@ def mcp_http_routes() -> set[tuple[str, str]]:
     """(method, path) the app of `taskflow serve mcp` answers itself (besides /mcp), built without starting it."""
     from sqlalchemy import create_engine
 
-    from mcp_server.http_app import create_http_app
     from mcp_server.runtime import Runtime
+    from taskflow.http_app import create_http_app
 
     engine = create_engine("sqlite://")
     try:
@@ -384,7 +384,7 @@ def health_get_routes() -> set[str]:
     """GET paths of the health routes every TaskFlow server mounts (the chat ahead of Chainlit's)."""
     from sqlalchemy import create_engine
 
-    from mcp_server.health import health_router
+    from events.health import health_router
 
     engine = create_engine("sqlite://")
     try:

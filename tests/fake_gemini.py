@@ -1,18 +1,25 @@
 """A stand-in for the Gemini REST API at its wire contract: a local HTTP server answering as scripted per test.
 
 It serves `POST /v1beta/models/{model}:generateContent` and `:streamGenerateContent?alt=sse` (one `data: {json}`
-event per chunk), records every request, and rejects requests the real API would refuse for their shape. A test
-sets `fake_gemini.script`, a function from the request's JSON to a reply: a list of response chunks, or an
-`HttpError`. A `Hold` among the chunks pauses the stream until the test opens it.
+event per chunk), records every request, and refuses what the real API refuses, with its status and message: an
+unknown model (404), a malformed request, invalid function names, function responses that do not answer the calls
+before them, and, on Gemini 3 models, function calls of the current turn sent back without their thought signature
+(400). A test sets `fake_gemini.script`, a function from the request's JSON to a reply: a list of response chunks,
+or an `HttpError`. A `Hold` among the chunks pauses the stream until the test opens it, a `Delay` for a fixed time.
+The chunk helpers send the real API's shapes: usage metadata on every chunk, a thought signature on the first call
+of each step, an empty answer as a content without parts, a blocked prompt as prompt feedback without candidates.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import itertools
 import json
 import re
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,6 +29,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
+from mcp_server.config import DEFAULT_GEMINI_MODEL
 
 Chunk = dict[str, Any]
 ROUTE = re.compile(r"/v1beta/models/(?P<model>[^/:]+):(?P<method>generateContent|streamGenerateContent)")
@@ -36,6 +45,21 @@ STATUS_NAMES = {
     504: "DEADLINE_EXCEEDED",
 }
 PART_DATA = {"text", "inlineData", "fileData", "functionCall", "functionResponse", "executableCode"}
+KNOWN_MODELS = frozenset(
+    {DEFAULT_GEMINI_MODEL, "gemini-3-flash-preview", "gemini-3-pro-preview", "gemini-2.5-flash", "gemini-2.5-pro"}
+)
+FUNCTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}")
+MISSING_SIGNATURE = (
+    "Function call is missing a thought_signature in functionCall parts. This is required for tools to work "
+    "correctly, and missing thought_signature may lead to degraded model performance. Additional data, function call "
+    "`default_api:{name}` , position {position}. Please refer to "
+    "https://ai.google.dev/gemini-api/docs/thought-signatures for more details."
+)
+RESPONSE_COUNT = (
+    "Please ensure that the number of function response parts is equal to the number of function call parts of the "
+    "function call turn."
+)
+_signatures = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -62,7 +86,14 @@ class Hold:
         self.expired = not self._opened.wait(timeout=5)
 
 
-Reply = list[Chunk | Hold] | HttpError
+@dataclass(frozen=True)
+class Delay:
+    """A pause of a fixed length in a stream, as a slow model's."""
+
+    seconds: float
+
+
+Reply = list[Chunk | Hold | Delay] | HttpError
 Script = Callable[[dict[str, Any]], Reply]
 
 
@@ -96,27 +127,85 @@ def function_call(
 
 
 def calls_chunk(*calls: Chunk, text: str | None = None) -> Chunk:
-    """A final response chunk asking for one or several (parallel) function calls, optionally after some text."""
-    return _chunk(([{"text": text}] if text else []) + list(calls), "STOP")
+    """A final response chunk asking for one or several (parallel) function calls, optionally after some text.
+
+    Like a Gemini 3 model, it signs the first call of the step when no call carries a signature yet."""
+    parts = list(calls)
+    if parts and not any("thoughtSignature" in part for part in parts):
+        parts[0] = parts[0] | {"thoughtSignature": _new_signature()}
+    return _chunk(([{"text": text}] if text else []) + parts, "STOP")
+
+
+def _new_signature() -> str:
+    """A fresh thought signature: opaque bytes, base64 as the API sends them."""
+    return base64.b64encode(f"fake-signature-{next(_signatures)}".encode()).decode()
+
+
+def thought_chunk(text: str) -> Chunk:
+    """A chunk of the model's thought summary (sent when thoughts are included), not part of the answer."""
+    return _chunk([{"text": text, "thought": True}], None)
+
+
+def signature_chunk(signature: str, *, finish: str = "STOP") -> Chunk:
+    """The final chunk of a Gemini 3 text answer: an empty text part carrying the answer's thought signature."""
+    return _chunk([{"text": "", "thoughtSignature": signature}], finish)
 
 
 def finish_chunk(reason: str) -> Chunk:
-    """A final chunk without content, as when the model's answer was filtered."""
-    return {"candidates": [{"content": {"role": "model", "parts": []}, "finishReason": reason, "index": 0}]}
+    """A final chunk with no answer ("STOP" when the model said nothing, "SAFETY" when it was filtered,
+    "MALFORMED_FUNCTION_CALL"): the real API sends the content's role and no parts at all."""
+    candidate = {"content": {"role": "model"}, "finishReason": reason, "index": 0}
+    return {"candidates": [candidate], "usageMetadata": _usage(0), "modelVersion": "fake"}
 
 
-def error(status: int, message: str = "", *, reason: str | None = None) -> HttpError:
+def blocked_chunk(reason: str = "SAFETY") -> Chunk:
+    """The answer to a prompt Gemini blocks: prompt feedback and no candidates."""
+    return {"promptFeedback": {"blockReason": reason}, "usageMetadata": _usage(0), "modelVersion": "fake"}
+
+
+def error(
+    status: int, message: str = "", *, reason: str | None = None, details: list[dict[str, Any]] | None = None
+) -> HttpError:
     """An error reply shaped as Gemini's: {"error": {"code", "message", "status", "details"}}."""
     body: dict[str, Any] = {
         "code": status,
         "message": message or HTTPStatus(status).phrase,
         "status": STATUS_NAMES.get(status, "UNKNOWN"),
     }
-    if reason:
-        body["details"] = [
-            {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason, "domain": "googleapis.com"}
-        ]
+    found = ([_error_info(reason)] if reason else []) + (details or [])
+    if found:
+        body["details"] = found
     return HttpError(status, {"error": body})
+
+
+def quota_error(quota_id: str, *, retry_delay: str | None = None) -> HttpError:
+    """A 429 as Gemini sends it when a quota runs out: QuotaFailure naming the quota, Help, and RetryInfo."""
+    violation = {
+        "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+        "quotaId": quota_id,
+        "quotaDimensions": {"location": "global", "model": DEFAULT_GEMINI_MODEL},
+        "quotaValue": "250",
+    }
+    details: list[dict[str, Any]] = [
+        {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [violation]},
+        {
+            "@type": "type.googleapis.com/google.rpc.Help",
+            "links": [
+                {
+                    "description": "Learn more about Gemini API quotas",
+                    "url": "https://ai.google.dev/gemini-api/docs/rate-limits",
+                }
+            ],
+        },
+    ]
+    if retry_delay:
+        details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": retry_delay})
+    message = "You exceeded your current quota, please check your plan and billing details."
+    return error(429, message, details=details)
+
+
+def _error_info(reason: str) -> dict[str, Any]:
+    return {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason, "domain": "googleapis.com"}
 
 
 def sequence(*replies: Reply) -> Script:
@@ -134,10 +223,16 @@ def _chunk(parts: list[Chunk], finish: str | None) -> Chunk:
     candidate: Chunk = {"content": {"role": "model", "parts": parts}, "index": 0}
     if finish:
         candidate["finishReason"] = finish
-    return {"candidates": [candidate], "modelVersion": "fake"}
+    tokens = sum(len(str(part.get("text", ""))) // 4 + 1 for part in parts)
+    return {"candidates": [candidate], "usageMetadata": _usage(tokens), "modelVersion": "fake"}
 
 
-def _refusal(body: dict[str, Any]) -> str | None:
+def _usage(candidates: int) -> dict[str, int]:
+    """Token counts as every real chunk carries them (made up, but shaped right)."""
+    return {"promptTokenCount": 120, "candidatesTokenCount": candidates, "totalTokenCount": 120 + candidates}
+
+
+def _shape_refusal(body: dict[str, Any]) -> str | None:
     """Why the real API would answer 400 to this request's shape, if it would."""
     contents = body.get("contents")
     if not contents:
@@ -153,10 +248,84 @@ def _refusal(body: dict[str, Any]) -> str | None:
             response = get(part, "functionResponse")
             if response is not None and not (response.get("name") and isinstance(response.get("response"), dict)):
                 return f"contents[{index}].functionResponse needs a name and a response object"
-    for tool in body.get("tools") or []:
-        if any(not declaration.get("name") for declaration in get(tool, "functionDeclarations") or []):
-            return "a function declaration has no name"
+            signature = get(part, "thoughtSignature")
+            if signature is not None and signature_bytes(signature) is None:
+                return f"Invalid value at 'contents[{index}].thought_signature' (TYPE_BYTES), Base64 decoding failed"
     return None
+
+
+def _declaration_refusal(body: dict[str, Any]) -> str | None:
+    """The real API's complaint about a function declaration's name, if it has one."""
+    for tool_index, tool in enumerate(body.get("tools") or []):
+        for index, declaration in enumerate(get(tool, "functionDeclarations") or []):
+            if not FUNCTION_NAME.fullmatch(declaration.get("name") or ""):
+                return (
+                    f"* GenerateContentRequest.tools[{tool_index}].function_declarations[{index}].name: Invalid "
+                    "function name. Must start with a letter or an underscore. Must be alphameric (a-z, A-Z, 0-9), "
+                    "underscores (_), dots (.), colons (:) or dashes (-), with a maximum length of 64."
+                )
+    return None
+
+
+def _response_refusal(body: dict[str, Any]) -> str | None:
+    """Function responses come right after the calls they answer, one response per call."""
+    contents = body["contents"]
+    for index, content in enumerate(contents):
+        responses = _count(content, "functionResponse")
+        if responses and not (index and _count(contents[index - 1], "functionCall")):
+            return "Please ensure that function response turn comes immediately after a function call turn."
+        calls = _count(content, "functionCall")
+        if calls and index + 1 < len(contents) and _count(contents[index + 1], "functionResponse") != calls:
+            return RESPONSE_COUNT
+    return None
+
+
+def _signature_refusal(body: dict[str, Any], model: str) -> str | None:
+    """Gemini 3 models need each step's first function call of the current turn (since the person's latest words)
+    back with its thought signature."""
+    if not model.startswith("gemini-3"):
+        return None
+    contents = body["contents"]
+    turn_start = max(
+        (i for i, c in enumerate(contents) if c["role"] == "user" and any("text" in p for p in c["parts"])), default=0
+    )
+    for index in range(turn_start, len(contents)):
+        first_call = next((part for part in contents[index]["parts"] if get(part, "functionCall")), None)
+        if first_call is not None and not get(first_call, "thoughtSignature"):
+            return MISSING_SIGNATURE.format(name=get(first_call, "functionCall")["name"], position=index + 1)
+    return None
+
+
+def _count(content: dict[str, Any], kind: str) -> int:
+    return sum(get(part, kind) is not None for part in content["parts"])
+
+
+def signature_bytes(signature: str) -> bytes | None:
+    """A signature's bytes, read as the API reads a bytes field: standard or URL-safe base64; None if neither."""
+    standard = signature.translate(str.maketrans("-_", "+/")) + "=" * (-len(signature) % 4)
+    try:
+        return base64.b64decode(standard, validate=True)
+    except binascii.Error:
+        return None
+
+
+def _refused(request: FakeRequest, models: frozenset[str]) -> HttpError | None:
+    """The real API's error for a request it would not serve, if any."""
+    if request.model not in models:
+        return error(
+            404,
+            f"models/{request.model} is not found for API version v1beta, or is not supported for generateContent. "
+            "Call ListModels to see the list of available models and their supported methods.",
+        )
+    shape = _shape_refusal(request.body)
+    if shape:
+        return error(400, f"Invalid JSON payload: {shape}")
+    refusal = (
+        _declaration_refusal(request.body)
+        or _response_refusal(request.body)
+        or _signature_refusal(request.body, request.model)
+    )
+    return error(400, refusal) if refusal else None
 
 
 def _ok(_body: dict[str, Any]) -> Reply:
@@ -165,14 +334,14 @@ def _ok(_body: dict[str, Any]) -> Reply:
 
 
 def _merged(chunks: list[Chunk]) -> Chunk:
-    """The non-streaming response: every chunk's parts in one candidate."""
-    parts = [
-        part for chunk in chunks for candidate in chunk.get("candidates", []) for part in candidate["content"]["parts"]
-    ]
-    finish = next(
-        (c["finishReason"] for chunk in chunks for c in chunk.get("candidates", []) if "finishReason" in c), None
-    )
-    return _chunk(parts, finish)
+    """The non-streaming response: every chunk's parts in one candidate (or the prompt feedback of a block)."""
+    blocked = next((chunk for chunk in chunks if "promptFeedback" in chunk), None)
+    if blocked is not None:
+        return blocked
+    candidates = [candidate for chunk in chunks for candidate in chunk.get("candidates", [])]
+    parts = [part for candidate in candidates for part in candidate.get("content", {}).get("parts", [])]
+    finish = next((c["finishReason"] for c in candidates if "finishReason" in c), None)
+    return _chunk(parts, finish) if parts or finish is None else finish_chunk(finish)
 
 
 @dataclass
@@ -181,15 +350,16 @@ class FakeGemini:
 
     url: str = ""
     script: Script = field(default=_ok)
+    models: frozenset[str] = KNOWN_MODELS
     requests: list[FakeRequest] = field(default_factory=list)
     failures: list[BaseException] = field(default_factory=list)  # a script that raised; re-raised at teardown
 
     def answer(self, request: FakeRequest) -> Reply:
-        """Record the request and reply as the script says, or as the real API would to a malformed request."""
+        """Record the request and reply as the script says, or as the real API would to a request it refuses."""
         self.requests.append(request)
-        refusal = _refusal(request.body)
-        if refusal:
-            return error(400, f"Invalid JSON payload: {refusal}")
+        refused = _refused(request, self.models)
+        if refused:
+            return refused
         try:
             return self.script(request.body)
         except Exception as failure:  # reported by the fixture, so the test shows the script's own error
@@ -231,7 +401,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_error(self, reply: HttpError) -> None:
         self._send_json(reply.status, reply.body)
 
-    def _send_events(self, chunks: list[Chunk | Hold]) -> None:
+    def _send_events(self, chunks: list[Chunk | Hold | Delay]) -> None:
         # HTTP/1.0 without a length: the stream ends when the connection closes, as an SSE client expects.
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
@@ -239,6 +409,8 @@ class _Handler(BaseHTTPRequestHandler):
         for chunk in chunks:
             if isinstance(chunk, Hold):
                 chunk.wait()
+            elif isinstance(chunk, Delay):
+                time.sleep(chunk.seconds)
             else:
                 self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                 self.wfile.flush()

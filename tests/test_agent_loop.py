@@ -173,7 +173,7 @@ def test_a_thread_keeps_only_its_newest_messages(engine, session, monkeypatch):
     from sqlalchemy import func, select
 
     from agent import memory
-    from agent.models import ConversationMessage
+    from mcp_server.conversation_models import ConversationMessage
 
     monkeypatch.setattr(memory, "KEEP_MESSAGES", 5)
     actor = new_actor(engine)

@@ -218,16 +218,26 @@ async def test_questions_about_a_day_a_count_and_finished_work(runtime):
     assert reply.startswith("1 task completed from Mon 23 Nov to Sun 29 Nov:\n• water plants")
 
 
+async def test_what_is_next_and_when_a_task_is(runtime):
+    await say(runtime, "add read a book")
+    await say(runtime, "add pay rent on friday")
+    await say(runtime, "add dentist appointment dec 10 at 2:15pm")
+    assert await say(runtime, "what's next?") == "Next: pay rent — due Fri 4 Dec."
+    assert await say(runtime, "when is the dentist?") == "1 task:\n• dentist appointment — due Thu 10 Dec 14:15"
+
+
 async def test_relative_changes_apply_to_the_task_as_stored(runtime):
     await say(runtime, "add renew the passport on friday at 10am high priority #admin #travel")
     await say(runtime, "add call the plumber")
     await say(runtime, "move the passport thing forward by two days")
     await say(runtime, "make renew the passport less important")
     await say(runtime, "untag the passport task from admin")
-    await say(runtime, "attach a note to the passport saying bring two photos")
+    reply = await say(runtime, "attach a note to the passport saying bring two photos")
+    assert reply.endswith(" Note: bring two photos.")  # the one-line description does not show notes
     reply = await say(runtime, "delay the plumber by a week")
     assert reply == "Updated: call the plumber — due Sun 6 Dec."  # an undated task moves from today
-    await say(runtime, "clear the date on the plumber")
+    reply = await say(runtime, "clear the date on the plumber")
+    assert reply == "Updated: call the plumber. It has no due date now."
     state = {task["title"]: task for task in tasks(runtime)}
     passport = state["renew the passport"]
     assert (passport["due"], passport["priority"], passport["tags"], passport["description"]) == (

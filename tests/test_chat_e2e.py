@@ -15,11 +15,11 @@ from sqlalchemy import Engine, select
 
 from agent.memory import load_thread
 from chat_ui.launcher import STOP_TIMEOUT as BACKGROUND_STOP
-from chat_ui.models import ChatReminder
 from chat_ui.passwords import set_password
-from events.catalog import SOURCE, EventType
 from mcp_server.accounts import actor_for, add_user, find_user
+from mcp_server.chat_models import ChatReminder
 from mcp_server.db import create_db_engine, unit_of_work
+from mcp_server.event_catalog import SOURCE, EventType
 from mcp_server.models import utcnow
 from mcp_server.service import TaskCreate, add_task
 from mcp_server.serving import GRACE

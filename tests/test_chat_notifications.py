@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import select
 
 from chat_ui import notifications
-from chat_ui.models import ChatReminder
-from events.catalog import NOTIFICATIONS, SOURCE, EventType
 from events.consumers import Consumers, Outcome
+from mcp_server.chat_models import ChatReminder
 from mcp_server.config import Settings
 from mcp_server.db import unit_of_work
+from mcp_server.event_catalog import NOTIFICATIONS, SOURCE, EventType
 from mcp_server.models import User, utcnow
 from mcp_server.runtime import Runtime
 from tests.conftest import new_actor

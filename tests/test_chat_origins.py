@@ -18,9 +18,9 @@ import httpx
 import pytest
 from sqlalchemy import Engine, select
 
-from chat_ui.models import ChatStep, ChatThread
 from chat_ui.passwords import set_password
 from mcp_server.accounts import add_user, find_user
+from mcp_server.chat_models import ChatStep, ChatThread
 from mcp_server.db import create_db_engine, unit_of_work
 from mcp_server.migrate import upgrade
 from tests.e2e_helpers import (

@@ -9,11 +9,11 @@ from typing import Any
 import yaml
 from sqlalchemy import create_engine
 
-from events.catalog import EventType
 from events.consumers import Consumers
 from events.dapr_transport import DEFAULT_PUBSUB_NAME, DEFAULT_REQUEST_TIMEOUT
 from events.subscriptions import subscription_router
 from mcp_server.config import Settings
+from mcp_server.event_catalog import EventType
 
 COMPONENTS = Path(__file__).resolve().parents[1] / "components"
 CLOUD_VARIANT = "pubsub-redpanda-cloud.yaml"  # replaces pubsub.yaml in a cloud deployment, never loaded beside it

@@ -14,14 +14,13 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
-from events import catalog
-from events.catalog import EventType, to_cloudevent
 from events.consumers import Consumers, Event, Outcome
 from events.dapr_transport import CLOUDEVENTS_JSON, DEFAULT_PUBSUB_NAME, DEFAULT_REQUEST_TIMEOUT, DaprTransport
-from events.models import OutboxEvent
 from events.relay import Outgoing, Relay, RelaySettings
 from mcp_server import service
 from mcp_server.db import create_db_engine, unit_of_work
+from mcp_server.event_catalog import TASK_EVENTS, EventType, to_cloudevent
+from mcp_server.event_models import OutboxEvent
 from mcp_server.migrate import upgrade
 from mcp_server.models import utcnow
 from mcp_server.service import Actor, TaskCreate
@@ -295,7 +294,7 @@ async def test_a_relay_dying_before_it_marks_events_sent_means_a_redelivery_the_
         handled.append(event.id)
 
     consumers = Consumers(pg_engine)
-    consumers.subscribe(catalog.TASK_EVENTS, f"counter-{uuid.uuid4().hex[:8]}", count)
+    consumers.subscribe(TASK_EVENTS, f"counter-{uuid.uuid4().hex[:8]}", count)
     outcomes = [
         await anyio.to_thread.run_sync(consumers.deliver, entry.topic, entry.cloudevent)
         for entry in sidecar.entries_of(actor.user_id)

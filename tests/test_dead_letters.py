@@ -19,14 +19,14 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
 from events import recurrence
-from events.catalog import TASK_EVENTS, EventType, to_cloudevent
 from events.consumers import Consumers, DeliveryLimits, Event, Outcome
 from events.dead_letters import count_dead_letters, dead_letters
 from events.inprocess import InProcessTransport
-from events.models import DeliveryFailure, OutboxEvent
 from events.relay import Relay, RelaySettings
 from mcp_server import service
 from mcp_server.db import create_db_engine, unit_of_work
+from mcp_server.event_catalog import TASK_EVENTS, EventType, to_cloudevent
+from mcp_server.event_models import DeliveryFailure, OutboxEvent
 from mcp_server.models import Task
 from mcp_server.service import Actor, TaskCreate
 from tests.conftest import NOW, migrated, new_actor

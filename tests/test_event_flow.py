@@ -11,14 +11,14 @@ import pytest
 from sqlalchemy import select
 
 from events import recurrence
-from events.catalog import SOURCE, to_cloudevent
 from events.consumers import Consumers, Outcome
 from events.inprocess import InProcessTransport
-from events.models import InboxEntry, OutboxEvent
 from events.relay import Outgoing, Relay, RelaySettings
 from mcp_server import service
 from mcp_server.db import unit_of_work
 from mcp_server.errors import InvalidField
+from mcp_server.event_catalog import SOURCE, to_cloudevent
+from mcp_server.event_models import InboxEntry, OutboxEvent
 from mcp_server.models import utcnow
 from mcp_server.service import Actor, TaskCreate, TaskFilter
 from tests.conftest import NOW, new_actor

@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from events import recurrence
-from events.catalog import SOURCE, to_cloudevent
 from events.consumers import Consumers, Outcome
-from events.models import OutboxEvent, new_event_id
 from mcp_server import service
 from mcp_server.db import unit_of_work
+from mcp_server.event_catalog import SOURCE, to_cloudevent
+from mcp_server.event_models import OutboxEvent, new_event_id
 from mcp_server.models import Task
 from mcp_server.service import Actor, TaskCreate, TaskFilter
 from tests.conftest import NOW, new_actor

@@ -12,8 +12,8 @@ import httpx
 import psycopg
 import pytest
 
-from events.catalog import EventType
 from mcp_server.db import create_db_engine
+from mcp_server.event_catalog import EventType
 from tests.conftest import migrated
 from tests.fault_helpers import (
     DatabaseFaults,

@@ -11,20 +11,36 @@ import pytest
 from google import genai
 from google.genai import types
 
-from agent.conversation import Message, ModelRequest, ModelUnavailable, ToolCall, ToolResult, ToolSpec, TurnContext
+from agent.conversation import (
+    Message,
+    ModelDeclined,
+    ModelRequest,
+    ModelUnavailable,
+    Signature,
+    ToolCall,
+    ToolResult,
+    ToolSpec,
+    TurnContext,
+)
 from agent.gemini import DEFAULT_MODEL, KEY_REFUSED, UNREACHABLE, GeminiModel, system_instruction
 from tests.conftest import NOW, ZONE
 from tests.fake_gemini import (
+    Delay,
     FakeGemini,
     Hold,
+    blocked_chunk,
     calls_chunk,
     error,
     finish_chunk,
     function_call,
     get,
     last_parts,
+    quota_error,
     sequence,
+    signature_bytes,
+    signature_chunk,
     text_chunk,
+    thought_chunk,
 )
 
 pytestmark = pytest.mark.anyio
@@ -114,10 +130,12 @@ async def test_a_tool_call_then_the_answer_after_its_result(model, fake_gemini):
     )
     asked = Message(role="user", text="what about the milk?")
 
-    first = await collect(model, conversation(asked))
+    text, call = await collect(model, conversation(asked))
 
-    call = ToolCall(id="fc-1", name="list_tasks", arguments={"query": "milk"})
-    assert first == ["Let me look.", call]
+    assert text == "Let me look."
+    assert isinstance(call, ToolCall)
+    assert (call.id, call.name, call.arguments) == ("fc-1", "list_tasks", {"query": "milk"})
+    assert call.signature  # Gemini 3 signs the first call of a step
     result = ToolResult(call_id="fc-1", name="list_tasks", content={"tasks": [MILK], "next_cursor": None})
     history = [asked, Message(role="model", text="Let me look.", calls=[call]), Message(role="tool", results=[result])]
     assert await collect(model, conversation(*history)) == ["You have one: buy milk, due tomorrow 17:00."]
@@ -125,6 +143,7 @@ async def test_a_tool_call_then_the_answer_after_its_result(model, fake_gemini):
     assert [content["role"] for content in contents] == ["user", "model", "user"]
     assert contents[0]["parts"] == [{"text": "what about the milk?"}]
     assert contents[1]["parts"][0] == {"text": "Let me look."}
+    assert get(contents[1]["parts"][1], "thoughtSignature") == call.signature
     assert get(contents[1]["parts"][1], "functionCall") == {
         "id": "fc-1",
         "name": "list_tasks",
@@ -160,11 +179,16 @@ async def test_parallel_calls_arrive_together_and_are_answered_together(model, f
     assert await collect(model, conversation(*history)) == ["Both done."]
     responses = [get(part, "functionResponse") for part in fake_gemini.requests[1].body["contents"][-1]["parts"]]
     assert [(r["id"], r["name"]) for r in responses] == [(c.id, "complete_task") for c in calls]
+    # Gemini 3 signs only the first call of a parallel step; each goes back exactly as it came.
+    assert calls[0].signature
+    assert calls[1].signature is None
+    sent = fake_gemini.requests[1].body["contents"][1]["parts"]
+    assert [get(part, "thoughtSignature") for part in sent] == [calls[0].signature, None]
 
 
 async def test_a_tool_error_goes_back_as_an_error_response_the_model_explains(model, fake_gemini):
     fake_gemini.script = lambda _body: [text_chunk("There is no task 42; "), text_chunk("want the list?")]
-    call = ToolCall(id="call_1", name="complete_task", arguments={"task_id": 42})
+    call = ToolCall(id="call_1", name="complete_task", arguments={"task_id": 42}, signature="c2lnbmF0dXJl")
     failure = ToolResult(call_id="call_1", name="complete_task", content="task 42 not found", is_error=True)
     history = [
         Message(role="user", text="complete task 42"),
@@ -230,10 +254,12 @@ async def test_text_streams_as_deltas_in_order_as_it_arrives(model, fake_gemini)
 
 
 async def test_tools_are_declared_with_their_json_schemas_and_their_calls_come_back_unrun(model, fake_gemini):
-    fake_gemini.script = lambda _body: [calls_chunk(function_call("list_tasks", {"status": "all"}, id="fc-9"))]
+    fake_gemini.script = lambda _body: [
+        calls_chunk(function_call("list_tasks", {"status": "all"}, id="fc-9", signature="c2lnLTk="))
+    ]
 
     assert await collect(model, conversation(Message(role="user", text="everything?"))) == [
-        ToolCall(id="fc-9", name="list_tasks", arguments={"status": "all"})
+        ToolCall(id="fc-9", name="list_tasks", arguments={"status": "all"}, signature="c2lnLTk=")
     ]
 
     (sent,) = fake_gemini.requests  # the SDK did not answer the call with a request of its own
@@ -366,3 +392,171 @@ async def test_a_whole_turn_with_gemini_calls_the_real_tools(fake_gemini, engine
     )
     await model.aclose()
     assert reply == "Added buy milk for 2026-11-30T17:00:00+05:00."
+
+
+def signed_history(call: ToolCall) -> list[Message]:
+    """A conversation where the model called `call` (as Gemini signed it) and the tool answered."""
+    result = ToolResult(call_id=call.id, name=call.name, content=MILK)
+    return [
+        Message(role="user", text="milk is done"),
+        Message(role="model", calls=[call]),
+        Message(role="tool", results=[result]),
+    ]
+
+
+async def test_thoughts_are_not_shown_and_the_answers_signature_goes_back_with_its_text(model, fake_gemini):
+    fake_gemini.script = sequence(
+        [
+            thought_chunk("**Reading the list**"),
+            text_chunk("You have "),
+            text_chunk("one task."),
+            signature_chunk("dGV4dA=="),
+        ]
+    )
+    asked = Message(role="user", text="how many tasks?")
+
+    assert await collect(model, conversation(asked)) == ["You have ", "one task.", Signature("dGV4dA==")]
+
+    reply = Message(role="model", text="You have one task.", signature="dGV4dA==")
+    await collect(model, conversation(asked, reply, Message(role="user", text="thanks")))
+    (part,) = fake_gemini.requests[1].body["contents"][1]["parts"]
+    assert part["text"] == "You have one task."
+    assert signature_bytes(get(part, "thoughtSignature")) == b"text"
+
+
+async def test_an_empty_stop_right_after_a_tool_result_is_asked_once_more(model, fake_gemini):
+    call = ToolCall(id="c1", name="complete_task", arguments={"task_id": 7}, signature="c2ln")
+    fake_gemini.script = sequence([finish_chunk("STOP")], [text_chunk("Done: buy milk.", finish="STOP")])
+
+    assert await collect(model, conversation(*signed_history(call))) == ["Done: buy milk."]
+    assert len(fake_gemini.requests) == 2
+
+
+async def test_an_empty_stop_twice_is_reported_after_one_more_try(model, fake_gemini):
+    call = ToolCall(id="c1", name="complete_task", arguments={"task_id": 7}, signature="c2ln")
+    fake_gemini.script = lambda _body: [finish_chunk("STOP")]
+
+    with pytest.raises(ModelDeclined, match=r"gave no answer \(finish reason: STOP\)"):
+        await collect(model, conversation(*signed_history(call)))
+    assert len(fake_gemini.requests) == 2
+
+
+async def test_an_empty_stop_to_the_persons_words_is_not_retried(model, fake_gemini):
+    fake_gemini.script = lambda _body: [finish_chunk("STOP")]
+
+    with pytest.raises(ModelDeclined, match=r"gave no answer \(finish reason: STOP\)"):
+        await collect(model, conversation(Message(role="user", text="hmm")))
+    assert len(fake_gemini.requests) == 1
+
+
+async def test_a_malformed_function_call_is_asked_once_more(model, fake_gemini):
+    fake_gemini.script = sequence(
+        [finish_chunk("MALFORMED_FUNCTION_CALL")], [calls_chunk(function_call("list_tasks", {}, id="fc-2"))]
+    )
+
+    (call,) = await collect(model, conversation(Message(role="user", text="what's on?")))
+
+    assert call.name == "list_tasks"
+    assert len(fake_gemini.requests) == 2
+
+
+async def test_a_blocked_prompt_is_said_plainly_without_retrying(model, fake_gemini):
+    fake_gemini.script = lambda _body: [blocked_chunk("PROHIBITED_CONTENT")]
+
+    with pytest.raises(ModelDeclined) as raised:
+        await collect(model, conversation(Message(role="user", text="something awful")))
+
+    assert str(raised.value) == (
+        "Gemini would not answer this message: it was blocked (PROHIBITED_CONTENT). Try rephrasing your message."
+    )
+    assert len(fake_gemini.requests) == 1
+
+
+@pytest.mark.parametrize("status", [408, 502, 504])
+async def test_timeouts_and_gateway_errors_are_retried_like_the_sdk_does(model, fake_gemini, status):
+    fake_gemini.script = sequence(error(status), [text_chunk("Hello!", finish="STOP")])
+
+    assert await collect(model, conversation(Message(role="user", text="hi"))) == ["Hello!"]
+    assert len(fake_gemini.requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("quota", "retry_delay", "said"),
+    [
+        # Daily quotas reset at midnight Pacific time: 08:00 UTC on 29 November 2026, 13:00 in Karachi.
+        (
+            "GenerateRequestsPerDayPerProjectPerModel-FreeTier",
+            "43200s",
+            "The Gemini API's daily quota is exhausted until 13:00 on Sunday 29 November; try again then.",
+        ),
+        # A per-minute limit asking for a longer wait than this model's backoff would ever allow.
+        (
+            "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+            "26s",
+            "The Gemini API is getting too many requests; try again in 26 seconds.",
+        ),
+    ],
+)
+async def test_a_used_up_quota_says_when_to_try_again_without_retrying(model, fake_gemini, quota, retry_delay, said):
+    fake_gemini.script = lambda _body: quota_error(quota, retry_delay=retry_delay)
+
+    with pytest.raises(ModelUnavailable) as raised:
+        await collect(model, conversation(Message(role="user", text="hi")))
+
+    assert str(raised.value) == said
+    assert len(fake_gemini.requests) == 1
+
+
+async def test_a_rate_limit_with_a_short_retry_delay_is_waited_out(model, fake_gemini):
+    limited = quota_error("GenerateRequestsPerMinutePerProjectPerModel-FreeTier", retry_delay="0.1s")
+    fake_gemini.script = sequence(limited, [text_chunk("Hello!", finish="STOP")])
+
+    assert await collect(model, conversation(Message(role="user", text="hi"))) == ["Hello!"]
+    assert len(fake_gemini.requests) == 2
+
+
+async def test_no_first_chunk_in_time_is_reported_within_the_configured_bound(fake_gemini):
+    from agent.session import model_for
+    from mcp_server.config import Settings
+
+    hold = Hold()
+    fake_gemini.script = lambda _body: [hold, text_chunk("Too late.", finish="STOP")]
+    settings = Settings(gemini_api_key=KEY, gemini_base_url=fake_gemini.url, gemini_first_byte_timeout=0.5)
+    slow = model_for(settings)
+    assert isinstance(slow, GeminiModel)
+    try:
+        with pytest.raises(ModelUnavailable, match=r"did not start answering within 0.5 s"):
+            await collect(slow, conversation(Message(role="user", text="hi")))
+    finally:
+        hold.open()
+        await slow.aclose()
+    assert len(fake_gemini.requests) == 1
+
+
+async def test_a_stream_stalling_between_chunks_is_reported(fake_gemini):
+    hold = Hold()
+    fake_gemini.script = lambda _body: [text_chunk("Here "), hold, text_chunk("are your tasks.", finish="STOP")]
+    slow = GeminiModel(api_key=KEY, base_url=fake_gemini.url, retries=0, chunk_timeout=0.5)
+    deltas = slow.stream(conversation(Message(role="user", text="show my tasks")))
+    try:
+        assert await anext(deltas) == "Here "
+        with pytest.raises(ModelUnavailable, match=r"stalled for over 0.5 s in the middle of its answer"):
+            await anext(deltas)
+    finally:
+        hold.open()
+        await slow.aclose()
+
+
+async def test_a_long_stream_that_keeps_flowing_is_not_cut_off(fake_gemini):
+    steady = [item for word in ("one ", "two ", "three ", "four") for item in (Delay(0.3), text_chunk(word))]
+    fake_gemini.script = lambda _body: steady
+    gemini = GeminiModel(api_key=KEY, base_url=fake_gemini.url, retries=0, first_byte_timeout=0.8, chunk_timeout=0.8)
+    try:
+        assert await collect(gemini, conversation(Message(role="user", text="count"))) == [
+            "one ",
+            "two ",
+            "three ",
+            "four",
+        ]
+    finally:
+        await gemini.aclose()

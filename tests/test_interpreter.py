@@ -72,6 +72,13 @@ def occurrences(task: AddTask, zone: ZoneInfo = KARACHI, count: int = 3) -> list
         ("add research flights to Lisbon", "research flights to Lisbon"),
         ("make dinner reservations for friday", "make dinner reservations"),
         ("set a reminder for 5pm to call the pharmacy", "call the pharmacy"),
+        ("note to self: book flights", "book flights"),
+        ("remember to buy stamps", "buy stamps"),
+        ("gotta clean the garage this weekend", "clean the garage"),
+        ("we must fix the roof", "fix the roof"),
+        ("add call Bob to my todo list for friday", "call Bob"),
+        ("put oil change on the list for next week", "oil change"),
+        ("put the bins out tonight", "put the bins out"),
     ],
 )
 def test_add_keeps_the_persons_words_as_title(text: str, title: str) -> None:
@@ -215,6 +222,67 @@ def test_quotes_inside_a_title_stay_in_it_and_shield_their_words(text: str, titl
 def test_shorthand_and_capitals_are_read(text: str, title: str, due: str | None, priority: str) -> None:
     task = add(text)
     assert (task.title, task.due, task.priority) == (title, due, priority)
+
+
+@pytest.mark.parametrize(
+    ("text", "title", "due", "rule"),
+    [
+        ("add stretch tomorrow morning at 7", "stretch", "2026-11-30T07:00:00+05:00", None),
+        ("call mom tomorrow evening at 8", "call mom", "2026-11-30T20:00:00+05:00", None),
+        ("call the bank this afternoon at 2:30", "call the bank", "2026-11-29T14:30:00+05:00", None),
+        ("take pills tonight at 10", "take pills", "2026-11-29T22:00:00+05:00", None),
+        ("party friday night at 11", "party", "2026-12-04T23:00:00+05:00", None),
+        ("nap saturday afternoon around 3pm", "nap", "2026-12-05T15:00:00+05:00", None),
+        ("run every morning at 6", "run", "2026-11-30T06:00:00+05:00", "FREQ=DAILY"),
+        ("read every evening at 9", "read", "2026-11-29T21:00:00+05:00", "FREQ=DAILY"),
+        ("standup every weekday morning at 9:30", "standup", "2026-11-30T09:30:00+05:00",
+         "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR"),
+        ("write morning pages at 7am", "write morning pages", "2026-11-30T07:00:00+05:00", None),
+    ],
+)  # fmt: skip
+def test_an_hour_after_the_part_of_the_day_is_read_in_it(text: str, title: str, due: str, rule: str | None) -> None:
+    task = add(text)
+    assert (task.title, task.due, task.recurrence) == (title, due, rule)
+
+
+@pytest.mark.parametrize(
+    ("text", "title", "tags"),
+    [
+        ("add milk to my shopping list", "milk", ("shopping",)),
+        ("add eggs to the grocery list tomorrow #urgent-ish", "eggs", ("urgent-ish", "grocery")),
+        ("jot down call the vet on my list", "call the vet", ()),
+        ("add tickets to the list", "tickets", ()),
+    ],
+)
+def test_the_list_a_task_is_put_on_names_its_tag(text: str, title: str, tags: tuple[str, ...]) -> None:
+    task = add(text)
+    assert (task.title, task.tags) == (title, tags)
+
+
+def test_adding_an_existing_task_to_a_tag_still_tags_it() -> None:
+    assert interpret("add gym to the work tag", now=NOW) == ChangeTask("update", "gym", {"add_tags": ["work"]})
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("the dentist is moved to dec 12", ChangeTask("update", "dentist", {"due": "2026-12-12"})),
+        ("yoga is now at 6pm", ChangeTask("update", "yoga", {"due_time": "18:00"})),
+        ("the standup got pushed back to thursday", ChangeTask("update", "standup", {"due": "2026-12-03"})),
+        ("dentist done", ChangeTask("complete", "dentist")),
+        ("laundry all finished", ChangeTask("complete", "laundry")),
+        ("actually, move the dentist to friday", ChangeTask("update", "dentist", {"due": "2026-12-04"})),
+        ("oops mark gym as done", ChangeTask("complete", "gym")),
+        ("when is the dentist?", ListTasks({"query": "dentist"})),
+        ("when do I have to pay rent", ListTasks({"query": "pay rent"})),
+        ("what's next?", ListTasks({"status": "open", "sort_by": "due", "limit": 1}, next_only=True)),
+        ("when is my next task", ListTasks({"status": "open", "sort_by": "due", "limit": 1}, next_only=True)),
+        ("add get it done", AddTask("get it done")),
+        ("remind me to get it done", AddTask("get it done")),
+    ],
+)
+def test_changes_and_questions_said_name_first(text: str, expected: object) -> None:
+    assert interpret(text, now=NOW) == expected
 
 
 def test_shorthand_inside_quotes_stays_as_typed() -> None:

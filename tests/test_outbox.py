@@ -6,11 +6,11 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import Session
 
-from events.catalog import to_cloudevent
-from events.models import OutboxEvent
 from mcp_server import service
 from mcp_server.db import unit_of_work
 from mcp_server.errors import InvalidField
+from mcp_server.event_catalog import to_cloudevent
+from mcp_server.event_models import OutboxEvent
 from mcp_server.service import Actor, TaskChanges, TaskCreate
 from tests.conftest import NOW
 

@@ -9,13 +9,13 @@ import anyio
 import pytest
 from sqlalchemy import select
 
-from events.models import OutboxEvent
 from events.scheduler import ReminderScheduler
-from events.signals import Signals
 from mcp_server import service
 from mcp_server.db import unit_of_work
+from mcp_server.event_models import OutboxEvent
 from mcp_server.models import utcnow
 from mcp_server.service import Actor, TaskChanges, TaskCreate
+from mcp_server.signals import Signals
 from tests.conftest import NOW, new_actor
 from tests.processes import wait_until
 

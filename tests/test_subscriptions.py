@@ -16,11 +16,11 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from events.catalog import NOTIFICATIONS, TASK_EVENTS, EventType
 from events.consumers import Consumers, Event
 from events.subscriptions import BODY_LIMIT, route_for, subscription_router
 from mcp_server.config import load_settings
 from mcp_server.db import create_db_engine
+from mcp_server.event_catalog import NOTIFICATIONS, TASK_EVENTS, EventType
 from tests.processes import free_port, serving, taskflow_env
 
 CLOUDEVENTS = {"content-type": "application/cloudevents+json"}

@@ -173,7 +173,7 @@ async def scrape(router_app) -> dict[str, dict[tuple[tuple[str, str], ...], floa
 async def test_metrics_show_the_outbox_backlog_by_topic_where_the_relay_runs(runtime):
     from fastapi import FastAPI
 
-    from mcp_server.health import health_router
+    from events.health import health_router
 
     with runtime.unit_of_work() as session:
         service.add_task(session, actor=runtime.local_actor, data=TaskCreate(title="pending"), now=NOW)
@@ -194,7 +194,8 @@ async def test_metrics_show_the_outbox_backlog_by_topic_where_the_relay_runs(run
 def test_the_tracing_sdk_is_loaded_only_when_an_exporter_is_configured(endpoint, loaded):
     check = (
         "import sys\n"
-        "from mcp_server import http_app, telemetry\n"
+        "from mcp_server import telemetry\n"
+        "from taskflow import http_app\n"
         "from mcp_server.config import Settings\n"
         "telemetry.configure(Settings())\n"
         "print(telemetry.tracing(), 'opentelemetry.sdk.trace' in sys.modules)\n"

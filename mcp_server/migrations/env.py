@@ -3,10 +3,7 @@
 from alembic import context
 from sqlmodel import SQLModel
 
-from agent import models as agent_models  # noqa: F401
-from chat_ui import models as chat_models  # noqa: F401
-from events import models as event_models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from mcp_server import models  # noqa: F401
+from mcp_server import chat_models, conversation_models, event_models, models  # noqa: F401  (registers the tables)
 from mcp_server.migrate import is_managed_by_hand
 
 connection = context.config.attributes["connection"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from events.models import OutboxEvent
+from mcp_server.event_models import OutboxEvent
 
 SOURCE = "/taskflow/task-service"
 SPEC_VERSION = "1.0"

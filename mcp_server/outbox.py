@@ -8,8 +8,8 @@ from opentelemetry.propagate import inject
 from sqlalchemy import text
 from sqlmodel import Session
 
-from events.catalog import EventType
-from events.models import OutboxEvent
+from mcp_server.event_catalog import EventType
+from mcp_server.event_models import OutboxEvent
 
 # Wake-up channels: in-process through the unit of work, across processes through PostgreSQL NOTIFY.
 OUTBOX_CHANNEL = "taskflow_outbox"

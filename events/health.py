@@ -22,13 +22,13 @@ from sqlalchemy import Engine, func, select, text
 from sqlmodel import Session
 
 from events.background import EventServices
-from events.catalog import NOTIFICATIONS, TASK_EVENTS
 from events.dead_letters import count_dead_letters
-from events.models import OutboxEvent
 from events.relay import Backlog
 from events.supervision import TRANSIENT_ERRORS, ServiceHealth
 from mcp_server import telemetry
 from mcp_server.db import unit_of_work
+from mcp_server.event_catalog import NOTIFICATIONS, TASK_EVENTS
+from mcp_server.event_models import OutboxEvent
 from mcp_server.models import utcnow
 
 DATABASE_TIMEOUT = 2.0  # seconds the readiness check waits for the database

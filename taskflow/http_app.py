@@ -8,8 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from events.background import EventServices, consumers_for, transport_for
+from events.health import health_router
 from events.subscriptions import subscription_router
-from mcp_server.health import health_router
 from mcp_server.runtime import Runtime
 from mcp_server.token_auth import AnswerTokenStoreOutages, DatabaseTokenVerifier
 from mcp_server.tools import create_mcp_server

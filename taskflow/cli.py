@@ -18,7 +18,7 @@ import click
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from wcwidth import wcswidth
 
-from agent.conversation import Model, ModelUnavailable
+from agent.conversation import Model, ModelUnavailable, TurnInterrupted
 from agent.render import is_overdue
 from mcp_server import service, telemetry
 from mcp_server.accounts import (
@@ -335,7 +335,7 @@ def mcp_stdio(context: click.Context, user_name: str | None) -> None:
 )
 def mcp_config(client: str) -> None:
     """Print the client's configuration entry for this installation's stdio server."""
-    entry: dict[str, object] = {"command": sys.executable, "args": ["-m", "mcp_server.cli", "mcp"]}
+    entry: dict[str, object] = {"command": sys.executable, "args": ["-m", "taskflow.cli", "mcp"]}
     if executable := _taskflow_executable():
         entry = {"command": executable, "args": ["mcp"]}
     env = {name: os.environ[name] for name in ("TASKFLOW_DATABASE_URL", "TASKFLOW_USER") if os.environ.get(name)}
@@ -423,8 +423,8 @@ def serve() -> None:
 def serve_mcp(host: str, port: int) -> None:
     """Serve the task tools over streamable HTTP at /mcp (bearer token required) with /healthz, /readyz, /metrics."""
     from chat_ui.launcher import display_url
-    from mcp_server.http_app import create_http_app
     from mcp_server.serving import serve_http
+    from taskflow.http_app import create_http_app
 
     app = create_http_app(_runtime())
     serve_http(app, host, port, ready=_announce("TaskFlow MCP server", f"{display_url(host, port)}/mcp"))
@@ -511,7 +511,7 @@ def worker(host: str, port: int | None) -> None:
     import anyio
 
     from events.background import EventServices, consumers_for, transport_for
-    from mcp_server.health import worker_app
+    from events.health import worker_app
     from mcp_server.serving import run_until_stopped, serve_http
 
     runtime = _runtime()
@@ -540,7 +540,7 @@ def main() -> None:
     except click.ClickException as error:
         error.show()
         sys.exit(error.exit_code)
-    except (ConfigError, TaskError, SchemaOutdated, ModelUnavailable) as error:
+    except (ConfigError, TaskError, SchemaOutdated, ModelUnavailable, TurnInterrupted) as error:
         _fail(str(error))
     except OperationalError as error:
         _fail(f"cannot use the database: {str(error.orig).strip().splitlines()[0]}")
@@ -553,5 +553,5 @@ def main() -> None:
         _fail(f"cannot use {error.filename}: {reason} (choose another TASKFLOW_DATABASE_URL or XDG_DATA_HOME)")
 
 
-if __name__ == "__main__":  # `python -m mcp_server.cli`, for clients that cannot find the `taskflow` script
+if __name__ == "__main__":  # `python -m taskflow.cli`, for clients that cannot find the `taskflow` script
     main()
