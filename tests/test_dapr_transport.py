@@ -232,15 +232,17 @@ async def test_events_written_while_the_sidecar_is_down_all_arrive_in_order_once
 
 
 async def test_only_the_entries_the_sidecar_failed_are_published_again(sidecar, pg_engine, relay_transport):
-    relay = Relay(pg_engine, relay_transport, settings=QUICK)
     actor = new_actor(pg_engine)
     write(pg_engine, actor, 6)
+    now = [utcnow()]  # held still while the sidecar refuses: a slow drain must not see the back-off run out
+    relay = Relay(pg_engine, relay_transport, settings=QUICK, clock=lambda: now[0])
     ids = outbox_ids(pg_engine, actor)
     refused = {ids[1], ids[4]}
     sidecar.fail_entries = {str(event_id) for event_id in refused}
     await relay.drain()
     assert set(outbox_ids(pg_engine, actor, unsent=True)) == refused
     sidecar.fail_entries = set()
+    now[0] += timedelta(seconds=QUICK.backoff_cap * 2)
     await publish_everything(relay, pg_engine, [actor])
     attempts = [int(entry.entry_id) for request in sidecar.requests for entry in request.entries]
     assert {event_id: attempts.count(event_id) for event_id in ids} == {
