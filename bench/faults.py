@@ -27,11 +27,10 @@ from tests.fault_helpers import (
     Recovery,
     damage,
     load_through_faults,
-    started,
     user_with_token,
     wait_for_outbox,
 )
-from tests.processes import free_port, taskflow_env
+from tests.processes import free_port, serving, taskflow_env
 
 GOAL_RECOVERY_SECONDS = 2.0
 
@@ -48,7 +47,7 @@ def one_round() -> tuple[LoadRecord, Recovery, int, int]:
         env = taskflow_env(url, PYTHONPATH=os.pathsep.join(sys.path))
         token = user_with_token(env)
         port = free_port()
-        with started(["serve", "mcp", "--port", str(port)], env, port):
+        with serving(["serve", "mcp", "--port", str(port)], env, f"http://127.0.0.1:{port}/healthz"):
             record, recovered = anyio.run(load_through_faults, url, f"http://127.0.0.1:{port}/mcp", token)
             wait_for_outbox(url)
             found = damage(url, record)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -25,13 +26,21 @@ from mcp_server.service import Actor
 from mcp_server.tools import create_mcp_server
 from tests.fake_gemini import fake_gemini_fixture, refuse_google_hosts  # noqa: F401  (fake_gemini_fixture: a fixture)
 
-# Chainlit writes a default config into its app root when first imported; keep that out of the working tree.
-os.environ.setdefault("CHAINLIT_APP_ROOT", tempfile.mkdtemp(prefix="taskflow-test-chainlit-"))
+# Chainlit writes a default config into its app root when first imported; keep that out of the working tree, in a
+# folder removed when the run ends.
+CHAINLIT_ROOT = None if "CHAINLIT_APP_ROOT" in os.environ else tempfile.mkdtemp(prefix="taskflow-test-chainlit-")
+if CHAINLIT_ROOT is not None:
+    os.environ["CHAINLIT_APP_ROOT"] = CHAINLIT_ROOT
 
 ADMIN_URL = os.environ.get("TASKFLOW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 # Sunday 2026-11-29 10:00 in Asia/Karachi.
 NOW = datetime(2026, 11, 29, 5, 0, tzinfo=UTC)
 ZONE = "Asia/Karachi"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if CHAINLIT_ROOT is not None:
+        shutil.rmtree(CHAINLIT_ROOT, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
@@ -100,6 +109,16 @@ def db_url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def engine(db_url: str) -> Iterator[Engine]:
     engine = create_db_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def own_engine(db_url: str, make_pg_database, tmp_path) -> Iterator[Engine]:
+    """A migrated database of the same kind as `engine` for this test alone: for a test that sweeps every row of a
+    table (the whole outbox, every reminder due by the real clock), which would touch other tests' rows."""
+    url = make_pg_database() if db_url.startswith("postgresql") else f"sqlite:///{tmp_path / 'own.db'}"
+    engine = create_db_engine(migrated(url))
     yield engine
     engine.dispose()
 

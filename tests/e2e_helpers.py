@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
-import httpx
 import pytest
+
+from tests.processes import STOP_TIMEOUT, LaunchedProcess, launched
 
 if TYPE_CHECKING:  # an optional test dependency: the fixture skips without it
     from playwright.sync_api import Browser, Page
@@ -30,72 +30,32 @@ CHROMIUM_ARGS = [
 ]
 SCREENS = Path("/tmp/taskflow-screens")
 START_TIMEOUT = 120.0  # importing Chainlit alone takes seconds, and a minute on a busy 2-core machine
-STOP_TIMEOUT = 8.0
-T = TypeVar("T")
 
 
 @dataclass
 class Server:
     """A running `taskflow` server process."""
 
-    process: subprocess.Popen[bytes]
+    launched: LaunchedProcess
     url: str
     stopped_in: float | None = field(default=None)
 
     def stop(self) -> int:
         """Ctrl-C, as a person would stop it; its exit code (stopped_in: how long it took)."""
         started = time.monotonic()
-        self.process.send_signal(signal.SIGINT)
-        code = self.process.wait(timeout=STOP_TIMEOUT)
+        self.launched.process.send_signal(signal.SIGINT)
+        code = self.launched.process.wait(timeout=STOP_TIMEOUT)
         self.stopped_in = time.monotonic() - started
         return code
-
-    def stderr(self) -> str:
-        return self.process.stderr.read().decode() if self.process.stderr else ""
 
 
 @contextmanager
 def running(args: list[str], env: dict[str, str], port: int, health: str = "/health") -> Iterator[Server]:
     """`taskflow ARGS` until the block ends, once `health` answers on `port`."""
-    process = subprocess.Popen(["taskflow", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    server = Server(process, f"http://127.0.0.1:{port}")
-    try:
-        _wait_healthy(server, health)
+    with launched(args, env, stop_signal=signal.SIGINT) as process:
+        server = Server(process, f"http://127.0.0.1:{port}")
+        process.wait_healthy(f"{server.url}{health}", START_TIMEOUT)
         yield server
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if process.stderr:
-            process.stderr.close()
-
-
-def wait_until(check: Callable[[], T | None], timeout: float = 30.0) -> T:
-    """Poll `check` until it returns something (not None), and return that."""
-    deadline = time.monotonic() + timeout
-    while (found := check()) is None:
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-    return found
-
-
-def _wait_healthy(server: Server, health: str) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"the server exited: {server.stderr()[-2000:]}")
-        try:
-            if httpx.get(f"{server.url}{health}", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError("the server did not become healthy")
-        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")

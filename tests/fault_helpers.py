@@ -8,7 +8,6 @@ completion must give exactly one next occurrence, through the outbox, the relay 
 from __future__ import annotations
 
 import subprocess
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -21,43 +20,10 @@ import psycopg
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
+from tests.processes import wait_until
+
 CALL_TIMEOUT = 10.0  # seconds one tool call may take before the load counts it as failed
 RECURRING_DUE = "2027-01-04T09:00"
-
-
-@contextmanager
-def started(args: list[str], env: dict[str, str], port: int, timeout: float = 30.0) -> Iterator[subprocess.Popen]:
-    """`taskflow ARGS` until the block ends (then killed if still running), once its /healthz answers.
-
-    Its output goes to a file: a pipe nobody reads would fill up and block the server's logging.
-    """
-    with tempfile.TemporaryFile() as output:
-        process = subprocess.Popen(["taskflow", *args], env=env, stdout=output, stderr=subprocess.STDOUT)
-        try:
-            wait_until(lambda: process.poll() is not None or answers(f"http://127.0.0.1:{port}/healthz"), timeout)
-            if process.poll() is not None:
-                output.seek(0)
-                raise RuntimeError(f"taskflow {' '.join(args)} exited: {output.read().decode()[-2000:]}")
-            yield process
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-
-
-def answers(url: str, status: int = 200) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == status
-    except httpx.TransportError:
-        return False
-
-
-def wait_until(condition, timeout: float, interval: float = 0.1) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not true within {timeout:g} s")
-        time.sleep(interval)
 
 
 def admin_url_for(database_url: str) -> str:
@@ -197,17 +163,16 @@ class Damage:
 
 
 def wait_for_outbox(database_url: str, topic: str = "task-events", timeout: float = 90.0) -> None:
-    """Until no event of `topic` is unsent (the relay has delivered every one), or fail after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    """Until no event of `topic` is unsent (the relay has delivered every one), or TimeoutError after `timeout`."""
+
+    def all_sent() -> bool:
         with psycopg.connect(database_url) as connection:
             row = connection.execute(
                 "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND topic = %s", (topic,)
             ).fetchone()
-        if row and row[0] == 0:
-            return
-        time.sleep(0.2)
-    raise TimeoutError(f"events on {topic} still unsent after {timeout:g} s")
+        return row is not None and row[0] == 0
+
+    wait_until(all_sent, timeout, interval=0.2)
 
 
 def damage(database_url: str, record: LoadRecord) -> Damage:

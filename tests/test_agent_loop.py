@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Callable
 
+import anyio
 import pytest
 
 from agent.conversation import Message, ModelRequest, ToolCall, ToolResult, TurnContext
@@ -39,6 +40,22 @@ class Recorder:
         self.steps.append(f"end:{call.name}:{'error' if result.is_error else 'ok'}")
 
 
+class Rendezvous(Recorder):
+    """Holds each started call until `expected` calls have started: calls made one after another never get there."""
+
+    def __init__(self, expected: int) -> None:
+        super().__init__()
+        self.expected = expected
+        self.all_started = anyio.Event()
+
+    async def tool_started(self, call: ToolCall) -> None:
+        await super().tool_started(call)
+        if sum(step.startswith("start:") for step in self.steps) == self.expected:
+            self.all_started.set()
+        with anyio.fail_after(30):  # calls run one at a time would wait here for ever
+            await self.all_started.wait()
+
+
 @pytest.fixture
 def context() -> TurnContext:
     from zoneinfo import ZoneInfo
@@ -60,13 +77,13 @@ async def test_parallel_calls_run_together_and_are_answered_in_order(client, con
             ]
         return ["Added both."]
 
-    recorder = Recorder()
+    recorder = Rendezvous(expected=2)
     new = await run_turn(ScriptedModel(script), ToolBox(client), [], "add first and second", context, recorder)
     assert [m.role for m in new] == ["user", "model", "tool", "model"]
     assert [r.call_id for r in new[2].results] == ["a", "b"]
     assert [r.content["title"] for r in new[2].results] == ["first", "second"]
     assert new[-1].text == "Added both."
-    assert sorted(recorder.steps[:4]) == ["end:add_task:ok", "end:add_task:ok", "start:add_task", "start:add_task"]
+    assert recorder.steps[:4] == ["start:add_task", "start:add_task", "end:add_task:ok", "end:add_task:ok"]
     assert recorder.steps[-1] == "text:Added both."
 
 

@@ -33,9 +33,8 @@ from tests.e2e_helpers import (
     open_chat,
     running,
     say,
-    wait_until,
 )
-from tests.processes import free_port
+from tests.processes import free_port, wait_until
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -308,8 +307,11 @@ def test_a_reminder_reaches_only_its_owner(alice_and_bob):
     alice, bob = alice_and_bob
     tell(alice, "remind me to alice-ping in 5 seconds", "Added: alice-ping")
     tell(bob, "remind me to bob-ping in 6 seconds", "Added: bob-ping")
-    # Each waits (bounded) for their own reminder, due after the other's: by then the other's was delivered.
-    alice.locator(REPLY, has_text="Reminder: alice-ping").wait_for(timeout=60_000)
+    tell(alice, "remind me to alice-pong in 8 seconds", "Added: alice-pong")
+    # Each waits (bounded) for a reminder of their own due after the other's: by then the other's was delivered, so
+    # a copy sent to the wrong person would already show.
     bob.locator(REPLY, has_text="Reminder: bob-ping").wait_for(timeout=60_000)
     assert bob.locator(REPLY, has_text="Reminder: alice-ping").count() == 0
+    alice.locator(REPLY, has_text="Reminder: alice-pong").wait_for(timeout=60_000)
+    assert alice.locator(REPLY, has_text="Reminder: alice-ping").count() == 1
     assert alice.locator(REPLY, has_text="Reminder: bob-ping").count() == 0

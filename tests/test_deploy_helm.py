@@ -333,10 +333,15 @@ def test_the_migration_is_a_pre_install_and_pre_upgrade_hook_that_runs_db_upgrad
 
 def test_every_taskflow_container_runs_a_real_taskflow_command():
     for variant in VARIANTS:
-        for manifest, _pod in pod_specs(RENDERS[variant]):
-            for container in containers(manifest):
-                if container["image"].startswith(DEFAULTS["image"]["repository"]):
-                    resolve_command(container["args"])  # the image's ENTRYPOINT is `taskflow`
+        ours = [
+            container
+            for manifest, _pod in pod_specs(RENDERS[variant])
+            for container in containers(manifest)
+            if container["image"].startswith(DEFAULTS["image"]["repository"])
+        ]
+        assert ours, f"no container of the {variant} render runs the TaskFlow image"
+        for container in ours:
+            resolve_command(container["args"])  # the image's ENTRYPOINT is `taskflow`
 
 
 def test_the_topics_hook_runs_the_shared_script_with_the_brokers_credentials():

@@ -19,15 +19,12 @@ from tests.fault_helpers import (
     DatabaseFaults,
     LoadRecord,
     ToolClient,
-    answers,
     damage,
     load_through_faults,
-    started,
     user_with_token,
     wait_for_outbox,
-    wait_until,
 )
-from tests.processes import free_port, taskflow_env
+from tests.processes import answers, free_port, serving, taskflow_env, wait_until
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -54,7 +51,7 @@ async def test_tool_calls_recover_within_two_seconds_and_nothing_is_lost_or_doub
             assert (await http.get("/readyz")).status_code == 503
             assert (await http.get("/healthz")).status_code == 200
 
-    with started(["serve", "mcp", "--port", str(port)], env, port):
+    with serving(["serve", "mcp", "--port", str(port)], env, f"http://127.0.0.1:{port}/healthz"):
         record, recovered = await load_through_faults(database, f"{url}/mcp", token, during_outage)
         assert recovered.failed_calls == 0  # no stale pooled connection, no restart needed
         assert recovered.seconds <= RECOVERY_BOUND
@@ -117,9 +114,10 @@ def in_transaction(database: str, application: str) -> bool:
 def test_two_workers_one_killed_mid_batch_each_effect_and_reminder_exactly_once(database):
     ports = [free_port(), free_port()]
     # libpq names each worker's connections, so the test sees which worker is in the middle of a batch.
+    doomed_env, survivor_env = (taskflow_env(database, PGAPPNAME=name) for name in ("doomed", "survivor"))
     with (
-        started(["worker", "--port", str(ports[0])], taskflow_env(database, PGAPPNAME="doomed"), ports[0]) as doomed,
-        started(["worker", "--port", str(ports[1])], taskflow_env(database, PGAPPNAME="survivor"), ports[1]) as other,
+        serving(["worker", "--port", str(ports[0])], doomed_env, f"http://127.0.0.1:{ports[0]}/healthz") as doomed,
+        serving(["worker", "--port", str(ports[1])], survivor_env, f"http://127.0.0.1:{ports[1]}/healthz") as other,
     ):
         completed = add_recurring_completions(database, 300)
 
@@ -162,7 +160,7 @@ async def test_sigterm_stops_serve_mcp_within_ten_seconds_while_a_handler_is_stu
     port = free_port()
     mcp_url = f"http://127.0.0.1:{port}/mcp"
 
-    with started(["serve", "mcp", "--port", str(port)], env, port) as server:
+    with serving(["serve", "mcp", "--port", str(port)], env, f"http://127.0.0.1:{port}/healthz") as server:
         client = ToolClient(mcp_url, token)
         task = await client.call("add_task", title="locked")
         with psycopg.connect(database) as holder:  # holds the task's row lock until the block ends
@@ -182,15 +180,15 @@ def test_worker_survives_ten_seconds_without_its_database(database):
     port = free_port()
     faults = DatabaseFaults(database)
     ready = f"http://127.0.0.1:{port}/readyz"
-    with started(["worker", "--port", str(port)], env, port) as worker:
-        wait_until(lambda: answers(ready), 20)
+    with serving(["worker", "--port", str(port)], env, f"http://127.0.0.1:{port}/healthz") as worker:
+        wait_until(lambda: answers(ready))
         with faults.refusing():
-            wait_until(lambda: answers(ready, 503), 10)
+            wait_until(lambda: answers(ready, 503))
             time.sleep(10)
             assert worker.poll() is None
-        wait_until(lambda: answers(ready), 10)
+        wait_until(lambda: answers(ready))
         completed = add_recurring_completions(database, 3)
-        wait_for_outbox(database, timeout=20)
+        wait_for_outbox(database, timeout=60)
         assert worker.poll() is None
     assert damage(database, LoadRecord(completed=completed)).__dict__ == {"lost": 0, "duplicated": 0}
 
@@ -202,15 +200,15 @@ def test_the_chat_reports_readiness_through_an_outage_and_stops_on_sigterm(datab
     port = free_port()
     env = clean_env(database, tmp_path, APP_API_TOKEN="dapr-token")
     base = f"http://127.0.0.1:{port}"
-    with started([*command, "--port", str(port)], env, port, timeout=60) as chat:
-        wait_until(lambda: answers(f"{base}/readyz"), 20)
+    with serving([*command, "--port", str(port)], env, f"http://127.0.0.1:{port}/healthz") as chat:
+        wait_until(lambda: answers(f"{base}/readyz"))
         services = httpx.get(f"{base}/readyz", timeout=5).json()["services"]
         assert "reminders to open chats" in services
         assert ("outbox relay" in services) == (command == ["up"])
         with DatabaseFaults(database).refusing():
-            wait_until(lambda: answers(f"{base}/readyz", 503), 10)
+            wait_until(lambda: answers(f"{base}/readyz", 503))
             assert answers(f"{base}/healthz")
-        wait_until(lambda: answers(f"{base}/readyz"), 10)
+        wait_until(lambda: answers(f"{base}/readyz"))
         began = time.monotonic()
         chat.send_signal(signal.SIGTERM)
         chat.wait(timeout=STOP_GOAL + 5)

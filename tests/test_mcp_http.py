@@ -54,11 +54,12 @@ async def call(server: Server, token: str, tool: str, **arguments):
         return await session.call_tool(tool, arguments)
 
 
-async def test_a_token_decides_the_user_and_their_zone(server):
-    result = await call(server, server.alice, "add_task", title="call the bank", due="2026-12-01T15:00")
+async def test_a_token_decides_the_user_and_their_zone(server, pg_url):
+    token = make_token(pg_url)  # a user of this test's own: the module's alice gains a task each time it runs
+    result = await call(server, token, "add_task", title="call the bank", due="2026-12-01T15:00")
     assert not result.isError
     assert result.structuredContent["due"] == "2026-12-01T15:00:00+00:00"  # Lisbon is on UTC in winter
-    listed = await call(server, server.alice, "list_tasks", query="bank")
+    listed = await call(server, token, "list_tasks", query="bank")
     assert [task["title"] for task in listed.structuredContent["tasks"]] == ["call the bank"]
 
 

@@ -42,9 +42,11 @@ def exporter() -> InMemorySpanExporter:
 
 
 @pytest.fixture
-def runtime(engine, db_url) -> Runtime:
-    settings = Settings(database_url=db_url, timezone=ZONE, user=f"traced-{uuid.uuid4().hex[:8]}")
-    return Runtime(settings=settings, engine=engine, clock=lambda: NOW)
+def runtime(own_engine) -> Runtime:
+    """A database of its own: its relay would otherwise deliver, and trace, events other tests left unsent."""
+    url = own_engine.url.render_as_string(hide_password=False)
+    settings = Settings(database_url=url, timezone=ZONE, user=f"traced-{uuid.uuid4().hex[:8]}")
+    return Runtime(settings=settings, engine=own_engine, clock=lambda: NOW)
 
 
 def one_trace(spans: list[ReadableSpan], root: ReadableSpan) -> list[ReadableSpan]:
