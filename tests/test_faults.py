@@ -67,9 +67,11 @@ def add_recurring_completions(database: str, count: int) -> list[int]:
     reminders due now; the completed tasks' ids."""
     from datetime import timedelta
 
+    from sqlalchemy import update
+
     from mcp_server.accounts import actor_for, add_user
     from mcp_server.db import unit_of_work
-    from mcp_server.models import utcnow
+    from mcp_server.models import Task, utcnow
     from mcp_server.service import TaskCreate, add_task, complete_task
 
     engine = create_db_engine(database)
@@ -85,9 +87,9 @@ def add_recurring_completions(database: str, count: int) -> list[int]:
             task = add_task(session, actor=actor, data=data, now=now)
             complete_task(session, actor=actor, task_id=task.id, now=now)
             completed.append(task.id)
-            add_task(session, actor=actor, data=TaskCreate(title=f"remind {n}"), now=now).remind_at = now - timedelta(
-                seconds=1
-            )
+            reminded = add_task(session, actor=actor, data=TaskCreate(title=f"remind {n}"), now=now)
+            # Past due and stored without the scheduler's wake-up (add_task returns the task, not a tracked row).
+            session.execute(update(Task).where(Task.id == reminded.id).values(remind_at=now - timedelta(seconds=1)))
     engine.dispose()
     return completed
 
