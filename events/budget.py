@@ -23,11 +23,16 @@ def _interrupt(thread_id: int, exception: type[BaseException] | None) -> None:
     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), raised)
 
 
+# How long a fired budget waits for its block to end before raising again: the exception can land where it is
+# swallowed (a garbage-collector callback, a handler that catches Exception), and the block must still stop.
+REFIRE_SECONDS = 0.05
+
+
 @dataclass(eq=False)
 class _Budget:
     thread_id: int
     deadline: float
-    fired: bool = False
+    fired: int = 0
 
 
 class _Watchdog:
@@ -62,9 +67,9 @@ class _Watchdog:
             while True:
                 now = time.monotonic()
                 for budget in [budget for budget in self._watched if budget.deadline <= now]:
-                    budget.fired = True
+                    budget.fired += 1
+                    budget.deadline = now + REFIRE_SECONDS
                     _interrupt(budget.thread_id, OverBudget)
-                    self._watched.discard(budget)
                 nearest = min((budget.deadline for budget in self._watched), default=None)
                 self._changed.wait(None if nearest is None else nearest - now)
 
@@ -78,7 +83,8 @@ def time_budget(seconds: float) -> Iterator[None]:
 
     Threads cannot be killed, and a statement timeout does not reach code that spins in Python; an exception raised
     in the thread does, at its next bytecode. Time spent inside one C call (a database round trip) counts, but the
-    exception waits until the call returns: statement and lock timeouts bound those.
+    exception waits until the call returns: statement and lock timeouts bound those. Until the block ends it is
+    raised again every REFIRE_SECONDS, so code that swallows it is stopped all the same.
     """
     budget = _Budget(threading.get_ident(), time.monotonic() + seconds)
     _WATCHDOG.watch(budget)

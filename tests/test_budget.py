@@ -34,3 +34,26 @@ def test_budgets_of_many_blocks_start_no_thread_each():
         with time_budget(5):
             pass
     assert {thread.ident for thread in threading.enumerate()} <= before
+
+
+def swallow_twice(seconds: float) -> int:
+    """Spin in a block that catches OverBudget twice, as code that catches Exception broadly would."""
+    swallowed = 0
+    with time_budget(seconds):
+        while True:
+            try:
+                while True:
+                    pass
+            except OverBudget:
+                swallowed += 1
+                if swallowed == 3:
+                    raise
+    return swallowed
+
+
+def test_a_block_that_swallows_the_exception_is_stopped_all_the_same():
+    started = time.monotonic()
+    with pytest.raises(OverBudget):
+        swallow_twice(0.1)
+    assert time.monotonic() - started < 2
+    time.sleep(0.2)  # the budget ended with the block: nothing is raised after it
