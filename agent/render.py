@@ -6,18 +6,7 @@ from datetime import date, datetime
 from typing import Any
 
 from agent.schedules import schedule_text
-
-
-def when_text(value: str | None, today: date | None = None) -> str:
-    """'2026-11-30T17:00:00+05:00' reads 'Mon 30 Nov 17:00' (already in the person's zone); years but this one show."""
-    if not value:
-        return ""
-    moment = date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
-    day = moment.date() if isinstance(moment, datetime) else moment
-    text = f"{day:%a} {day.day} {day:%b}"
-    if today is None or day.year != today.year:
-        text += f" {day.year}"
-    return f"{text} {moment:%H:%M}" if isinstance(moment, datetime) else text
+from mcp_server.dates import when_text
 
 
 def is_overdue(task: dict[str, Any], now: datetime) -> bool:

@@ -436,3 +436,15 @@ def parse_time_of_day(text: str) -> time | None:
     words = _whole(text)
     hit = _Words(words).clock(0) if words else None
     return hit.value if hit is not None and hit.end == len(words or ()) else None
+
+
+def when_text(value: str | None, today: date | None = None) -> str:
+    """'2026-11-30T17:00:00+05:00' reads 'Mon 30 Nov 17:00' (already in the person's zone); years but this one show."""
+    if not value:
+        return ""
+    moment = date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
+    day = moment.date() if isinstance(moment, datetime) else moment
+    text = f"{day:%a} {day.day} {day:%b}"
+    if today is None or day.year != today.year:
+        text += f" {day.year}"
+    return f"{text} {moment:%H:%M}" if isinstance(moment, datetime) else text

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from mcp_server.dates import when_text
 from mcp_server.errors import TaskError
 from mcp_server.event_catalog import EventType
 from mcp_server.event_models import OutboxEvent
@@ -100,7 +101,7 @@ class _Reversal:
             previous = data["previous"]
             self._restore(task, previous, EventType.task_updated)
             names = [name for name in TaskPublic.model_fields if name in previous]  # JSONB keeps no key order
-            restored = ", ".join(f"{name} ({_value_text(previous[name])})" for name in names)
+            restored = ", ".join(f"{name} ({_value_text(name, previous[name])})" for name in names)
             self.said.append(("changed", after["title"], f"restored its {restored}"))
         elif kind is EventType.task_completed:
             following = self._next_occurrence(event, task)
@@ -108,7 +109,7 @@ class _Reversal:
             done = "reopened it"
             if following is not None:
                 self._delete(following)
-                done += f" and removed the next occurrence on {_value_text(to_public(following, self.actor.zone).due)}"
+                done += f" and removed the next occurrence on {when_text(to_public(following, self.actor.zone).due)}"
             self.said.append(("completed", after["title"], done))
         else:
             self._restore(task, data["previous"], EventType.task_completed)
@@ -231,12 +232,12 @@ def _moment(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def _value_text(value: Any) -> str:
-    """A field value as a person reads it: dates without seconds and offset, lists joined, nothing as 'none'."""
+def _value_text(name: str, value: Any) -> str:
+    """A field value as a person reads it: dates as 'Fri 1 Jan 2027 09:00', lists joined, nothing as 'none'."""
     if value is None or value == []:
         return "none"
     if isinstance(value, list):
         return ", ".join(value)
-    if isinstance(value, str) and len(value) > 10 and value[10:11] == "T" and value[:4].isdigit():
-        return value[:16].replace("T", " ")
+    if name in ("due", "remind_at"):
+        return when_text(value)
     return str(value)

@@ -123,9 +123,8 @@ async def test_undoing_a_completion_reopens_it_and_removes_the_occurrence_it_cre
     assert consumers(engine).deliver("task-events", completion_event(engine, rent["id"])) is Outcome.success
     assert [task["due"] for task in await person.all_tasks()] == ["2026-12-01", "2027-01-01"]
     result = await person.undo()
-    assert (
-        result["message"] == "Undid: completed 'pay rent' — reopened it and removed the next occurrence on 2027-01-01"
-    )
+    said = "Undid: completed 'pay rent' — reopened it and removed the next occurrence on Fri 1 Jan 2027"
+    assert result["message"] == said
     assert [(task["due"], task["status"]) for task in await person.all_tasks()] == [("2026-12-01", "open")]
 
 
@@ -150,7 +149,7 @@ async def test_a_stale_completion_does_not_continue_the_series_after_undo_and_co
     consumers(engine).deliver("task-events", stale)
     assert len(await person.all_tasks()) == 1  # the undone completion made nothing
     consumers(engine).deliver("task-events", fresh)
-    assert (await person.undo())["message"].endswith("removed the next occurrence on 2027-01-01")
+    assert (await person.undo())["message"].endswith("removed the next occurrence on Fri 1 Jan 2027")
 
 
 async def test_undoing_a_reopen_completes_it_again_as_it_was(person):
@@ -169,7 +168,7 @@ async def test_undoing_an_update_restores_the_changed_fields(person):
     result = await person.undo()
     assert (
         result["message"]
-        == "Undid: changed 'call Robert' — restored its title (call bob), tags (work), due (2026-12-01)"
+        == "Undid: changed 'call Robert' — restored its title (call bob), tags (work), due (Tue 1 Dec 2026)"
     )
     back = await call(person.client, "get_task", task_id=task["id"])
     assert without_updated_at(back) == without_updated_at(task)
@@ -213,8 +212,8 @@ async def test_walking_back_through_a_series_removes_each_occurrence_in_turn(eng
     await person("complete_task", task_id=following["id"])
     consumers(engine).deliver("task-events", completion_event(engine, following["id"]))
     assert len(await person.all_tasks()) == 3
-    assert (await person.undo())["message"].endswith("removed the next occurrence on 2026-12-02 19:00")
-    assert (await person.undo())["message"].endswith("removed the next occurrence on 2026-12-01 19:00")
+    assert (await person.undo())["message"].endswith("removed the next occurrence on Wed 2 Dec 2026 19:00")
+    assert (await person.undo())["message"].endswith("removed the next occurrence on Tue 1 Dec 2026 19:00")
     assert [(task["id"], task["status"]) for task in await person.all_tasks()] == [(gym["id"], "open")]
 
 
@@ -316,7 +315,7 @@ async def test_an_undo_racing_the_recurrence_consumer_removes_the_occurrence_it_
         assert blocked_on_a_lock(pg_engine, 1)
         recurrence.on_task_completed(consumer_session, event)
     thread.join(timeout=30)
-    assert results == ["Undid: completed 'pay rent' — reopened it and removed the next occurrence on 2027-01-01"]
+    assert results == ["Undid: completed 'pay rent' — reopened it and removed the next occurrence on Fri 1 Jan 2027"]
     assert [(task["due"], task["status"]) for task in await person.all_tasks()] == [("2026-12-01", "open")]
 
 
