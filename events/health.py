@@ -32,7 +32,7 @@ DATABASE_TIMEOUT = 2.0  # seconds the readiness check waits for the database
 
 
 def health_router(
-    engine: Engine, services: Sequence[ServiceHealth], backlog: Callable[[], dict[str, Backlog]] | None = None
+    engine: Engine, services: Sequence[ServiceHealth], backlog: Callable[[Session], dict[str, Backlog]] | None = None
 ) -> APIRouter:
     """GET /healthz, /readyz and /metrics; `backlog` is the outbox of the topics this process publishes, if it
     publishes (only then do its metrics show the outbox)."""
@@ -78,24 +78,24 @@ def worker_app(engine: Engine, services: EventServices) -> FastAPI:
     return app
 
 
-def _database_report(engine: Engine, backlog: Callable[[], dict[str, Backlog]] | None) -> dict[str, Any]:
+def _database_report(engine: Engine, backlog: Callable[[Session], dict[str, Backlog]] | None) -> dict[str, Any]:
     """The database's answer now: reachable, the dead-letter count and the outbox backlog; {} when it fails."""
     try:
         with _time_limited(engine) as session:
             report: dict[str, Any] = {"database": "ok", "dead_letters": count_dead_letters(session)}
-        if backlog is not None:
-            report["outbox"] = asdict(Backlog.combined(backlog().values()))
+            if backlog is not None:
+                report["outbox"] = asdict(Backlog.combined(backlog(session).values()))
     except TRANSIENT_ERRORS:  # not ready; the services' own logs say why
         return {}
     return report
 
 
-def _database_figures(engine: Engine, backlog: Callable[[], dict[str, Backlog]] | None) -> list[Metric]:
+def _database_figures(engine: Engine, backlog: Callable[[Session], dict[str, Backlog]] | None) -> list[Metric]:
     """Dead letters, and the outbox's unsent events and oldest age by topic; none when the database fails."""
     try:
         with _time_limited(engine) as session:
             dead = count_dead_letters(session)
-        topics = backlog() if backlog is not None else {}
+            topics = backlog(session) if backlog is not None else {}
     except TRANSIENT_ERRORS:
         return []
     figures: list[Metric] = [GaugeMetricFamily("taskflow_dead_letters", "Events the consumers gave up on", value=dead)]

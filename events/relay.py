@@ -233,17 +233,17 @@ class Relay:
 
     def backlog(self) -> Backlog:
         """Pending events of the topics this relay delivers and the age of the oldest."""
-        return Backlog.combined(self.backlog_by_topic().values())
-
-    def backlog_by_topic(self) -> dict[str, Backlog]:
-        """The backlog of each topic this relay delivers (every topic it may deliver, none pending included), for
-        readiness and metrics."""
         with unit_of_work(self._engine) as session:
-            rows = session.execute(
-                select(OutboxEvent.topic, func.count(), func.min(OutboxEvent.created_at))
-                .where(*self._mine())
-                .group_by(OutboxEvent.topic)
-            ).all()
+            return Backlog.combined(self.backlog_by_topic(session).values())
+
+    def backlog_by_topic(self, session: Session) -> dict[str, Backlog]:
+        """The backlog of each topic this relay delivers (every topic it may deliver, none pending included), for
+        readiness and metrics; in the caller's session, so the probe's statement timeout bounds it."""
+        rows = session.execute(
+            select(OutboxEvent.topic, func.count(), func.min(OutboxEvent.created_at))
+            .where(*self._mine())
+            .group_by(OutboxEvent.topic)
+        ).all()
         now = self._clock()
         found = {topic: Backlog(pending=0, oldest_age_seconds=None) for topic in self._transport.topics or TOPICS}
         return found | {topic: Backlog(count, (now - oldest).total_seconds()) for topic, count, oldest in rows}

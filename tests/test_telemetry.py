@@ -206,3 +206,39 @@ def test_the_tracing_sdk_is_loaded_only_when_an_exporter_is_configured(endpoint,
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
     result = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True, timeout=120)
     assert result.stdout.split() == [str(loaded), str(loaded)], result.stderr
+
+
+async def test_a_scrape_against_a_locked_outbox_leaves_no_query_waiting(make_pg_database):
+    """The backlog query runs under the probe's statement timeout: a scrape abandoned on a lock is also cancelled in
+    the database, rather than holding a pooled connection until the lock goes."""
+    import time
+
+    import anyio
+    import psycopg
+    from fastapi import FastAPI
+
+    from events.consumers import Consumers
+    from events.health import DATABASE_TIMEOUT, health_router
+    from mcp_server.db import create_db_engine
+    from tests.conftest import migrated
+
+    url = migrated(make_pg_database())
+    engine = create_db_engine(url)
+    relay = Relay(engine, InProcessTransport(Consumers(engine)))
+    relaying = FastAPI()
+    relaying.include_router(health_router(engine, [], relay.backlog_by_topic))
+    try:
+        with psycopg.connect(url) as holder:
+            holder.execute("LOCK TABLE outbox IN ACCESS EXCLUSIVE MODE")
+            started = time.monotonic()
+            assert "taskflow_outbox_backlog" not in await scrape(relaying)
+            assert time.monotonic() - started < DATABASE_TIMEOUT + 2
+            await anyio.sleep(DATABASE_TIMEOUT)
+            waiting = holder.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            ).fetchone()
+            assert waiting == (0,)
+            holder.rollback()
+        assert "taskflow_outbox_backlog" in await scrape(relaying)
+    finally:
+        engine.dispose()
