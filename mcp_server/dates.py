@@ -89,6 +89,7 @@ _GAP_RE = re.compile(r"[\s,]*")
 _ISO_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _CLOCK_RE = re.compile(r"(?P<h>\d{1,2})(?:(?P<sep>[:.h])(?P<m>\d{2})(?::(?P<s>\d{2}))?|(?P<hh>h))?(?P<ap>[ap]\.?m)?")
 _MERIDIEM_RE = re.compile(r"[ap]\.?m")
+_SPAN_WORDS = ("to", "until", "till", "through")
 _DAY_RE = re.compile(r"(\d{1,2})(?:st|nd|rd|th)?")
 _ORDINAL_RE = re.compile(r"(\d{1,2})(?:st|nd|rd|th)")
 _NUMERIC_DATE_RE = re.compile(r"(\d{1,2})/(\d{1,2})(?:/(\d{4}))?")
@@ -153,10 +154,13 @@ def _whole(text: str) -> list[str] | None:
     return [word.text for word in runs[0]]
 
 
-def _hour(hour: int, meridiem: str, separator: str | None, marked: bool) -> int | None:
+def _hour(digits: str, meridiem: str, separator: str | None, marked: bool) -> int | None:
     """The 24-hour clock hour, or None when the digits should not count as a time."""
+    hour = int(digits)
     if meridiem:
         return hour % 12 + 12 * meridiem.startswith("p") if 1 <= hour <= 12 else None
+    if separator == ":" and 1 <= hour <= 7 and not digits.startswith("0"):
+        return hour + 12  # 'at 3:30' is said of the afternoon; '03:30' is written on a 24-hour clock
     if separator in (":", "h"):
         return hour  # '9:30' and '17h' are 24-hour readings
     if separator is None and marked:
@@ -203,10 +207,16 @@ class _Words:
         return i + len(words) if self.words[i : i + len(words)] == list(words) else None
 
     def clock(self, i: int, marked: bool = False) -> _Clock | None:
-        """A time of day at i: '5pm', '5 pm', '17:00', '17h', 'noon', 'morning', or a bare hour after 'at'/'by'."""
+        """A time of day at i: '5pm', '5 pm', '17:00', '17h', 'noon', 'morning', or a bare hour after 'at'/'by';
+        of a span ('2-3pm', 'from 10 to 11:30am') the start, which is what a task is due at."""
         if self.has(i, "at", "by"):
             i, marked = i + 1, True
+        if span := self.span(i):
+            return span
         word = self.word(i)
+        if word == "first" and self.has(i + 1, "thing"):  # 'first thing monday', 'first thing in the morning'
+            end = i + 2 + 3 * (self.words[i + 2 : i + 5] == ["in", "the", "morning"])
+            return _Clock(_PERIODS["morning"], end, weak=True)
         if word in _CLOCK_WORDS:
             return _Clock(_CLOCK_WORDS[word], i + 1)
         if word in _PERIODS:
@@ -217,11 +227,36 @@ class _Words:
         end, meridiem = i + 1, match["ap"] or ""
         if not meridiem and _MERIDIEM_RE.fullmatch(self.word(end)):
             end, meridiem = end + 1, self.word(end)
-        hour = _hour(int(match["h"]), meridiem, match["sep"] or match["hh"], marked)
+        hour = _hour(match["h"], meridiem, match["sep"] or match["hh"], marked)
         if hour is None:
             return None
         try:
             return _Clock(time(hour, int(match["m"] or 0), int(match["s"] or 0)), end, loose=not meridiem)
+        except ValueError:
+            return None
+
+    def span(self, i: int) -> _Clock | None:
+        """The start of a span of time whose end has am/pm ('2-3pm', '2 to 3pm', 'from 11 till 1pm'): the start
+        takes the end's half of the day unless that would put it after the end ('11-1pm' starts at 11:00)."""
+        j = i + self.has(i, "from")
+        first, _, last = self.word(j).partition("-")
+        end = j + 1
+        if not last and self.has(j + 1, *_SPAN_WORDS):
+            first, last, end = self.word(j), self.word(j + 2), j + 3
+        if _MERIDIEM_RE.fullmatch(self.word(end)) and not _MERIDIEM_RE.search(last):
+            last, end = last + self.word(end), end + 1
+        start, finish = _CLOCK_RE.fullmatch(first), _CLOCK_RE.fullmatch(last)
+        if start is None or finish is None or not finish["ap"] or start["hh"] or finish["hh"]:
+            return None
+        ending = _hour(finish["h"], finish["ap"], finish["sep"], marked=True)
+        meridiem = start["ap"] or finish["ap"]
+        if not start["ap"] and int(start["h"]) % 12 > int(finish["h"]) % 12:
+            meridiem = "pm" if finish["ap"].startswith("a") else "am"
+        hour = _hour(start["h"], meridiem, start["sep"], marked=True)
+        if ending is None or hour is None:
+            return None
+        try:
+            return _Clock(time(hour, int(start["m"] or 0)), end)
         except ValueError:
             return None
 

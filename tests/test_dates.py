@@ -175,6 +175,34 @@ def test_parse_when_combines_day_and_time(text: str, expected: datetime) -> None
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
+        ("tomorrow 3:30", at(2026, 11, 30, 15, 30)),
+        ("tomorrow 7:45", at(2026, 11, 30, 19, 45)),
+        ("tomorrow 03:30", at(2026, 11, 30, 3, 30)),
+        ("tomorrow 8:15", at(2026, 11, 30, 8, 15)),
+        ("tomorrow 2-3pm", at(2026, 11, 30, 14, 0)),
+        ("friday 9:30-10am", at(2026, 12, 4, 9, 30)),
+        ("friday 11-1pm", at(2026, 12, 4, 11, 0)),
+        ("friday 10am-11am", at(2026, 12, 4, 10, 0)),
+        ("from 2 to 3pm tomorrow", at(2026, 11, 30, 14, 0)),
+        ("tomorrow from 10 till 11:30 am", at(2026, 11, 30, 10, 0)),
+        ("first thing monday", at(2026, 11, 30, 9, 0)),
+        ("first thing in the morning tomorrow", at(2026, 11, 30, 9, 0)),
+    ],
+)
+def test_times_read_as_people_say_them(text: str, expected: datetime) -> None:
+    """A clock time under 8 without am/pm is the afternoon unless written with a leading zero; a span is due at
+    its start, in the end's half of the day; 'first thing' is the morning."""
+    assert parse_when(text, now=NOW) == expected
+
+
+@pytest.mark.parametrize("text", ["call bob 2-3", "add 2 to 3 apples", "buy 3-4 onions"])
+def test_numbers_joined_without_am_or_pm_are_not_a_time(text: str) -> None:
+    assert find_when(text, now=NOW) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
         ("tonight", at(2026, 11, 29, 20, 0)),
         ("tonight at 9", at(2026, 11, 29, 21, 0)),
         ("tonight 9:30", at(2026, 11, 29, 21, 30)),
