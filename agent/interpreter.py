@@ -403,12 +403,13 @@ _LIST_QUESTION_RE = re.compile(
 )
 _LIST_NOUN_RE = re.compile(
     r"(?i)^(?:(?:my|all|the|any|(?:high|medium|low|top)[\s-]+priority|urgent|important|completed|done|finished"
-    r"|open|pending|overdue|today's|tomorrow's|[#@][\w-]+)\s+)*(?:tasks|todos|to-?dos)\b"
+    r"|open|pending|overdue|today|tomorrow|[#@][\w-]+)\s+)*(?:tasks|todos|to-?dos)\b"
 )
 _TASK_CONTEXT_RE = re.compile(
     r"(?i)\b(?:tasks?|todos?|to-?dos?|to do|list|due|overdue|late|agenda|plate|pending|left|remaining|scheduled"
     r"|planned|plan|complete|completed|finish|finished|done|open|tagged|priority|urgent|coming up|do i have|have i got"
     r"|i (?:should|need to|have to) do|should i do|what do i have)\b|[#@]\w"
+    r"|\b(?:what(?:'s|s|\s+is)|anything)\s+on\b"  # "what's on tomorrow?", 'anything on this weekend'
 )
 _STATUSES = (
     (re.compile(r"(?i)\b(?:including|with|and|plus)\s+(?:the\s+)?(?:completed|done|finished)(?:\s+ones)?\b"), "all"),
@@ -416,6 +417,7 @@ _STATUSES = (
     (re.compile(r"(?i)\b(?:open|pending|incomplete|unfinished|outstanding|not done|active)\b"), "open"),
 )
 _OVERDUE_RE = re.compile(r"(?i)\b(?:overdue|late|past due|missed)\b")
+_DAY_POSSESSIVE_RE = re.compile(r"(?i)\b(today|tonight|tomorrow|yesterday)['’]s\b")
 _RANGE_RE = re.compile(
     r"(?i)\b(?P<which>this|next|the coming)\s+(?P<unit>week|month|weekend)\b"
     r"|\b(?:in\s+)?(?:the\s+)?next\s+(?P<n>\w+)\s+days\b"
@@ -438,6 +440,11 @@ _NEXT_RE = re.compile(
     r"(?:\s+(?:task|thing|to-?do|one|due|up|on\s+my\s+list))?"
 )
 _NOT_NAMES = _FILLERS | {"next", "first", "last", "it", "that"}  # 'when is my next task' asks for a list
+# One word before 'tasks' or 'list' that no reader took names the list they keep ('my work tasks', 'my shopping
+# list', as 'add milk to my shopping list' tags it), unless it is one of these.
+_LIST_TAG_RE = re.compile(r"(?i)(?<![\w#@-])(?P<tag>[a-z][\w-]*)\s+(?:tasks|todos|to-?dos|items|stuff|list)\b")
+_NOT_TAGS = {*_FILLERS, *_NOT_LIST_NAMES, *"new recent other remaining upcoming current latest old these those".split()}
+_NOT_TAGS |= set("some few more every each your our next last first what which whose how many".split())
 
 
 def _window(match: re.Match[str], today: date) -> tuple[date, date]:
@@ -524,6 +531,7 @@ def _listing(text: str, now: datetime) -> ListTasks | None:
         return ListTasks({"status": "open", "sort_by": "due", "limit": 1}, next_only=True)
     if (asked := _WHEN_IS_RE.fullmatch(text)) and (name := _name(asked["name"])).lower() not in _NOT_NAMES:
         return ListTasks({"query": name})  # the task found answers with its date
+    text = _DAY_POSSESSIVE_RE.sub(lambda match: match[1] + "  ", text)  # "today's tasks": same offsets, a day
     verb = _LIST_VERB_RE.match(text)
     head = verb or _LIST_NOUN_RE.match(text) or _LIST_QUESTION_RE.match(text)
     if head is None or head.re is _LIST_QUESTION_RE and not _TASK_CONTEXT_RE.search(text):
@@ -543,6 +551,8 @@ def _listing(text: str, now: datetime) -> ListTasks | None:
     if status := next((status for pattern, status in _STATUSES if draft.take(pattern)), None):
         arguments["status"] = status
     arguments.update(_take_due_window(draft, now))
+    if "tags" not in arguments and (named := draft.take(_LIST_TAG_RE, lambda m: m["tag"].lower() not in _NOT_TAGS)):
+        arguments["tags"] = [named["tag"].lower()]
     if query := draft.take(_QUERY_RE):
         arguments["query"] = query["query"]
     elif verb and verb["search"] and (words := _unfilled(draft)):

@@ -191,7 +191,7 @@ def test_add_keeps_quoted_titles_verbatim(text: str, title: str, due: str | None
     ("text", "title", "due"),
     [
         ('add call "Acme Corp" about the renewal', 'call "Acme Corp" about the renewal', None),
-        ("add 🎉 plan Mom's \"surprise\" party friday", "🎉 plan Mom's \"surprise\" party", "2026-12-04"),
+        ('add 🎉 plan Mom\'s "surprise" party friday', '🎉 plan Mom\'s "surprise" party', "2026-12-04"),
         ("email ‘Q4 #plan tomorrow’ deck to Raj on monday", "email ‘Q4 #plan tomorrow’ deck to Raj", "2026-11-30"),
         ("remind me to read “The Hobbit” tonight 🐉", "read “The Hobbit” 🐉", "2026-11-29T20:00:00+05:00"),
     ],
@@ -503,6 +503,18 @@ def test_series_skips_a_wall_time_lost_to_dst() -> None:
         ("tasks tagged work", {"tags": ["work"]}),
         ("show #work", {"tags": ["work"]}),
         ("low priority tasks tagged home", {"tags": ["home"], "priority": "low"}),
+        ("show today's tasks", {"due_after": "2026-11-29", "due_before": "2026-11-29"}),
+        ("tomorrow's todos", {"due_after": "2026-11-30", "due_before": "2026-11-30"}),
+        ("what's on for tomorrow?", {"due_after": "2026-11-30", "due_before": "2026-11-30"}),
+        ("anything on this weekend?", {"due_after": "2026-12-05", "due_before": "2026-12-06"}),
+        ("show my work tasks", {"tags": ["work"]}),
+        (
+            "what are my home tasks due tomorrow",
+            {"tags": ["home"], "due_after": "2026-11-30", "due_before": "2026-11-30"},
+        ),
+        ("show my shopping list", {"tags": ["shopping"]}),
+        ("show my to-do list", {}),
+        ("show my new tasks", {}),
     ],
 )
 def test_listing_passes_only_what_was_said(text: str, arguments: dict) -> None:
