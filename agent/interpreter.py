@@ -1,9 +1,9 @@
 """The offline interpreter: one English utterance about tasks -> one structured command, with no model and no network.
 
-Commands are tried from the most constrained shape to the least: a yes/no answer, bulk deletion, a listing, a
-change to a named task, and finally a new task. A new task is read by a pipeline of small extractors that each cut
-their phrase out of the text (verb -> quotes -> description -> recurrence -> reminder -> dates -> priority -> tags);
-what remains is the title, in the person's own words.
+Commands are tried from the most constrained shape to the least: a yes/no answer, bulk deletion, moving many tasks,
+a listing, a change to a named task, and finally a new task. A new task is read by a pipeline of small extractors that
+each cut their phrase out of the text (verb -> quotes -> description -> recurrence -> reminder -> dates -> priority ->
+tags); what remains is the title, in the person's own words.
 """
 
 import re
@@ -52,6 +52,15 @@ class ChangeTask:
 
 
 @dataclass(frozen=True)
+class MoveTasks:
+    """Move every open task a listing selects to another day, each keeping its time of day ('push everything due
+    today to tomorrow', 'move all overdue tasks to friday')."""
+
+    selection: dict  # list_tasks arguments
+    due: str  # the new day, YYYY-MM-DD, or an ISO 8601 datetime when a time was said
+
+
+@dataclass(frozen=True)
 class DeleteCompleted:
     """Delete every completed task (the agent asks for confirmation first)."""
 
@@ -77,7 +86,7 @@ class Unclear:
     greeting: bool = False
 
 
-Command = AddTask | ListTasks | ChangeTask | DeleteCompleted | Undo | Answer | Unclear
+Command = AddTask | ListTasks | ChangeTask | MoveTasks | DeleteCompleted | Undo | Answer | Unclear
 
 _REMINDER_HOUR = time(9)  # an all-day task reminds in the morning of its day
 _YES = set(
@@ -96,8 +105,9 @@ _LEVEL_SPELLINGS = {
 _LEVELS = {word: level for level, words in _LEVEL_SPELLINGS.items() for word in words.split()}
 # Politeness and the words people start a correction with ('actually, …', 'oops, …') say nothing about the task.
 _POLITE_RE = re.compile(
-    r"(?i)^(?:(?:please|pls|kindly|hey|hi|actually|oops|whoops|sorry|wait|ok(?:ay)?|hmm+|um+|uh+|oh|also|and|so|"
-    r"no,?\s+(?:i\s+meant|wait))\b[\s,:;-]*|(?:can|could|would|will) you\s+(?:please\s+)?)+"
+    r"(?i)^(?:(?:please|pls|kindly|hey|hi|actually|oops|whoops|sorry|wait|ok(?:ay)?|hmm+|um+|uh+|ugh+|argh+|meh|"
+    r"alright|oh|also|and|so|no,?\s+(?:i\s+meant|wait))\b[\s,:;-]*|(?:well|right),\s*"  # 'well water' is a title
+    r"|(?:can|could|would|will) you\s+(?:please\s+)?)+"
 )
 _THANKS_RE = re.compile(r"(?i)[\s,]*\b(?:please|pls|thanks|thank you)\s*$")
 _QUESTION_RE = re.compile(r"(?i)^(?:how|why|who|whose|what|what's|when|where|which|is|are|am|can|could|would|will|"
@@ -477,6 +487,23 @@ def _take_due_window(draft: _Draft, now: datetime) -> dict:
     return {"due_before": day} if before else {"due_after": day} if after else {"due_after": day, "due_before": day}
 
 
+def _take_filters(draft: _Draft, now: datetime) -> dict:
+    """The list_tasks filters said: tags, priority, overdue, status, due days, and the list named before 'tasks'."""
+    filters: dict = {}
+    if tags := _take_tags(draft):
+        filters["tags"] = list(tags)
+    if priority := _take_priority(draft, edges_only=False):
+        filters["priority"] = priority
+    if draft.take(_OVERDUE_RE):
+        filters["overdue"] = True
+    if status := next((status for pattern, status in _STATUSES if draft.take(pattern)), None):
+        filters["status"] = status
+    filters.update(_take_due_window(draft, now))
+    if "tags" not in filters and (named := draft.take(_LIST_TAG_RE, lambda m: m["tag"].lower() not in _NOT_TAGS)):
+        filters["tags"] = [named["tag"].lower()]
+    return filters
+
+
 def _unfilled(draft: _Draft) -> str:
     """The words left after a search verb, without filler such as 'tasks', 'my', 'for'."""
     return " ".join(word for word in re.findall(r"[^\s\0,?]+", draft.rest) if word.lower() not in _FILLERS)
@@ -542,17 +569,7 @@ def _listing(text: str, now: datetime) -> ListTasks | None:
     arguments: dict = _take_sort(draft)
     if completed := _completed_window(text, now.date()):
         return ListTasks({**arguments, "status": "completed", "sort_by": "created", "limit": 200}, False, completed)
-    if tags := _take_tags(draft):
-        arguments["tags"] = list(tags)
-    if priority := _take_priority(draft, edges_only=False):
-        arguments["priority"] = priority
-    if draft.take(_OVERDUE_RE):
-        arguments["overdue"] = True
-    if status := next((status for pattern, status in _STATUSES if draft.take(pattern)), None):
-        arguments["status"] = status
-    arguments.update(_take_due_window(draft, now))
-    if "tags" not in arguments and (named := draft.take(_LIST_TAG_RE, lambda m: m["tag"].lower() not in _NOT_TAGS)):
-        arguments["tags"] = [named["tag"].lower()]
+    arguments.update(_take_filters(draft, now))
     if query := draft.take(_QUERY_RE):
         arguments["query"] = query["query"]
     elif verb and verb["search"] and (words := _unfilled(draft)):
@@ -560,6 +577,38 @@ def _listing(text: str, now: datetime) -> ListTasks | None:
     if counting := _COUNT_RE.search(text) is not None:
         arguments["limit"] = 200  # count a whole page, not the default one
     return ListTasks(arguments, count_only=counting)
+
+
+# ---------------------------------------------------------------- moving many tasks
+
+_MOVE_ALL_RE = re.compile(
+    r"(?i)^(?:move|push|shift|reschedule|postpone|bump|defer|carry|roll)(?:\s+(?:back|forward|over|out))?\s+"
+    r"(?P<which>[^\0]+?)\s+(?:to|till|until|for|onto)\s+(?P<to>[^\0]+)"
+)
+_COLLECTIVE_RE = re.compile(
+    r"(?i)\b(?:all|everything|every\s+(?:task|to-?do|thing)|the\s+rest|tasks|todos|to-?dos|things|stuff)\b"
+)
+_MOVE_FILLERS = {"every", "rest", "thing", "things", "stuff", "of"}
+_WEEKDAY_POSSESSIVE_RE = re.compile(r"(?i)\b((?:mon|tues|wednes|thurs|fri|satur|sun)day)['’]s\b")
+
+
+def _moving(text: str, now: datetime) -> MoveTasks | None:
+    """'move all tasks due today to tomorrow', "push friday's tasks to monday", 'postpone everything to next week';
+    without a day or other filter, 'everything' is what is due by today (what the person has to get through)."""
+    match = _MOVE_ALL_RE.fullmatch(text)
+    if match is None or not _COLLECTIVE_RE.search(match["which"]):
+        return None
+    try:
+        target = parse_when(match["to"], now=now)
+    except WhenError:
+        return None
+    which = _WEEKDAY_POSSESSIVE_RE.sub(r"\1", _DAY_POSSESSIVE_RE.sub(r"\1", match["which"]))
+    draft = _Draft(re.sub(r"(?i)\bfrom\s+", "on ", which))  # tasks 'from friday' are those due that day
+    selection = _take_filters(draft, now)
+    selection.pop("status", None)  # only open tasks move
+    if any(word.lower() not in _MOVE_FILLERS for word in _unfilled(draft).split()):
+        return None  # words no filter read: 'move the tasks for the party' names tasks another way
+    return MoveTasks(selection or {"due_before": now.date().isoformat()}, _iso(target))
 
 
 # ---------------------------------------------------------------- changing a named task
@@ -841,7 +890,7 @@ def interpret(text: str, *, now: datetime) -> Command:
         return DeleteCompleted()
     if _UNDO_RE.fullmatch(said):
         return Undo()
-    if command := _listing(said, now) or _changing(said, now):
+    if command := _moving(said, now) or _listing(said, now) or _changing(said, now):
         return command
     question = text.strip().endswith("?") or _QUESTION_RE.match(said) is not None
     return _adding(said, now, allow_verbless=not question) or Unclear(text, _suggestions(said, now, question=question))

@@ -21,6 +21,7 @@ from agent.interpreter import (
     Command,
     DeleteCompleted,
     ListTasks,
+    MoveTasks,
     Unclear,
     Undo,
     interpret,
@@ -65,6 +66,8 @@ def respond(request: ModelRequest) -> list[str | ToolCall]:
         return _change(command, results, today)
     if isinstance(command, Undo):
         return _undo(results)
+    if isinstance(command, MoveTasks):
+        return _move(command, results, today)
     if not results:
         return [_first_call(command)]
     last = results[-1]
@@ -108,6 +111,36 @@ def _first_call(command: AddTask | ListTasks | DeleteCompleted) -> ToolCall:
     if isinstance(command, ListTasks):
         return ToolCall(id="call_1", name="list_tasks", arguments=dict(command.arguments))
     return ToolCall(id="call_1", name="delete_completed_tasks", arguments={"confirm": False})
+
+
+def _move(command: MoveTasks, results: list[ToolResult], today: date) -> list[str | ToolCall]:
+    """List the open tasks selected, update each to the new day in one round, then say what moved."""
+    if not results:
+        arguments = {**command.selection, "status": "open", "sort_by": "due", "limit": SEARCH_LIMIT}
+        return [ToolCall(id="call_1", name="list_tasks", arguments=arguments)]
+    if results[0].is_error:
+        return [_failure(results[0])]
+    found = results[0].content
+    if not found["tasks"]:
+        return ["There is nothing open to move."]
+    if len(results) == 1:
+        return [
+            ToolCall(
+                id=f"call_{n}",
+                name="update_task",
+                arguments={"task_id": task["id"], **_update_arguments(task, {"due": command.due}, today)},
+            )
+            for n, task in enumerate(found["tasks"], start=2)
+        ]
+    moved = [result.content for result in results[1:] if not result.is_error]
+    failed = [result for result in results[1:] if result.is_error]
+    text = f"Moved {len(moved)} task{'s' if len(moved) != 1 else ''} to {when_text(command.due, today)}"
+    text += f":\n{task_list(moved, today)}" if moved else "."
+    if failed:
+        text += f"\n{len(failed)} could not be moved. {_failure(failed[0])}"
+    if found.get("next_cursor"):
+        text += "\nThere are more; say it again to move the rest."
+    return [text]
 
 
 def _undo(results: list[ToolResult]) -> list[str | ToolCall]:

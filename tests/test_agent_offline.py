@@ -241,7 +241,11 @@ async def test_relative_changes_apply_to_the_task_as_stored(runtime):
     state = {task["title"]: task for task in tasks(runtime)}
     passport = state["renew the passport"]
     assert (passport["due"], passport["priority"], passport["tags"], passport["description"]) == (
-        "2026-12-06T10:00:00+05:00", "medium", ["travel"], "bring two photos")
+        "2026-12-06T10:00:00+05:00",
+        "medium",
+        ["travel"],
+        "bring two photos",
+    )
     assert state["call the plumber"]["due"] is None
 
 
@@ -258,3 +262,30 @@ async def test_undo_that_reverses_the_last_change_and_says_what_it_did(runtime):
     assert await say(runtime, "revert my last change") == "Undid: added 'buy milk' — deleted it."
     assert tasks(runtime) == []
     assert await say(runtime, "undo") == "Nothing to undo from the last hour."
+
+
+async def test_moving_many_tasks_keeps_each_time_of_day_and_leaves_the_rest(runtime):
+    for said in (
+        "add call bank today at 5pm",
+        "add pay rent today",
+        "add old thing yesterday",
+        "add dentist friday 10am",
+    ):
+        await say(runtime, said)
+    await say(runtime, "add water plants today")
+    await say(runtime, "water plants done")
+    reply = await say(runtime, "push everything to tomorrow")
+    assert reply.startswith("Moved 3 tasks to Mon 30 Nov:\n")
+    due = {task["title"]: (task["due"], task["status"]) for task in tasks(runtime)}
+    assert due == {
+        "call bank": ("2026-11-30T17:00:00+05:00", "open"),
+        "pay rent": ("2026-11-30", "open"),
+        "old thing": ("2026-11-30", "open"),
+        "dentist": ("2026-12-04T10:00:00+05:00", "open"),
+        "water plants": ("2026-11-29", "completed"),
+    }
+    assert (
+        await say(runtime, "move friday's tasks to tuesday")
+        == "Moved 1 task to Tue 1 Dec:\n• dentist — due Tue 1 Dec 10:00"
+    )
+    assert await say(runtime, "move all overdue tasks to friday") == "There is nothing open to move."

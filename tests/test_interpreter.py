@@ -15,6 +15,7 @@ from agent.interpreter import (
     ChangeTask,
     DeleteCompleted,
     ListTasks,
+    MoveTasks,
     Unclear,
     Undo,
     interpret,
@@ -274,6 +275,10 @@ def test_adding_an_existing_task_to_a_tag_still_tags_it() -> None:
         ("laundry all finished", ChangeTask("complete", "laundry")),
         ("actually, move the dentist to friday", ChangeTask("update", "dentist", {"due": "2026-12-04"})),
         ("oops mark gym as done", ChangeTask("complete", "gym")),
+        ("ugh, mark gym as done", ChangeTask("complete", "gym")),
+        ("well, mark gym as done", ChangeTask("complete", "gym")),
+        ("add well water test", AddTask("well water test")),
+        ("add right turn signal", AddTask("right turn signal")),
         ("when is the dentist?", ListTasks({"query": "dentist"})),
         ("when do I have to pay rent", ListTasks({"query": "pay rent"})),
         ("what's next?", ListTasks({"status": "open", "sort_by": "due", "limit": 1}, next_only=True)),
@@ -756,3 +761,37 @@ def test_undo_is_read_in_other_words(text: str) -> None:
 @pytest.mark.parametrize("text", ["undo the report task", "add revert the migration tomorrow", "reverse the car in"])
 def test_undo_words_inside_a_request_about_a_task_are_not_an_undo(text: str) -> None:
     assert interpret(text, now=NOW) != Undo()
+
+
+# ---------------------------------------------------------------- moving many tasks
+
+TODAY = {"due_after": "2026-11-29", "due_before": "2026-11-29"}
+FRIDAY = {"due_after": "2026-12-04", "due_before": "2026-12-04"}
+
+
+@pytest.mark.parametrize(
+    ("text", "selection", "due"),
+    [
+        ("push everything to tomorrow", {"due_before": "2026-11-29"}, "2026-11-30"),
+        ("move everything due today to friday", {"due_after": "2026-11-29", "due_before": "2026-11-29"}, "2026-12-04"),
+        (
+            "move all of today's tasks to tomorrow",
+            {"due_after": "2026-11-29", "due_before": "2026-11-29"},
+            "2026-11-30",
+        ),
+        ("move friday's tasks to monday", {"due_after": "2026-12-04", "due_before": "2026-12-04"}, "2026-11-30"),
+        ("move my tasks from friday to monday", {"due_after": "2026-12-04", "due_before": "2026-12-04"}, "2026-11-30"),
+        ("reschedule all overdue tasks for tomorrow 9am", {"overdue": True}, "2026-11-30T09:00:00+05:00"),
+        ("push back all my work tasks to next week", {"tags": ["work"]}, "2026-11-30"),
+        ("postpone the rest of my tasks to tomorrow", {"due_before": "2026-11-29"}, "2026-11-30"),
+    ],
+)
+def test_moving_many_tasks_selects_them_as_a_listing_would(text: str, selection: dict, due: str) -> None:
+    assert interpret(text, now=NOW) == MoveTasks(selection, due)
+
+
+@pytest.mark.parametrize(
+    "text", ["move the dentist to friday", "push the report back to friday", "move the tasks for the party to saturday"]
+)
+def test_moving_one_named_task_is_not_moving_many(text: str) -> None:
+    assert isinstance(interpret(text, now=NOW), ChangeTask)
