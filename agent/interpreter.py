@@ -88,7 +88,7 @@ class Unclear:
 
 Command = AddTask | ListTasks | ChangeTask | MoveTasks | DeleteCompleted | Undo | Answer | Unclear
 
-_REMINDER_HOUR = time(9)  # an all-day task reminds in the morning of its day
+REMINDER_HOUR = time(9)  # an all-day task reminds in the morning of its day
 _YES = set(
     "yes|y|yeah|yea|yep|yup|sure|ok|okay|k|confirm|confirmed|do it|go ahead|please do|please|absolutely|"
     "of course|definitely|correct|right|proceed|go for it|sounds good|delete them|yes please".split("|")
@@ -123,6 +123,7 @@ _ADD_VERBS = "|".join((
     r"(?:don't|do not|dont) (?:let me )?forget (?:to|about)", r"make sure (?:to|i)",
     r"(?:i |we )?(?:gotta|have got to|must)", r"remember to", r"(?:note|reminder|memo) to (?:self|me)",
 ))  # fmt: skip
+_HAVE_A_RE = re.compile(r"(?i)^(?:i|we)(?:\s+(?:have|got)|'ve\s+got|\s+have\s+got)\s+(?:an?|my|our)\s+")
 # 'add milk to my shopping list', 'put oil change on the list': the list named is the task's tag, and only with it
 # does 'put' or 'jot down' mean adding ('put the bins out' keeps its verb).
 _LIST_PLACE_RE = re.compile(
@@ -322,7 +323,7 @@ def _offset(match: re.Match[str]) -> timedelta | None:
 
 def _moment(value: date | datetime | None, zone: tzinfo | None) -> datetime | None:
     """A moment as it is; a day as the time its reminder goes off."""
-    return _at(value, _REMINDER_HOUR, zone) if value is not None and not isinstance(value, datetime) else value
+    return _at(value, REMINDER_HOUR, zone) if value is not None and not isinstance(value, datetime) else value
 
 
 def _remind_at(due: date | datetime | None, reminder: _Reminder | None, now: datetime) -> datetime | None:
@@ -370,6 +371,8 @@ def _adding(text: str, now: datetime, *, allow_verbless: bool) -> AddTask | None
         verb = _ADD_RE.match("add")
     if verb is None and not allow_verbless:
         return None
+    if verb is None:
+        draft.take(_HAVE_A_RE)  # 'i have a dentist appointment friday' is the appointment; a date must still come
     quoted = draft.shield(_QUOTED_RE)
     description = draft.take(_DESCRIPTION_RE)
     repeat = find_repeat(draft.rest, now=now)
@@ -409,6 +412,7 @@ _LIST_VERB_RE = re.compile(
 )
 _LIST_QUESTION_RE = re.compile(
     r"(?i)^(?:what(?:'s|s| is| are| do i have| have i got| else| remains)?|which|any|anything|do i have|are there"
+    r"|how(?:'s|s| is| does)"
     r"|is there|how many|tell me|give me)\b"
 )
 _LIST_NOUN_RE = re.compile(
@@ -420,6 +424,7 @@ _TASK_CONTEXT_RE = re.compile(
     r"|planned|plan|complete|completed|finish|finished|done|open|tagged|priority|urgent|coming up|do i have|have i got"
     r"|i (?:should|need to|have to) do|should i do|what do i have)\b|[#@]\w"
     r"|\b(?:what(?:'s|s|\s+is)|anything)\s+on\b"  # "what's on tomorrow?", 'anything on this weekend'
+    r"|\blook(?:s|ing)?\b"  # 'what does my week look like', "how's tomorrow looking"
 )
 _STATUSES = (
     (re.compile(r"(?i)\b(?:including|with|and|plus)\s+(?:the\s+)?(?:completed|done|finished)(?:\s+ones)?\b"), "all"),
@@ -558,7 +563,8 @@ def _listing(text: str, now: datetime) -> ListTasks | None:
         return ListTasks({"status": "open", "sort_by": "due", "limit": 1}, next_only=True)
     if (asked := _WHEN_IS_RE.fullmatch(text)) and (name := _name(asked["name"])).lower() not in _NOT_NAMES:
         return ListTasks({"query": name})  # the task found answers with its date
-    text = _DAY_POSSESSIVE_RE.sub(lambda match: match[1] + "  ", text)  # "today's tasks": same offsets, a day
+    text = _DAY_POSSESSIVE_RE.sub(r"\1", text)  # "today's tasks" are those due today
+    text = re.sub(r"(?i)\bmy\s+(?=(?:week|month|weekend)\b)", "this ", text)  # 'what does my week look like'
     verb = _LIST_VERB_RE.match(text)
     head = verb or _LIST_NOUN_RE.match(text) or _LIST_QUESTION_RE.match(text)
     if head is None or head.re is _LIST_QUESTION_RE and not _TASK_CONTEXT_RE.search(text):
@@ -732,12 +738,33 @@ def _step(match: re.Match[str], _now: datetime) -> ChangeTask:
     return ChangeTask("update", _name(match["name"]), {"priority_step": _STEPS[match["value"].lower()]})
 
 
+def _new_schedule(match: re.Match[str], now: datetime) -> ChangeTask | None:
+    """'change water the plants to every 2 days', 'make standup repeat weekly': the whole value is a repetition."""
+    value = match["value"].strip()
+    repeat = find_repeat(value, now=now)
+    if repeat is None or any(value[:start].strip() or value[end:].strip() for start, end in repeat.spans[:1]):
+        return None
+    return ChangeTask("update", _name(match["name"]), {"recurrence": rrule_text(repeat)})
+
+
+def _remind_before(match: re.Match[str], now: datetime) -> ChangeTask | None:
+    """'remind me 30 min before the dentist': a reminder ahead of a task's own due time; with a date of its own
+    ('… before the meeting at 3pm tomorrow') it is a new task instead."""
+    amount = _offset(match)
+    if amount is None or find_when(match["name"], now=now):
+        return None
+    return ChangeTask("update", _name(match["name"]), {"remind_before": int(amount.total_seconds())})
+
+
 def _undate(match: re.Match[str], _now: datetime) -> ChangeTask:
     """'clear the date on X': the task keeps everything but its due date."""
     return ChangeTask("update", _name(match["name"]), {"due": ""})
 
 
 _CHANGES: list[tuple[str, _Handler]] = [
+    (rf"(?:remind|alert|notify|ping)\s+me\s+(?:the\s+(?P<the>day|week)|(?P<n>half an?|\w+)\s+"
+     rf"(?P<unit>min(?:ute)?s?|m|hours?|hrs?|h|days?|weeks?))\s+(?:before|ahead\s+of|prior\s+to)\s+{_NAME}",
+     _remind_before),
     (rf"(?:delay|postpone|defer|push\s+back|push\s+out|put\s+off)\s+{_NAME}\s+(?:by\s+|for\s+)?{_AMOUNT}",
      _shift(1)),
     (rf"(?:move|push|shift|bump|reschedule)\s+{_NAME}\s+(?:forward|back|out|later|ahead)?\s*(?:by\s+)?{_AMOUNT}"
@@ -786,6 +813,7 @@ _CHANGES: list[tuple[str, _Handler]] = [
     (rf"(?P<value>de-?prioriti[sz]e|(?:lower|decrease|reduce)\s+(?:the\s+)?priority\s+(?:of|for|on))\s+{_NAME}",
      _update(lambda _: {"priority": "low"})),
     (rf"(?:tag|label)\s+{_NAME}\s+(?:with|as)\s+(?P<value>.+)", _update(_tag_change)),
+    (rf"(?:tag|label)\s+{_NAME}\s+(?P<value>[#@]?[\w-]+)", _update(_tag_change)),
     (rf"add\s+{_NAME}\s+to\s+(?:the\s+)?(?P<value>[#@]?[\w-]+)\s+(?:tag|label)", _update(_tag_change)),
     (rf"add\s+(?:the\s+)?(?:tags?|labels?)\s+(?P<value>.+?)\s+to\s+{_NAME}", _update(_tag_change)),
     (rf"add\s+(?P<value>[#@][\w-]+(?:(?:\s*,\s*|\s+and\s+|\s+)[#@][\w-]+)*)\s+to\s+{_NAME}", _update(_tag_change)),
@@ -794,6 +822,8 @@ _CHANGES: list[tuple[str, _Handler]] = [
     (r"(?:set|change|update|make)\s+(?:the\s+)?(?:due\s+)?(?:date|time|deadline)\s+(?:of|for|on)\s+(?P<rest>.+)",
      _due_change(strict=False)),
     (r"(?:set|change|update|make)\s+(?P<rest>.+)", _due_change(strict=True)),
+    (rf"(?:change|set|update|make|switch)\s+{_NAME}\s+to\s+(?:(?:repeat|recur)\s+)?(?P<value>.+)", _new_schedule),
+    (rf"(?:make|set|have)\s+{_NAME}\s+(?:repeat|recur)\s+(?P<value>.+)", _new_schedule),
     (rf"(?:change|set|update)\s+{_NAME}\s+to\s+(?P<value>.+)", _update(lambda value: {"title": value})),
     (rf"(?:delete|remove|erase|drop|trash|cancel|call\s+off|scrap|scratch|get\s+rid\s+of|forget\s+about)\s+{_NAME}"
      r"(?:\s+from\s+(?:my\s+|the\s+)?(?:list|tasks|to-?do\s+list))?", _act("delete")),
@@ -801,8 +831,16 @@ _CHANGES: list[tuple[str, _Handler]] = [
 _CHANGE_RES = [(re.compile(pattern, re.I), handler) for pattern, handler in _CHANGES]
 
 
+_AND_IT_RE = re.compile(r"(?i)(?P<first>.+?),?\s+(?:and|then|also)\s+(?P<second>\w+(?:\s+\w+)?\s+it\b.*)")
+
+
 def _changing(text: str, now: datetime) -> ChangeTask | None:
-    """The first change pattern that reads the whole sentence."""
+    """The first change pattern that reads the whole sentence; or two updates of one task joined by 'and … it'
+    ('make the report high priority and tag it work'), merged into one."""
+    if (joined := _AND_IT_RE.fullmatch(text)) and (first := _changing(joined["first"], now)):
+        second = _changing(re.sub(r"(?i)\bit\b", first.name, joined["second"], count=1), now)
+        if first.action == "update" and second is not None and second.action == "update" and second.name == first.name:
+            return ChangeTask("update", first.name, {**first.changes, **second.changes})
     for pattern, handler in _CHANGE_RES:
         if (match := pattern.fullmatch(text)) and (change := handler(match, now)):
             return change
@@ -851,6 +889,11 @@ def _clean(text: str) -> str:
     return _THANKS_RE.sub("", _POLITE_RE.sub("", text.strip()).rstrip(" .!?")).rstrip(" .!?")
 
 
+_HELP_RE = re.compile(
+    r"(?i)(?:help(?:\s+me)?|\?+|(?:what|how)\s+(?:can|do)\s+(?:you|i)\s+(?:do|say|ask|use\s+(?:this|you|it))"
+    r"|how\s+do(?:es)?\s+(?:this|it|you)\s+work|how\s+do\s+i\s+.+|what\s+are\s+(?:the|your)\s+commands"
+    r"|commands|usage)[\s?!.]*"
+)
 _GREETING_RE = re.compile(
     r"(?i)(?:hello|hi|hey|hiya|howdy|yo|greetings|good\s+(?:morning|afternoon|evening|day))(?:\s+there)?"
     r"(?:\s+(?:taskflow|assistant|bot))?[\s,.!]*"
@@ -883,6 +926,8 @@ def interpret(text: str, *, now: datetime) -> Command:
         return answer
     if _GREETING_RE.fullmatch(text.strip()):
         return Unclear(text, greeting=True)
+    if _HELP_RE.fullmatch(text.strip()):
+        return Unclear(text)  # with nothing to suggest instead, the agent says what it can do
     said = _clean(expand(text))
     if not said:
         return Unclear(text, _suggestions("", now))

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
 
 from agent.conversation import Message, ModelRequest, ToolCall, ToolResult
 from agent.interpreter import (
+    REMINDER_HOUR,
     AddTask,
     Answer,
     ChangeTask,
@@ -209,6 +210,8 @@ def _act_on(command: ChangeTask, task: dict[str, Any], results: list[ToolResult]
     """The action on the one task meant, then the reply once the tool has answered."""
     if results:
         return [_failure(results[-1]) if results[-1].is_error else _changed(command, results[-1].content, today)]
+    if "remind_before" in command.changes and not task.get("due"):
+        return [f"“{task['title']}” has no due date to remind you before; say when to remind you instead."]
     arguments = {"task_id": task["id"]}
     if command.action == "update":
         arguments |= _update_arguments(task, command.changes, today)
@@ -258,7 +261,7 @@ def _candidates(tasks: list[dict[str, Any]], command: ChangeTask) -> list[dict[s
 def _update_arguments(task: dict[str, Any], changes: dict[str, Any], today: date) -> dict[str, Any]:
     """Interpreter changes made concrete against the task: tags added to or taken from its own, a new time on its
     own day, a due day moved relative to its own (to today's, for a task without one), a priority one step away."""
-    relative = ("add_tags", "remove_tags", "due_time", "shift", "priority_step")
+    relative = ("add_tags", "remove_tags", "due_time", "shift", "priority_step", "remind_before")
     arguments = {key: value for key, value in changes.items() if key not in relative}
     if "add_tags" in changes:
         arguments["tags"] = list(dict.fromkeys([*task["tags"], *changes["add_tags"]]))
@@ -268,6 +271,9 @@ def _update_arguments(task: dict[str, Any], changes: dict[str, Any], today: date
         level = PRIORITIES.index(task["priority"]) + changes["priority_step"]
         arguments["priority"] = PRIORITIES[min(max(level, 0), len(PRIORITIES) - 1)]
     due = task.get("due")
+    if "remind_before" in changes and due:
+        anchor = datetime.fromisoformat(due if len(due) > 10 else f"{due}T{REMINDER_HOUR:%H:%M}")  # naive: their zone
+        arguments["remind_at"] = (anchor - timedelta(seconds=changes["remind_before"])).isoformat()
     if "shift" in changes:
         moment = (date.fromisoformat(due) if len(due) == 10 else datetime.fromisoformat(due)) if due else today
         arguments["due"] = (moment + relativedelta(**changes["shift"])).isoformat()
@@ -298,7 +304,7 @@ def _unlisted_changes(changes: dict[str, Any], task: dict[str, Any], today: date
         text += f" Note: {task['description']}." if task.get("description") else " Note removed."
     if changes.get("due") == "":
         text += " It has no due date now."
-    if "remind_at" in changes:
+    if "remind_at" in changes or "remind_before" in changes:
         when = when_text(task.get("remind_at"), today)
         text += f" I'll remind you {when}." if when else " Reminder removed."
     return text

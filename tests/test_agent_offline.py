@@ -289,3 +289,31 @@ async def test_moving_many_tasks_keeps_each_time_of_day_and_leaves_the_rest(runt
         == "Moved 1 task to Tue 1 Dec:\n• dentist — due Tue 1 Dec 10:00"
     )
     assert await say(runtime, "move all overdue tasks to friday") == "There is nothing open to move."
+
+
+async def test_a_reminder_ahead_of_a_named_task_counts_back_from_its_due_time(runtime):
+    await say(runtime, "i have a dentist appointment tomorrow at 11")
+    await say(runtime, "add renew passport friday")
+    await say(runtime, "add call bob")
+    said = await say(runtime, "remind me 30 min before the dentist")
+    assert said == "Updated: dentist appointment — due Mon 30 Nov 11:00. I'll remind you Mon 30 Nov 10:30."
+    assert (await say(runtime, "remind me the day before the passport")).endswith("I'll remind you Thu 3 Dec 09:00.")
+    said = await say(runtime, "remind me an hour before call bob")
+    assert said == "“call bob” has no due date to remind you before; say when to remind you instead."
+    reminders = {task["title"]: task["remind_at"] for task in tasks(runtime)}
+    assert reminders == {
+        "dentist appointment": "2026-11-30T10:30:00+05:00",
+        "renew passport": "2026-12-03T09:00:00+05:00",
+        "call bob": None,
+    }
+
+
+async def test_two_changes_to_one_task_in_a_sentence_are_both_made(runtime):
+    await say(runtime, "add water the plants daily")
+    await say(runtime, "add quarterly report")
+    assert await say(runtime, "change water the plants to every 2 days") == (
+        "Updated: water the plants — due Sun 29 Nov · every 2 days."
+    )
+    await say(runtime, "make the quarterly report high priority and tag it work")
+    (report,) = [task for task in tasks(runtime) if task["title"] == "quarterly report"]
+    assert (report["priority"], report["tags"]) == ("high", ["work"])
