@@ -123,7 +123,7 @@ _ADD_VERBS = "|".join((
     r"(?:don't|do not|dont) (?:let me )?forget (?:to|about)", r"make sure (?:to|i)",
     r"(?:i |we )?(?:gotta|have got to|must)", r"remember to", r"(?:note|reminder|memo) to (?:self|me)",
 ))  # fmt: skip
-_HAVE_A_RE = re.compile(r"(?i)^(?:i|we)(?:\s+(?:have|got)|'ve\s+got|\s+have\s+got)\s+(?:an?|my|our)\s+")
+_HAVE_A_RE = re.compile(r"(?i)^(?:i|we)(?:\s+(?:have|got)|'ve\s+got|\s+have\s+got)\s+(?!to\b)(?:(?:an?|my|our)\s+)?")
 # 'add milk to my shopping list', 'put oil change on the list': the list named is the task's tag, and only with it
 # does 'put' or 'jot down' mean adding ('put the bins out' keeps its verb).
 _LIST_PLACE_RE = re.compile(
@@ -716,6 +716,41 @@ def _done_after_name(match: re.Match[str], _now: datetime) -> ChangeTask | None:
     return ChangeTask("complete", _name(name))
 
 
+_IRREGULAR_PAST = dict(
+    pair.split(":")
+    for pair in "paid:pay bought:buy sent:send wrote:write made:make took:take went:go got:get did:do gave:give "
+    "met:meet ran:run told:tell found:find brought:bring sold:sell fed:feed drove:drive swept:sweep hung:hang "
+    "taught:teach caught:catch built:build spent:spend won:win sang:sing flew:fly".split()
+)
+# Past tenses that do not say a task is done: 'i wanted to call mom', 'i missed the bus', 'i forgot the keys'.
+_NOT_DONE = {"used", "needed", "wanted", "forgot", "missed", "failed", "started", "tried", "meant", "hoped", "planned",
+             "decided", "added", "moved", "changed", "asked"}  # fmt: skip
+
+
+def _base_verb(past: str) -> str | None:
+    """'booked' -> 'book', 'emptied' -> 'empty', 'submitted' -> 'submit', 'paid' -> 'pay'; None if not a past tense.
+    A stem missing its final 'e' ('updat') still finds 'update the doc': titles are matched by spelling distance."""
+    past = past.lower()
+    if past in _IRREGULAR_PAST:
+        return _IRREGULAR_PAST[past]
+    if past in _NOT_DONE or not past.endswith("ed") or len(past) < 5:
+        return None
+    if past.endswith("ied"):
+        return past[:-3] + "y"
+    stem = past[:-2]
+    return stem[:-1] if stem[-1] == stem[-2] and stem[-1] not in "lsfz" else stem
+
+
+def _done_in_past(match: re.Match[str], _now: datetime) -> ChangeTask | None:
+    """'i already booked the flights', 'just paid the rent': a task told as done, named by its verb in the past."""
+    verb, name = _base_verb(match["verb"]), match["name"]
+    if verb is None or re.match(r"(?i)(?:that|it|so|a|an)\b", name) or _ADD_RE.match(name):
+        return None
+    if verb != "go" and re.match(r"(?i)to\b", name):
+        return None  # 'i wanted to', 'i used to'; but 'i went to the gym' is 'go to the gym' done
+    return ChangeTask("complete", _name(f"{verb} {name}"))
+
+
 _AMOUNT = (
     r"(?P<n>an?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\d{1,3})\s+(?P<unit>days?|weeks?|months?)"
 )
@@ -798,6 +833,8 @@ _CHANGES: list[tuple[str, _Handler]] = [
     (rf"{_NAME}\s+(?:is\s+)?now\s+(?:on|at|due|for)\s+(?P<when>.+)", _moved),
     (rf"(?:i(?:'ve|\s+have)\s+(?:just\s+|already\s+)?(?:done|finished|completed)|(?:i(?:'m|\s+am)\s+)?(?:just\s+)?"
      rf"done\s+with|(?:i\s+)?(?:just\s+)?(?:finished|completed|did))\s+{_NAME}", _act("complete")),
+    (rf"(?:i(?:'ve|\s+have)?\s+(?:(?:just|already|finally|now)\s+)*|(?:(?:just|already|finally)\s+)+)"
+     rf"(?P<verb>[a-z]+)\s+{_NAME}", _done_in_past),
     (rf"(?:complete|finish)\s+{_NAME}", _complete_unless_dated),
     (rf"(?:rename|retitle)\s+{_NAME}\s+(?:to|as|into)\s+(?P<value>.+)", _update(lambda value: {"title": value})),
     (rf"(?:change|update|set)\s+(?:the\s+)?(?:title|name)\s+(?:of|for|on)\s+{_NAME}\s+to\s+(?P<value>.+)",

@@ -317,3 +317,12 @@ async def test_two_changes_to_one_task_in_a_sentence_are_both_made(runtime):
     await say(runtime, "make the quarterly report high priority and tag it work")
     (report,) = [task for task in tasks(runtime) if task["title"] == "quarterly report"]
     assert (report["priority"], report["tags"]) == ("high", ["work"])
+
+
+async def test_a_task_told_as_done_in_the_past_tense_is_completed(runtime):
+    await say(runtime, "add book flights")
+    await say(runtime, "add pay the rent friday")
+    assert await say(runtime, "i already booked the flights") == "Marked “book flights” as done."
+    assert await say(runtime, "just paid the rent!") == "Marked “pay the rent” as done."
+    assert await say(runtime, "i called the plumber") == "I couldn't find a task matching “call the plumber”."
+    assert {task["status"] for task in tasks(runtime)} == {"completed"}

@@ -296,6 +296,12 @@ def test_adding_an_existing_task_to_a_tag_still_tags_it() -> None:
         ("what does my week look like", ListTasks({"due_after": "2026-11-29", "due_before": "2026-12-05"})),
         ("how's tomorrow looking?", ListTasks({"due_after": "2026-11-30", "due_before": "2026-11-30"})),
         ("help", Unclear("help")),
+        ("i already booked the flights", ChangeTask("complete", "book the flights")),
+        ("just paid the rent", ChangeTask("complete", "pay the rent")),
+        ("I submitted the report", ChangeTask("complete", "submit the report")),
+        ("i emptied the dishwasher", ChangeTask("complete", "empty the dishwasher")),
+        ("i went to the gym", ChangeTask("complete", "go to the gym")),
+        ("i have dinner with sam friday", AddTask("dinner with sam", due="2026-12-04")),
         ("how do I add a task?", Unclear("how do I add a task?")),
         ("well, mark gym as done", ChangeTask("complete", "gym")),
         ("add well water test", AddTask("well water test")),
@@ -816,3 +822,8 @@ def test_moving_many_tasks_selects_them_as_a_listing_would(text: str, selection:
 )
 def test_moving_one_named_task_is_not_moving_many(text: str) -> None:
     assert isinstance(interpret(text, now=NOW), ChangeTask)
+
+
+@pytest.mark.parametrize("text", ["i wanted to call mom", "i missed the bus", "i have a cold", "i used to run"])
+def test_things_said_of_the_past_that_finish_no_task(text: str) -> None:
+    assert not isinstance(interpret(text, now=NOW), ChangeTask | AddTask)
