@@ -339,13 +339,15 @@ def record_event(
         outbox.wake_on_commit(session, outbox.REMINDERS_CHANNEL)
 
 
+# A plain INSERT, like the task's and its event's: nothing reads the row back as an object.
+_INSERT_CHANGE = insert(Change.__table__).returning(Change.__table__.c.id)  # type: ignore[attr-defined]
+
+
 def current_change(session: Session, *, actor: Actor, made_at: datetime, undoes: int | None = None) -> int:
     """The id of this unit of work's change, recorded on first use: everything one call does is undone together."""
     if "change" not in session.info:
-        change = Change(user_id=actor.user_id, made_at=made_at, undoes=undoes)
-        session.add(change)
-        session.flush()
-        session.info["change"] = change.id
+        row = {"user_id": actor.user_id, "made_at": made_at, "undoes": undoes}
+        session.info["change"] = session.execute(_INSERT_CHANGE, row).scalar_one()
     return session.info["change"]
 
 
@@ -356,8 +358,14 @@ def list_tasks(session: Session, *, actor: Actor, spec: TaskFilter, now: datetim
     conditions = [Task.user_id == actor.user_id, *_filters(session, spec, local_now)]
     if spec.cursor:
         conditions.append(after_cursor(spec.sort_by, spec.order, spec.cursor, cursor_key(session)))
-    statement = select(Task).where(*conditions).order_by(*ordering(spec.sort_by, spec.order)).limit(spec.limit + 1)
-    rows = list(session.scalars(statement))
+    # Plain rows rather than Task objects: a page is only read, so identity-map bookkeeping would be wasted work.
+    statement = (
+        select(*Task.__table__.columns)  # type: ignore[attr-defined]
+        .where(*conditions)
+        .order_by(*ordering(spec.sort_by, spec.order))
+        .limit(spec.limit + 1)
+    )
+    rows: list[Any] = list(session.execute(statement))
     page, more = rows[: spec.limit], len(rows) > spec.limit
     next_cursor = encode_cursor(spec.sort_by, spec.order, page[-1], cursor_key(session)) if more else None
     return TaskPage(tasks=[to_public(task, actor.zone) for task in page], next_cursor=next_cursor)
