@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import types
 from collections.abc import Callable, Sequence
+from functools import cache
 from typing import Annotated, Any, Union, get_args, get_origin
 
 from mcp.server.fastmcp import FastMCP
 from mcp.server.fastmcp.exceptions import ToolError
 from mcp.server.fastmcp.utilities.func_metadata import FuncMetadata
-from mcp.types import ContentBlock
-from pydantic import AfterValidator, BeforeValidator, Strict, ValidationError
+from mcp.types import CallToolResult, ContentBlock
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Strict, ValidationError
 
 from mcp_server.result_schemas import client_schema
 from mcp_server.telemetry import served_tool_call
@@ -64,6 +65,12 @@ def describe(error: ValidationError) -> str:
     return "; ".join(problems)
 
 
+@cache
+def _text_fields(arg_model: type[BaseModel]) -> frozenset[str]:
+    """The fields of a tool's argument model that take text, worked out once per tool."""
+    return frozenset(name for name, field in arg_model.model_fields.items() if _takes_text(field.annotation))
+
+
 def _takes_text(annotation: Any) -> bool:
     """Whether a field's type accepts a string: `str`, `Annotated[str, …]`, or a union with either."""
     if annotation is str:
@@ -81,8 +88,8 @@ class _TextKeepingMetadata(FuncMetadata):
     '[1, 2]'. Text fields keep what was typed; other fields are still read."""
 
     def pre_parse_json(self, data: dict[str, Any]) -> dict[str, Any]:
-        fields = self.arg_model.model_fields
-        text = {name: value for name, value in data.items() if name in fields and _takes_text(fields[name].annotation)}
+        text_fields = _text_fields(self.arg_model)
+        text = {name: value for name, value in data.items() if name in text_fields}
         return super().pre_parse_json({name: value for name, value in data.items() if name not in text}) | text
 
 
@@ -108,6 +115,20 @@ class StrictToolServer(FastMCP):
             raise ToolError(
                 f"Error executing tool {name}: unknown argument(s) {shown}; {name} takes {', '.join(sorted(declared))}"
             )
+        tool = self._tool_manager.get_tool(name)
+        if tool is None or tool.context_kwarg is not None:
+            return await self._call_through_fastmcp(name, arguments)
+        # What FastMCP's Tool.run does, without the per-call Context our tools never take, and without checking a
+        # ready-made result against its model again: `structured` has just dumped it from that very model.
+        try:
+            result = await tool.fn_metadata.call_fn_with_arg_validation(tool.fn, tool.is_async, arguments, None)
+        except ValidationError as error:
+            raise ToolError(f"Error executing tool {name}: {describe(error)}") from None
+        except Exception as error:
+            raise ToolError(f"Error executing tool {name}: {error}") from error
+        return result if isinstance(result, CallToolResult) else tool.fn_metadata.convert_result(result)
+
+    async def _call_through_fastmcp(self, name: str, arguments: dict[str, Any]) -> Any:
         try:
             return await super().call_tool(name, arguments)
         except ToolError as error:

@@ -65,7 +65,8 @@ def _sqlite_engine(url: URL) -> Engine:
     @event.listens_for(engine, "begin")
     def _begin_immediate(connection: Any) -> None:
         # Take the write lock up front so concurrent writers queue on busy_timeout instead of failing mid-way.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Straight to the driver: it returns nothing, so SQLAlchemy's result handling would be wasted on it.
+        connection.connection.driver_connection.execute("BEGIN IMMEDIATE")
 
     return engine
 

@@ -51,5 +51,6 @@ def append(
         "created_at": now,
         "available_at": now,
     }
-    session.execute(_INSERT, row)  # values as parameters: one compiled statement, reused by every call
+    # Values as parameters: one compiled statement, reused by every call, run on the connection without the ORM.
+    session.connection().execute(_INSERT, row)
     wake_on_commit(session, OUTBOX_CHANNEL)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from functools import cache
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, and_, func, or_, tuple_
@@ -29,12 +30,13 @@ def sort_key(sort_by: SortBy) -> Any:
     return _KEYS[sort_by]
 
 
-def ordering(sort_by: SortBy, order: Order) -> list[Any]:
+@cache  # clauses are immutable; building them anew costs more than the query they order
+def ordering(sort_by: SortBy, order: Order) -> tuple[Any, ...]:
     """Sort key, then id as tie-breaker; tasks without a due date come last either way."""
     key, tie = sort_key(sort_by), Task.id
     if order == "asc":
-        return [key.asc().nulls_last(), tie.asc()]
-    return [key.desc().nulls_last(), tie.desc()]
+        return key.asc().nulls_last(), tie.asc()
+    return key.desc().nulls_last(), tie.desc()
 
 
 def key_of(sort_by: SortBy, task: Task) -> Any:

@@ -123,6 +123,10 @@ def to_public(task: Task, zone: ZoneInfo) -> TaskPublic:
     )
 
 
+_INSERT_TASK = insert(Task.__table__).returning(Task.__table__.c.id)
+_INSERTED_COLUMNS = [column.key for column in Task.__table__.columns if column.key != "id"]
+
+
 def add_task(session: Session, *, actor: Actor, data: TaskCreate, now: datetime) -> Task:
     local_now = now.astimezone(actor.zone)
     task = Task(
@@ -138,13 +142,13 @@ def add_task(session: Session, *, actor: Actor, data: TaskCreate, now: datetime)
     )
     task.due_at, task.due_date = resolve_due(data.due, local_now)
     _start_series(task, actor.zone, local_now)
-    # A plain INSERT: the new row is not read back in this transaction, so the ORM's unit of work would only add
-    # bookkeeping (the returned task is detached, like every task once its unit of work ends).
-    table = Task.__table__
-    values = {column.key: getattr(task, column.key) for column in table.columns if column.key != "id"}
-    task.id = session.execute(insert(table).returning(table.c.id), values).scalar_one()
+    # A plain INSERT on the connection: the new row is not read back in this transaction, so the ORM's unit of work
+    # would only add bookkeeping (the returned task is detached, like every task once its unit of work ends).
+    values = {name: getattr(task, name) for name in _INSERTED_COLUMNS}
+    task.id = session.connection().execute(_INSERT_TASK, values).scalar_one()
     if task.recurrence:
         task.series_id = task.id
+        table = Task.__table__
         session.execute(update(table).where(table.c.id == task.id).values(series_id=task.id))
     record_event(session, EventType.task_created, task, actor, made_at=now)
     return task
@@ -339,14 +343,20 @@ def record_event(
         outbox.wake_on_commit(session, outbox.REMINDERS_CHANNEL)
 
 
+# A plain INSERT, like the task's and its event's: nothing reads the row back as an object.
+_INSERT_CHANGE = insert(Change.__table__).returning(Change.__table__.c.id)
+
+
 def current_change(session: Session, *, actor: Actor, made_at: datetime, undoes: int | None = None) -> int:
     """The id of this unit of work's change, recorded on first use: everything one call does is undone together."""
     if "change" not in session.info:
-        change = Change(user_id=actor.user_id, made_at=made_at, undoes=undoes)
-        session.add(change)
-        session.flush()
-        session.info["change"] = change.id
+        row = {"user_id": actor.user_id, "made_at": made_at, "undoes": undoes}
+        session.info["change"] = session.connection().execute(_INSERT_CHANGE, row).scalar_one()
     return session.info["change"]
+
+
+# Built once: coercing sixteen columns anew for every page costs more than reading the page.
+_TASK_ROWS = select(*Task.__table__.columns)
 
 
 def list_tasks(session: Session, *, actor: Actor, spec: TaskFilter, now: datetime) -> TaskPage:
@@ -356,8 +366,10 @@ def list_tasks(session: Session, *, actor: Actor, spec: TaskFilter, now: datetim
     conditions = [Task.user_id == actor.user_id, *_filters(session, spec, local_now)]
     if spec.cursor:
         conditions.append(after_cursor(spec.sort_by, spec.order, spec.cursor, cursor_key(session)))
-    statement = select(Task).where(*conditions).order_by(*ordering(spec.sort_by, spec.order)).limit(spec.limit + 1)
-    rows = list(session.scalars(statement))
+    # Plain rows on the connection rather than Task objects: a page is only read, so the ORM's execution and
+    # identity-map bookkeeping would be wasted work.
+    statement = _TASK_ROWS.where(*conditions).order_by(*ordering(spec.sort_by, spec.order)).limit(spec.limit + 1)
+    rows: list[Any] = list(session.connection().execute(statement))
     page, more = rows[: spec.limit], len(rows) > spec.limit
     next_cursor = encode_cursor(spec.sort_by, spec.order, page[-1], cursor_key(session)) if more else None
     return TaskPage(tasks=[to_public(task, actor.zone) for task in page], next_cursor=next_cursor)

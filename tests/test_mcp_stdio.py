@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 import uuid
 
 import pytest
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
+from sqlalchemy import text
 
+from mcp_server.db import create_db_engine
 from tests.processes import taskflow_env
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -34,3 +38,49 @@ async def test_stdio_server_serves_the_named_user_and_creates_it(request, databa
     listed = await call(alice, "list_tasks")
     assert [task["id"] for task in listed["tasks"]] == [added["id"]]
     assert (await call(bob, "list_tasks"))["tasks"] == []
+
+
+def exchange(process: subprocess.Popen[bytes], message: dict) -> dict | None:
+    """Send one JSON-RPC message over the server's stdin; a request's answer, None for a notification."""
+    assert process.stdin is not None
+    assert process.stdout is not None
+    process.stdin.write(json.dumps({"jsonrpc": "2.0", **message}).encode() + b"\n")
+    process.stdin.flush()
+    if "id" not in message:
+        return None
+    while (answer := json.loads(process.stdout.readline()))["id"] != message["id"]:
+        pass
+    return answer["result"]
+
+
+def test_a_task_the_stdio_server_confirmed_survives_killing_it_and_was_fsynced(tmp_path):
+    """The answer comes after the commit (tool calls run on the loop), and every SQLite commit is fsynced: WAL with
+    synchronous=FULL on every connection the server's engine opens."""
+    url = f"sqlite:///{tmp_path / 'taskflow.db'}"
+    process = subprocess.Popen(
+        ["taskflow", "mcp", "--user", "kim"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=taskflow_env(url),
+    )
+    try:
+        hello = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}
+        exchange(process, {"id": 1, "method": "initialize", "params": hello})
+        exchange(process, {"method": "notifications/initialized"})
+        call = {"name": "add_task", "arguments": {"title": "renew the passport"}}
+        added = exchange(process, {"id": 2, "method": "tools/call", "params": call})
+    finally:
+        process.kill()
+        process.wait()
+    assert added is not None
+    assert not added.get("isError"), added
+    engine = create_db_engine(url)
+    try:
+        with engine.connect() as connection:
+            titles = connection.execute(text("SELECT title FROM tasks")).scalars().all()
+            modes = [connection.exec_driver_sql(f"PRAGMA {name}").scalar() for name in ("journal_mode", "synchronous")]
+    finally:
+        engine.dispose()
+    assert titles == ["renew the passport"] == [added["structuredContent"]["title"]]
+    assert modes == ["wal", 2]  # 2 is FULL: the WAL is fsynced at every commit
