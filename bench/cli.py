@@ -105,6 +105,9 @@ def run(options: argparse.Namespace) -> None:
         )
         for key in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "TASKFLOW_GEMINI_API_KEY", "TASKFLOW_MCP_URL"):
             env.pop(key, None)
+        # An installed package runs from bytecode (pip compiles it); without the cache each run would compile this
+        # checkout's modules afresh. The unmeasured first pass below writes it.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         seed_taskflow(env, options.tasks)
         peer = taskwarrior(Path(folder), options.tasks)
         commands: dict[str, Callable[[], float]] = {

@@ -6,12 +6,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from mcp_server.chat_models import ChatStep, ChatThread
 from mcp_server.conversation_models import ConversationThread
+from mcp_server.db import conflict_insert
 from mcp_server.models import User, utcnow
 
 
@@ -21,7 +20,7 @@ class NotYours(LookupError):
 
 def ensure_thread(session: Session, thread_id: str, owner: int) -> ChatThread:
     """The owner's thread, created unless it exists; concurrent callers do not collide. Someone else's is refused."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = conflict_insert(session.get_bind().dialect.name)
     now = utcnow()
     session.execute(
         insert(ChatThread)
@@ -60,7 +59,7 @@ def update_thread(
 def create_step(session: Session, owner: int, step: dict[str, Any]) -> None:
     """Store a step in the owner's thread once; a later update of it (which may be written first) wins."""
     ensure_thread(session, step["threadId"], owner)
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = conflict_insert(session.get_bind().dialect.name)
     session.execute(
         insert(ChatStep)
         .values(id=step["id"], thread_id=step["threadId"], payload=step, created_at=utcnow())

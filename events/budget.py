@@ -46,6 +46,7 @@ class _Watchdog:
         self._changed = threading.Condition()
         self._watched: set[_Budget] = set()
         self._thread: threading.Thread | None = None
+        self._wake_at: float | None = None  # when the thread looks next; None: not until woken
 
     def watch(self, budget: _Budget) -> None:
         with self._changed:
@@ -53,7 +54,8 @@ class _Watchdog:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="time budgets", daemon=True)
                 self._thread.start()
-            self._changed.notify()
+            if self._wake_at is None or budget.deadline < self._wake_at:  # else it looks in time anyway
+                self._changed.notify()
 
     def unwatch(self, budget: _Budget) -> None:
         """Stop watching; a firing not yet raised is withdrawn (it would land in unrelated code after the block)."""
@@ -70,8 +72,8 @@ class _Watchdog:
                     budget.fired += 1
                     budget.deadline = now + REFIRE_SECONDS
                     _interrupt(budget.thread_id, OverBudget)
-                nearest = min((budget.deadline for budget in self._watched), default=None)
-                self._changed.wait(None if nearest is None else nearest - now)
+                self._wake_at = min((budget.deadline for budget in self._watched), default=None)
+                self._changed.wait(None if self._wake_at is None else self._wake_at - now)
 
 
 _WATCHDOG = _Watchdog()

@@ -21,18 +21,20 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import Connection, Engine, delete, insert, select, text, tuple_
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy import Connection, Engine, delete, select, text, tuple_
+from sqlalchemy.exc import DataError, DBAPIError, SQLAlchemyError
 from sqlmodel import Session
 
 from events.budget import time_budget
 from mcp_server import telemetry
-from mcp_server.db import Waker, unit_of_work
+from mcp_server.db import Waker, conflict_insert, unit_of_work
 from mcp_server.errors import TaskError
 from mcp_server.event_models import DeliveryFailure, InboxEntry
 from mcp_server.models import utcnow
 
 log = logging.getLogger(__name__)
+
+_INBOX = InboxEntry.__table__  # Core rows: the ORM's per-object bookkeeping would cost more than the INSERT
 
 
 class Outcome(StrEnum):
@@ -77,6 +79,7 @@ class Event(BaseModel):
 
 
 Handler = Callable[[Session, Event], None]
+Preparer = Callable[[Session, list[Event]], None]
 Listener = Callable[[Event], None]
 
 
@@ -102,6 +105,7 @@ class Subscription:
     name: str
     handler: Handler
     types: frozenset[str] | None  # None: every type
+    prepare: Preparer | None = None
 
     def wants(self, event: Event) -> bool:
         return self.types is None or event.type in self.types
@@ -124,9 +128,21 @@ class Consumers:
         self._subscriptions: dict[str, list[Subscription]] = defaultdict(list)
         self._listeners: dict[str, list[Listener]] = defaultdict(list)
 
-    def subscribe(self, topic: str, name: str, handler: Handler, types: frozenset[str] | None = None) -> None:
-        """Hand `handler` the events on `topic` (only these types, if given: others never cost it a transaction)."""
-        self._subscriptions[topic].append(Subscription(topic, name, telemetry.traced_handler(name, handler), types))
+    def subscribe(
+        self,
+        topic: str,
+        name: str,
+        handler: Handler,
+        types: frozenset[str] | None = None,
+        prepare: Preparer | None = None,
+    ) -> None:
+        """Hand `handler` the events on `topic` (only these types, if given: others never cost it a transaction).
+
+        `prepare`, if given, sees the transaction's new events before their handlers run (to read or lock what
+        they need in one statement); should it fail, each event is delivered on its own.
+        """
+        traced = telemetry.traced_handler(name, handler)
+        self._subscriptions[topic].append(Subscription(topic, name, traced, types, prepare))
 
     def listen(self, topic: str, listener: Listener) -> None:
         """Tell `listener` of every event on `topic` this process receives, once its consumers have it.
@@ -222,40 +238,34 @@ class Consumers:
         return [Outcome.success] * len(events)
 
     def _handle_in(self, session: Session, subscription: Subscription, events: list[Event]) -> None:
-        """Record the events not seen before in the consumer's inbox and handle them; forget their failures."""
+        """Record the events not seen before in the consumer's inbox and handle them; forget their failures.
+
+        One round trip decides which are new: the inbox INSERT skips the entries it holds already (handled before,
+        or by a concurrent delivery, which it waits for) and returns the ones it added.
+        """
         name = subscription.name
-        keys = [(event.source, event.id) for event in events]
-        rows = session.execute(
-            select(InboxEntry.source, InboxEntry.event_id).where(
-                InboxEntry.consumer == name,
-                InboxEntry.event_id.in_([event.id for event in events]),  # type: ignore[attr-defined]
-            )
-        )
-        seen = {(source, event_id) for source, event_id in rows}
-        fresh = list({key: event for key, event in zip(keys, events, strict=True) if key not in seen}.values())
-        if not fresh:
-            return
-        try:
-            with session.begin_nested():  # one multi-row INSERT: the ORM's per-object bookkeeping costs more
-                now = utcnow()
-                entries = [{"consumer": name, "source": e.source, "event_id": e.id, "handled_at": now} for e in fresh]
-                session.execute(insert(InboxEntry), entries)
-        except IntegrityError:
-            if len(fresh) == 1:
-                return  # a concurrent delivery of the same event got there first
-            raise
+        by_key = {(event.source, event.id): event for event in events}
+        now = utcnow()
+        entries = [{"consumer": name, "source": source, "event_id": id, "handled_at": now} for source, id in by_key]
+        insert = conflict_insert(session.get_bind().dialect.name)(_INBOX).on_conflict_do_nothing()
+        rows = session.execute(insert.returning(_INBOX.c.source, _INBOX.c.event_id), entries)
+        added = {(source, event_id) for source, event_id in rows}
+        fresh = [event for key, event in by_key.items() if key in added]
+        if fresh and subscription.prepare is not None:
+            subscription.prepare(session, fresh)
         for event in fresh:
             try:
                 with time_budget(self._limits.budget):
                     subscription.handler(session, event)
             except Exception as error:
                 raise _HandlerFailed(event, error) from error
-        session.execute(
-            delete(DeliveryFailure).where(
-                DeliveryFailure.consumer == name,
-                tuple_(DeliveryFailure.source, DeliveryFailure.event_id).in_(keys),
+        if added:
+            session.execute(
+                delete(DeliveryFailure).where(
+                    DeliveryFailure.consumer == name,
+                    tuple_(DeliveryFailure.source, DeliveryFailure.event_id).in_(list(by_key)),
+                )
             )
-        )
 
     @contextmanager
     def _bounded_transaction(self) -> Iterator[Session]:

@@ -24,7 +24,7 @@ from sqlmodel import Session
 from events.background import EventServices
 from events.dead_letters import count_dead_letters
 from events.relay import Backlog
-from events.supervision import TRANSIENT_ERRORS, ServiceHealth
+from events.supervision import ServiceHealth, transient_errors
 from mcp_server import telemetry
 from mcp_server.db import unit_of_work
 
@@ -85,7 +85,7 @@ def _database_report(engine: Engine, backlog: Callable[[Session], dict[str, Back
             report: dict[str, Any] = {"database": "ok", "dead_letters": count_dead_letters(session)}
             if backlog is not None:
                 report["outbox"] = asdict(Backlog.combined(backlog(session).values()))
-    except TRANSIENT_ERRORS:  # not ready; the services' own logs say why
+    except transient_errors():  # not ready; the services' own logs say why
         return {}
     return report
 
@@ -96,7 +96,7 @@ def _database_figures(engine: Engine, backlog: Callable[[Session], dict[str, Bac
         with _time_limited(engine) as session:
             dead = count_dead_letters(session)
             topics = backlog(session) if backlog is not None else {}
-    except TRANSIENT_ERRORS:
+    except transient_errors():
         return []
     figures: list[Metric] = [GaugeMetricFamily("taskflow_dead_letters", "Events the consumers gave up on", value=dead)]
     if backlog is not None:

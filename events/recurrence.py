@@ -11,7 +11,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from events.consumers import Consumers, Event, MalformedEvent
 from mcp_server.accounts import actor_for
@@ -22,6 +22,7 @@ from mcp_server.service import add_next_occurrence, to_public
 log = logging.getLogger(__name__)
 
 CONSUMER = "recurrence"
+_LOCKED = "recurrence: locked tasks"  # session.info key: the tasks lock_completed_tasks found, by id (None: none)
 _ID_MAX = 2**63 - 1
 
 
@@ -38,6 +39,32 @@ class _Completion(BaseModel):
     task: _CompletedTask
 
 
+def lock_completed_tasks(session: Session, events: list[Event]) -> None:
+    """Lock the tasks a transaction's completions name in one statement, in id order (as every batch does, so
+    two never wait on each other), for their handlers to find."""
+    ids = sorted({claim.task.id for event in events if (claim := _claim(event)) is not None})
+    if not ids:  # none readable: each handler says why
+        return
+    found = session.scalars(select(Task).where(col(Task.id).in_(ids)).order_by(col(Task.id)).with_for_update())
+    session.info[_LOCKED] = dict.fromkeys(ids) | {task.id: task for task in found}
+
+
+def _claim(event: Event) -> _Completion | None:
+    try:
+        return _Completion.model_validate(event.data)
+    except ValidationError:
+        return None
+
+
+def _locked_task(session: Session, task_id: int) -> Task | None:
+    """The task, locked, so a reopen or edit committing meanwhile cannot slip between the checks and the next
+    occurrence."""
+    locked: dict[int, Task | None] = session.info.get(_LOCKED, {})
+    if task_id in locked:
+        return locked[task_id]
+    return session.scalars(select(Task).where(Task.id == task_id).with_for_update()).first()
+
+
 def on_task_completed(session: Session, event: Event) -> None:
     try:
         claim = _Completion.model_validate(event.data)
@@ -45,8 +72,7 @@ def on_task_completed(session: Session, event: Event) -> None:
         first = error.errors(include_input=False, include_url=False)[0]
         where = ".".join(str(part) for part in first["loc"])
         raise MalformedEvent(f"task.completed without a valid {where}: {first['msg']}") from None
-    # Locked, so a reopen or edit committing meanwhile cannot slip between this check and the next occurrence.
-    task = session.scalars(select(Task).where(Task.id == claim.task.id).with_for_update()).first()
+    task = _locked_task(session, claim.task.id)
     if task is None or task.user_id != claim.user_id or task.status != Status.completed:
         log.info("event %s: task %d is not a completed task of that user; nothing to do", event.id, claim.task.id)
         return
@@ -56,6 +82,8 @@ def on_task_completed(session: Session, event: Event) -> None:
     if not _is_completion(task, claim.task.completed_at):
         # Undone and completed again: that later completion's own event continues the series.
         log.info("event %s: task %d was completed again since; nothing to do", event.id, claim.task.id)
+        return
+    if not task.recurrence:  # most completions end no series: the owner need not be read
         return
     owner = session.get(User, task.user_id)
     if owner is None:
@@ -88,4 +116,5 @@ def _is_completion(task: Task, claimed: str | None) -> bool:
 
 
 def subscribe(consumers: Consumers) -> None:
-    consumers.subscribe(TASK_EVENTS, CONSUMER, on_task_completed, frozenset({EventType.task_completed.value}))
+    completed = frozenset({EventType.task_completed.value})
+    consumers.subscribe(TASK_EVENTS, CONSUMER, on_task_completed, completed, prepare=lock_completed_tasks)

@@ -24,6 +24,12 @@ from mcp_server.signals import Signals
 
 log = logging.getLogger(__name__)
 
+_OUTBOX = OutboxEvent.__table__  # type: ignore[attr-defined]
+# What a claim reads of each event: its stream and its CloudEvent.
+_CLAIMED = [
+    _OUTBOX.c[name] for name in ("id", "topic", "user_id", "event_id", "type", "created_at", "data", "traceparent")
+]
+
 # Serialises claims between relays on one PostgreSQL database, so per-user order survives several relays.
 _CLAIM_LOCK = 0x7A5CF10
 
@@ -104,12 +110,15 @@ class Relay:
         return conditions
 
     def claim(self) -> list[Outgoing]:
-        """Lease the next batch, oldest first, passing over users whose earlier event is leased or backing off."""
+        """Lease the next batch, oldest first, passing over users whose earlier event is leased or backing off.
+
+        One UPDATE ... RETURNING both picks and leases the batch: a round trip and a hundred ORM objects fewer.
+        """
         now = self._clock()
         # Streams waiting on a leased or backed-off event; excluded in the query, so they never fill a batch.
         waiting = select(OutboxEvent.user_id, OutboxEvent.topic).where(*self._mine(), OutboxEvent.available_at > now)
         ready = (
-            select(OutboxEvent)
+            select(OutboxEvent.id)
             .where(
                 *self._mine(),
                 OutboxEvent.available_at <= now,
@@ -117,18 +126,19 @@ class Relay:
             )
             .order_by(OutboxEvent.id)  # type: ignore[arg-type]
             .limit(self._settings.batch_size)
+            .correlate(None)  # its own scan of the outbox, not the row being updated
+        )
+        if self._engine.dialect.name == "postgresql":
+            ready = ready.with_for_update(skip_locked=True)
+        lease = (
+            update(_OUTBOX)
+            .where(_OUTBOX.c.id.in_(ready.scalar_subquery()))
+            .values(available_at=now + self._settings.lease, attempts=_OUTBOX.c.attempts + 1)
+            .returning(*_CLAIMED)
         )
         with self._serialised() as session:
-            if self._engine.dialect.name == "postgresql":
-                ready = ready.with_for_update(skip_locked=True)
-            rows = list(session.scalars(ready))
-            if rows:
-                session.execute(
-                    update(OutboxEvent)
-                    .where(OutboxEvent.id.in_([row.id for row in rows]))  # type: ignore[union-attr]
-                    .values(available_at=now + self._settings.lease, attempts=OutboxEvent.attempts + 1)
-                )
-            return [Outgoing(row.id, row.topic, row.user_id, to_cloudevent(row)) for row in rows]  # type: ignore[arg-type]
+            rows = sorted(session.execute(lease), key=lambda row: row.id)
+        return [Outgoing(row.id, row.topic, row.user_id, to_cloudevent(row)) for row in rows]  # type: ignore[arg-type]
 
     @contextmanager
     def _serialised(self) -> Iterator[Session]:
@@ -145,6 +155,8 @@ class Relay:
         with self._serialised() as session:
             if sent:
                 session.execute(update(OutboxEvent).where(OutboxEvent.id.in_(sent)).values(sent_at=now))  # type: ignore[union-attr]
+            if not failed:
+                return
             for row in session.scalars(select(OutboxEvent).where(OutboxEvent.id.in_(failed))):  # type: ignore[union-attr]
                 delay = min(self._settings.backoff_cap, self._settings.backoff_base * 2 ** (row.attempts - 1))
                 row.available_at = now + timedelta(seconds=delay)

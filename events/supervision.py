@@ -7,16 +7,20 @@ readiness reads the same state, so a service that cannot reach the database show
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Awaitable, Callable
 
 import anyio
-import psycopg
 from sqlalchemy.exc import SQLAlchemyError
 
 log = logging.getLogger(__name__)
 
-# Faults of the database or the network that a later attempt may not meet: logged as one line, never a traceback.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (SQLAlchemyError, psycopg.Error, OSError)
+
+def transient_errors() -> tuple[type[BaseException], ...]:
+    """Faults of the database or the network that a later attempt may not meet: logged as one line, never a
+    traceback. psycopg's own count only once it is loaded (nothing else raises them), so SQLite never imports it."""
+    psycopg = sys.modules.get("psycopg")
+    return (SQLAlchemyError, OSError) if psycopg is None else (SQLAlchemyError, psycopg.Error, OSError)
 
 
 class ServiceHealth:
@@ -55,7 +59,7 @@ class ServiceHealth:
         delay = min(self.cap, self._base * 2 ** (self.failures - 1))
         summary = str(error).strip().splitlines()[0] if str(error).strip() else ""
         repeated, self._last_error = self._last_error is type(error), type(error)
-        if isinstance(error, TRANSIENT_ERRORS) or repeated:
+        if isinstance(error, transient_errors()) or repeated:
             log.warning("%s failed (%s: %s); retrying in %.1f s", self.name, type(error).__name__, summary, delay)
         else:
             log.exception("%s failed unexpectedly; retrying in %.1f s", self.name, delay, exc_info=error)

@@ -5,17 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, String, UniqueConstraint, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from mcp_server.models import UTCDateTime, utcnow
+from mcp_server.models import JSONDocument, UTCDateTime, partial_index, utcnow
 
 UNDELIVERED = text("delivered_at IS NULL")
-
-
-def _json() -> JSON:
-    return JSON().with_variant(JSONB(), "postgresql")  # type: ignore[return-value]
 
 
 class ChatThread(SQLModel, table=True):
@@ -30,8 +25,8 @@ class ChatThread(SQLModel, table=True):
         default=None, sa_column=Column(Integer(), ForeignKey("users.id", ondelete="CASCADE"), nullable=True)
     )
     name: str | None = Field(default=None, sa_column=Column(String(255), nullable=True))
-    tags: list[str] = Field(default_factory=list, sa_column=Column(_json(), nullable=False))
-    meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column(_json(), nullable=False))
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSONDocument(), nullable=False))
+    meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONDocument(), nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
@@ -52,7 +47,7 @@ class ChatStep(SQLModel, table=True):
     thread_id: str = Field(
         sa_column=Column(String(100), ForeignKey("chat_threads.id", ondelete="CASCADE"), nullable=False)
     )
-    payload: dict[str, Any] = Field(sa_column=Column(_json(), nullable=False))
+    payload: dict[str, Any] = Field(sa_column=Column(JSONDocument(), nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
 
@@ -62,7 +57,7 @@ class ChatReminder(SQLModel, table=True):
     __tablename__ = "chat_reminders"
     __table_args__ = (
         UniqueConstraint("event_id", name="uq_chat_reminders_event"),
-        Index("ix_chat_reminders_undelivered", "user_id", "id", postgresql_where=UNDELIVERED, sqlite_where=UNDELIVERED),
+        partial_index("ix_chat_reminders_undelivered", "user_id", "id", where=UNDELIVERED),
     )
 
     id: int | None = Field(
@@ -70,6 +65,6 @@ class ChatReminder(SQLModel, table=True):
     )
     event_id: str = Field(sa_column=Column(String(100), nullable=False))
     user_id: int = Field(sa_column=Column(Integer(), ForeignKey("users.id", ondelete="CASCADE"), nullable=False))
-    payload: dict[str, Any] = Field(sa_column=Column(_json(), nullable=False))  # the reminder.due event's data
+    payload: dict[str, Any] = Field(sa_column=Column(JSONDocument(), nullable=False))  # the reminder.due event's data
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     delivered_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))

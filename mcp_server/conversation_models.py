@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, String, UniqueConstraint
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from mcp_server.models import UTCDateTime, utcnow
+from mcp_server.models import JSONDocument, UTCDateTime, utcnow
 
 
 class ConversationThread(SQLModel, table=True):
@@ -32,5 +31,5 @@ class ConversationMessage(SQLModel, table=True):
     thread_id: int = Field(
         sa_column=Column(Integer(), ForeignKey("conversation_threads.id", ondelete="CASCADE"), nullable=False)
     )
-    payload: dict[str, Any] = Field(sa_column=Column(JSON().with_variant(JSONB(), "postgresql"), nullable=False))
+    payload: dict[str, Any] = Field(sa_column=Column(JSONDocument(), nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))

@@ -71,6 +71,18 @@ def _sqlite_engine(url: URL) -> Engine:
     return engine
 
 
+def conflict_insert(dialect_name: str) -> Callable[..., Any]:
+    """The dialect's INSERT, which takes ON CONFLICT clauses; PostgreSQL's module is loaded only by an engine that
+    uses it, so commands on SQLite never import it."""
+    if dialect_name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+
+        return insert
+    from sqlalchemy.dialects.sqlite import insert
+
+    return insert
+
+
 Waker = Callable[[set[str]], None]
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mcp_server.event_models import OutboxEvent
+if TYPE_CHECKING:
+    from mcp_server.event_models import OutboxEvent
 
 SOURCE = "/taskflow/task-service"
 SPEC_VERSION = "1.0"

@@ -10,11 +10,10 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String, Text, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import BigInteger, Column, Index, Integer, String, Text, text
 from sqlmodel import Field, SQLModel
 
-from mcp_server.models import UTCDateTime, utcnow
+from mcp_server.models import JSONDocument, UTCDateTime, partial_index, utcnow
 
 UNSENT = text("sent_at IS NULL")
 
@@ -38,11 +37,11 @@ class OutboxEvent(SQLModel, table=True):
     __tablename__ = "outbox"
     __table_args__ = (
         # The relay's queue: unsent rows in order, and per user for the ordering check.
-        Index("ix_outbox_unsent", "id", postgresql_where=UNSENT, sqlite_where=UNSENT),
-        Index("ix_outbox_unsent_user", "user_id", "id", postgresql_where=UNSENT, sqlite_where=UNSENT),
+        partial_index("ix_outbox_unsent", "id", where=UNSENT),
+        partial_index("ix_outbox_unsent_user", "user_id", "id", where=UNSENT),
         Index("ix_outbox_sent_at", "sent_at"),
         # Streams waiting on a leased or backed-off event, which the relay's claim skips.
-        Index("ix_outbox_unsent_available", "available_at", postgresql_where=UNSENT, sqlite_where=UNSENT),
+        partial_index("ix_outbox_unsent_available", "available_at", where=UNSENT),
         Index("ix_outbox_change", "change_id"),
         # Row ids must never come back: they order each user's stream (SQLite reuses rowids otherwise).
         {"sqlite_autoincrement": True},
@@ -55,7 +54,7 @@ class OutboxEvent(SQLModel, table=True):
     topic: str = Field(sa_column=Column(String(100), nullable=False))
     type: str = Field(sa_column=Column(String(100), nullable=False))
     user_id: int = Field(sa_column=Column(Integer(), nullable=False))
-    data: dict[str, Any] = Field(sa_column=Column(JSON().with_variant(JSONB(), "postgresql"), nullable=False))
+    data: dict[str, Any] = Field(sa_column=Column(JSONDocument(), nullable=False))
     traceparent: str | None = Field(default=None, sa_column=Column(String(55), nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     # A claimed or failing row is not tried again before this moment (lease, then capped backoff).

@@ -13,11 +13,10 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, type_coerce, update
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from mcp_server import outbox, search
+from mcp_server import search
 from mcp_server.errors import InvalidField, TaskNotFound
 from mcp_server.event_catalog import EventType
 from mcp_server.models import (
@@ -337,6 +336,8 @@ def record_event(
         data["previous"] = previous
     if caused_by is not None:
         data["caused_by"] = caused_by
+    from mcp_server import outbox  # with the event tables: commands that only read never load them
+
     change_id = None if made_at is None else current_change(session, actor=actor, made_at=made_at)
     outbox.append(session, type=type, user_id=actor.user_id, data=data, change_id=change_id)
     if task.remind_at is not None:
@@ -411,6 +412,8 @@ def _boundary(field: str, value: When, local_now: datetime, *, end: bool) -> dat
 def _has_tags(dialect: str, tags: list[str]) -> ColumnElement[bool]:
     """Every tag must be on the task: JSONB containment (GIN-indexed) on PostgreSQL, json_each on SQLite."""
     if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import JSONB  # loaded by the engine already; SQLite never needs it
+
         return type_coerce(Task.tags, JSONB).contains(tags)
     conditions: list[Any] = []
     for tag in tags:

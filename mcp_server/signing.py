@@ -15,10 +15,9 @@ import secrets
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import Engine, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
+from mcp_server.db import conflict_insert
 from mcp_server.models import InstallSecret
 
 CURSOR_SECRET = "cursor"
@@ -40,7 +39,7 @@ def cursor_key(session: Session) -> bytes:
     if stored is not None:
         _keys[engine] = stored.encode()
         return _keys[engine]
-    insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+    insert = conflict_insert(engine.dialect.name)
     session.execute(insert(InstallSecret).values(name=CURSOR_SECRET, value=new_secret()).on_conflict_do_nothing())
     return (_stored(session) or "").encode()  # another process may have made it first: use theirs
 

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
-from wcwidth import wcswidth
 
 from agent.render import is_overdue
 from mcp_server import service, telemetry
@@ -313,6 +312,10 @@ def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
 
 def _width(text: str) -> int:
     """Terminal columns `text` takes (wcwidth cannot measure control characters: then one column each)."""
+    if text.isascii() and text.isprintable():  # one column a character: most tables never load wcwidth
+        return len(text)
+    from wcwidth import wcswidth
+
     measured = wcswidth(text)
     return measured if measured >= 0 else len(text)
 

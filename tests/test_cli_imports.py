@@ -1,4 +1,5 @@
-"""Commands load only what they use: listing tasks starts without the MCP SDK, the migrations or the chat UI."""
+"""Commands load only what they use: listing tasks starts without the MCP SDK, the migrations, the event tables or
+the chat UI; no command on SQLite loads PostgreSQL's dialect or driver."""
 
 from __future__ import annotations
 
@@ -11,21 +12,46 @@ from tests.processes import taskflow_env
 
 pytestmark = pytest.mark.slow
 
-NOT_FOR_LISTING = ("mcp", "alembic", "chainlit", "google.genai", "psycopg")
+NOT_ON_SQLITE = ("psycopg", "sqlalchemy.dialects.postgresql", "alembic", "chainlit", "google.genai")
+NOT_FOR_LISTING = (*NOT_ON_SQLITE, "mcp", "agent.session", "mcp_server.event_models", "wcwidth")
 
 
 def imported_by(*args: str, env: dict[str, str]) -> set[str]:
     """The modules `taskflow ARGS` imported, as Python's import-time report (PYTHONPROFILEIMPORTTIME) names them."""
     done = subprocess.run(
-        ["taskflow", *args], env={**env, "PYTHONPROFILEIMPORTTIME": "1"}, capture_output=True, text=True, timeout=60
+        ["taskflow", *args],
+        env={**env, "PYTHONPROFILEIMPORTTIME": "1"},
+        input="",  # `taskflow mcp` serves until its input ends
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return set(re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)$", done.stderr, re.MULTILINE))
 
 
-def test_listing_tasks_imports_no_mcp_migrations_or_chat(tmp_path):
+def among(modules: set[str], packages: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in modules if any(m == p or m.startswith(f"{p}.") for p in packages))
+
+
+@pytest.fixture
+def env(tmp_path):
     env = taskflow_env(f"sqlite:///{tmp_path / 'taskflow.db'}", HOME=str(tmp_path), TASKFLOW_USER="sam")
     subprocess.run(["taskflow", "tasks"], env=env, capture_output=True, timeout=60, check=True)  # creates the schema
+    return env
+
+
+def test_listing_tasks_imports_no_mcp_migrations_events_or_chat(env):
+    subprocess.run(["taskflow", "chat", "--offline", "add call the plumber"], env=env, timeout=60, check=True)
     modules = imported_by("tasks", env=env)
     assert "mcp_server.service" in modules, "the report lists what was imported"
-    assert sorted(m for m in modules if any(m == p or m.startswith(f"{p}.") for p in NOT_FOR_LISTING)) == []
+    assert among(modules, NOT_FOR_LISTING) == []
+
+
+def test_an_offline_chat_turn_and_the_stdio_server_import_nothing_sqlite_does_not_use(env):
+    chat = imported_by("chat", "--offline", "add water the plants tomorrow", env=env)
+    serve = imported_by("mcp", env=env)
+    assert {"agent.session", "mcp_server.tools"} <= chat
+    assert "mcp_server.tools" in serve
+    assert among(chat, NOT_ON_SQLITE) == []
+    assert among(serve, (*NOT_ON_SQLITE, "agent.session", "events")) == []
