@@ -7,9 +7,9 @@ JSON numbers and JSON booleans (never "yes" or 1), and validation errors worded 
 
 from __future__ import annotations
 
+import importlib.metadata
 import types
 from collections.abc import Callable, Sequence
-from importlib.metadata import version as package_version
 from typing import Annotated, Any, Union, get_args, get_origin
 
 from mcp.server.fastmcp import FastMCP
@@ -98,7 +98,7 @@ class StrictToolServer(FastMCP):
         # The version clients see in serverInfo is ours. Without one the SDK looks up its own package version with
         # importlib.metadata each time it builds initialization options: once per request in stateless HTTP, where
         # that lookup was an eighth of the server's CPU per call.
-        self._mcp_server.version = package_version("taskflow")
+        self._mcp_server.version = importlib.metadata.version("taskflow")
 
     def add_tool(self, fn: Callable[..., Any], name: str | None = None, **options: Any) -> None:
         super().add_tool(fn, name=name, **options)
