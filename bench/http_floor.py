@@ -219,6 +219,8 @@ def report(targets: list[Target], options: argparse.Namespace) -> None:
                 f"{target.name} / floor calls/s = {share:.2f}  goal >= {GOAL_FLOOR_SHARE:.2f}: "
                 f"{verdict(share >= GOAL_FLOOR_SHARE)}"
             )
+            cpu_share = (floor.cpu / len(floor.latencies)) / (target.cpu / len(target.latencies))
+            print(f"  floor / {target.name} server CPU per call = {cpu_share:.2f} (steadier on a busy machine)")
 
 
 def scaling(url: str, options: argparse.Namespace) -> None:
