@@ -77,7 +77,7 @@ def _sqlite_engine(url: URL) -> Engine:
 # SQLite's busy handler means sleeping 1, 2, 5 ... 100 ms between tries, so under concurrent calls the lock sat free
 # while its waiters slept (seconds at p99 with 8 HTTP clients). Threads of one process queue on this lock instead
 # and get the database the moment it is released; other processes (`--workers`) still meet in busy_timeout.
-_WRITER_TURNS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+_WRITER_TURNS: weakref.WeakKeyDictionary[Engine, AbstractContextManager[bool]] = weakref.WeakKeyDictionary()
 
 
 def _writer_turn(engine: Engine) -> AbstractContextManager[object]:
