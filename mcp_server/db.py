@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,8 @@ def normalise_url(raw: str) -> URL:
 
 # Seconds to wait for a PostgreSQL connection: a database that does not answer fails a request, not hangs it.
 CONNECT_TIMEOUT = 5
+# Seconds a unit of work waits for SQLite's write lock before it fails with "database is locked".
+BUSY_TIMEOUT = 30
 
 
 def create_db_engine(raw_url: str) -> Engine:
@@ -52,7 +54,9 @@ def create_db_engine(raw_url: str) -> Engine:
 def _sqlite_engine(url: URL) -> Engine:
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, hide_parameters=True, connect_args={"check_same_thread": False, "timeout": 30})
+    engine = create_engine(
+        url, hide_parameters=True, connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT}
+    )
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -77,11 +81,23 @@ def _sqlite_engine(url: URL) -> Engine:
 # SQLite's busy handler means sleeping 1, 2, 5 ... 100 ms between tries, so under concurrent calls the lock sat free
 # while its waiters slept (seconds at p99 with 8 HTTP clients). Threads of one process queue on this lock instead
 # and get the database the moment it is released; other processes (`--workers`) still meet in busy_timeout.
-_WRITER_TURNS: weakref.WeakKeyDictionary[Engine, AbstractContextManager[bool]] = weakref.WeakKeyDictionary()
+_WRITER_TURNS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
 
 
-def _writer_turn(engine: Engine) -> AbstractContextManager[object]:
-    return _WRITER_TURNS.get(engine) or nullcontext()
+@contextmanager
+def _writer_turn(engine: Engine) -> Iterator[None]:
+    """This thread's turn at the engine's write lock (SQLite only). A turn that does not come within BUSY_TIMEOUT
+    goes ahead to SQLite's own wait, which then fails it as before: a wait on the queue never hangs for good."""
+    turn = _WRITER_TURNS.get(engine)
+    if turn is None:
+        yield
+        return
+    taken = turn.acquire(timeout=BUSY_TIMEOUT)
+    try:
+        yield
+    finally:
+        if taken:
+            turn.release()
 
 
 Waker = Callable[[set[str]], None]
