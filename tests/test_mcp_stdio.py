@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import uuid
+from importlib import metadata
 
 import pytest
 from mcp import ClientSession, StdioServerParameters
@@ -31,7 +31,7 @@ async def test_server_info_is_taskflow_at_its_own_version(sqlite_url):
     params = server(sqlite_url, f"carol-{uuid.uuid4().hex[:6]}")
     async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
         info = (await session.initialize()).serverInfo
-    assert (info.name, info.version) == ("taskflow", importlib.metadata.version("taskflow"))
+    assert (info.name, info.version) == ("taskflow", metadata.version("taskflow"))
 
 
 @pytest.mark.parametrize("database", ["pg_url", "sqlite_url"])
