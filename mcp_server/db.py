@@ -77,6 +77,23 @@ def _sqlite_engine(url: URL) -> Engine:
     return engine
 
 
+Waker = Callable[[set[str]], None]
+
+
+@contextmanager
+def unit_of_work(engine: Engine, wake: Waker | None = None) -> Iterator[Session]:
+    """A session whose changes commit together when the block ends, or roll back on error.
+
+    After a commit, `wake` gets the channels the work asked to signal (new events, moved reminders).
+    """
+    with telemetry.child_span("unit of work"), Session(engine, expire_on_commit=False) as session:
+        with _writer_turn(engine), session.begin():
+            yield session
+        channels = session.info.get("wake")
+        if wake is not None and channels:
+            wake(channels)
+
+
 # SQLite has one writer at a time, and every unit of work takes the write lock (BEGIN IMMEDIATE). Waiting on it in
 # SQLite's busy handler means sleeping 1, 2, 5 ... 100 ms between tries, so under concurrent calls the lock sat free
 # while its waiters slept (seconds at p99 with 8 HTTP clients). Threads of one process queue on this lock instead
@@ -98,20 +115,3 @@ def _writer_turn(engine: Engine) -> Iterator[None]:
     finally:
         if taken:
             turn.release()
-
-
-Waker = Callable[[set[str]], None]
-
-
-@contextmanager
-def unit_of_work(engine: Engine, wake: Waker | None = None) -> Iterator[Session]:
-    """A session whose changes commit together when the block ends, or roll back on error.
-
-    After a commit, `wake` gets the channels the work asked to signal (new events, moved reminders).
-    """
-    with telemetry.child_span("unit of work"), Session(engine, expire_on_commit=False) as session:
-        with _writer_turn(engine), session.begin():
-            yield session
-        channels = session.info.get("wake")
-        if wake is not None and channels:
-            wake(channels)
