@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import os
 import subprocess
 import sys
@@ -181,6 +182,15 @@ def taskflow_target(stack: ExitStack, name: str, url: str, extra: list[str] | No
     return stack.enter_context(started(target, command, env))
 
 
+def uvicorn_stack() -> str:
+    """What uvicorn's "auto" settings pick on this machine, for the floor and `serve mcp` alike."""
+    import uvicorn
+
+    parser = "httptools" if importlib.util.find_spec("httptools") else "h11 (httptools not installed)"
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio (uvloop not installed)"
+    return f"both on uvicorn {uvicorn.__version__} with its automatic choices: HTTP parser {parser}, event loop {loop}"
+
+
 def supports_workers() -> bool:
     """Whether `taskflow serve mcp` has a --workers option."""
     done = subprocess.run([taskflow_command(), "serve", "mcp", "--help"], capture_output=True, text=True, timeout=60)
@@ -209,6 +219,8 @@ def report(targets: list[Target], options: argparse.Namespace) -> None:
                 f"{target.name} / floor calls/s = {share:.2f}  goal >= {GOAL_FLOOR_SHARE:.2f}: "
                 f"{verdict(share >= GOAL_FLOOR_SHARE)}"
             )
+            cpu_share = (floor.cpu / len(floor.latencies)) / (target.cpu / len(target.latencies))
+            print(f"  floor / {target.name} server CPU per call = {cpu_share:.2f} (steadier on a busy machine)")
 
 
 def scaling(url: str, options: argparse.Namespace) -> None:
@@ -235,6 +247,7 @@ def run(options: argparse.Namespace) -> None:
         setup = [
             ("floor", "FastMCP(stateless_http=True, json_response=True), one async tool echo(text), uvicorn"),
             ("taskflow", f"`{taskflow_command()} serve mcp`, bearer token from `taskflow token create`, add_task"),
+            ("servers", uvicorn_stack()),
             (
                 "load",
                 f"{options.clients} concurrent clients, raw httpx JSON-RPC tools/call POSTs (no MCP SDK), "

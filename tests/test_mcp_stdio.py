@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import uuid
+from importlib import metadata
 
 import pytest
 from mcp import ClientSession, StdioServerParameters
@@ -27,6 +28,14 @@ async def call(params: StdioServerParameters, tool: str, **arguments) -> dict:
         result = await session.call_tool(tool, arguments)
         assert not result.isError, result.content
         return result.structuredContent
+
+
+async def test_server_info_is_taskflow_at_its_own_version(sqlite_url):
+    """Clients see which TaskFlow they talk to, not the version of the MCP library underneath."""
+    params = server(sqlite_url, f"carol-{uuid.uuid4().hex[:6]}")
+    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+        info = (await session.initialize()).serverInfo
+    assert (info.name, info.version) == ("taskflow", metadata.version("taskflow"))
 
 
 @pytest.mark.parametrize("database", ["pg_url", "sqlite_url"])

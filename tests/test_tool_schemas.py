@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import jsonschema
 import pytest
 from jsonschema import Draft7Validator, ValidationError
+from referencing import Registry
 
 pytestmark = pytest.mark.anyio
 
@@ -53,35 +55,86 @@ async def output_schemas(client) -> dict[str, dict]:
 
 
 async def test_output_schemas_are_self_contained_draft_07(client):
-    """Python MCP clients check every result against these: draft-07 without references checks in a fraction of
-    the time a draft 2020-12 schema takes."""
+    """Python MCP clients check every result against these: draft-07 with only local references checks in a
+    fraction of the time a draft 2020-12 schema takes."""
     schemas = await output_schemas(client)
-    assert {"add_task", "list_tasks", "delete_completed_tasks"} <= schemas.keys()
+    assert {"add_task", "list_tasks", "delete_completed_tasks", "undo_last_change"} <= schemas.keys()
     for name, schema in schemas.items():
         assert schema["$schema"] == "http://json-schema.org/draft-07/schema#", name
+        assert schema["type"] == "object", name
         Draft7Validator.check_schema(schema)
         for path, node in walk(schema):
             if isinstance(node, dict):
-                assert not {"$ref", "$defs"} & node.keys(), f"{name} {path}"
+                assert "$defs" not in node, f"{name} {path}"
+                if "$ref" in node:
+                    assert node["$ref"].removeprefix("#/definitions/") in schema["definitions"], f"{name} {path}"
+
+
+def conforms(schema: dict, value: dict) -> None:
+    """What the mcp client does with every structured result."""
+    jsonschema.validate(value, schema, registry=Registry())
 
 
 async def test_real_results_match_their_output_schema(client):
-    """The declared schemas stay honest: actual results of each kind validate, and a broken one does not."""
+    """The declared schemas stay honest: every kind of result the tools return validates."""
     schemas = await output_schemas(client)
     added = await client.call_tool(
         "add_task",
         {"title": "water the plants", "tags": ["home"], "due": "2026-12-15", "recurrence": "FREQ=WEEKLY"},
     )
-    await client.call_tool("add_task", {"title": "call the bank", "description": "about the card"})
-    listed = await client.call_tool("list_tasks", {"limit": 1})
-    counted = await client.call_tool("delete_completed_tasks", {})
-    results = {"add_task": added, "list_tasks": listed, "delete_completed_tasks": counted}
-    for name, result in results.items():
-        assert not result.isError, result.content
-        Draft7Validator(schemas[name]).validate(result.structuredContent)
-    assert listed.structuredContent["next_cursor"], "a page with a cursor was checked"
-    broken = {**added.structuredContent, "status": "archived"}
+    plain = await client.call_tool("add_task", {"title": "call the bank", "description": "about the card"})
+    completed = await client.call_tool("complete_task", {"task_id": plain.structuredContent["id"]})
+    results = {
+        "add_task": [added, plain],
+        "complete_task": [completed],
+        "list_tasks": [
+            await client.call_tool("list_tasks", {"status": "all", "limit": 1}),
+            await client.call_tool("list_tasks", {"status": "all"}),
+            await client.call_tool("list_tasks", {"query": "nothing matches this"}),
+        ],
+        "delete_completed_tasks": [
+            await client.call_tool("delete_completed_tasks", {}),
+            await client.call_tool("delete_completed_tasks", {"confirm": True}),
+        ],
+        "undo_last_change": [await client.call_tool("undo_last_change", {})],
+    }
+    for name, calls in results.items():
+        for result in calls:
+            assert not result.isError, result.content
+            conforms(schemas[name], result.structuredContent)
+    pages = [result.structuredContent for result in results["list_tasks"]]
+    assert pages[0]["next_cursor"], "a page with a cursor was checked"
+    assert not pages[2]["tasks"], "an empty page was checked"
+    assert completed.structuredContent["completed_at"], "a completed task was checked"
+    assert results["delete_completed_tasks"][1].structuredContent["deleted"] == 1
+    assert results["undo_last_change"][0].structuredContent["restored"], "an undo that restored a task was checked"
+
+
+async def test_wrong_shapes_are_refused(client):
+    """The schemas still describe the shape: a result off it in any property is refused."""
+    schemas = await output_schemas(client)
+    task = (await client.call_tool("add_task", {"title": "water the plants", "due": "2026-12-15"})).structuredContent
+    missing = {key: value for key, value in task.items() if key != "updated_at"}
+    wrong_tasks = [
+        missing,
+        {**task, "status": "archived"},
+        {**task, "priority": "urgent"},
+        {**task, "title": None},
+        {**task, "id": "7"},
+        {**task, "due": 20261215},
+        {**task, "completed_at": False},
+        {**task, "series_id": "s1"},
+        {**task, "tags": [1]},
+    ]
+    for wrong in wrong_tasks:
+        for name, value in [
+            ("add_task", wrong),
+            ("list_tasks", {"tasks": [task, wrong], "next_cursor": None}),
+            ("undo_last_change", {"undone": True, "message": "restored", "restored": [wrong], "removed": []}),
+        ]:
+            with pytest.raises(ValidationError):
+                conforms(schemas[name], value)
     with pytest.raises(ValidationError):
-        Draft7Validator(schemas["add_task"]).validate(broken)
+        conforms(schemas["list_tasks"], {"tasks": [task], "next_cursor": 3})
     with pytest.raises(ValidationError):
-        Draft7Validator(schemas["list_tasks"]).validate({"tasks": [{**broken, "status": "open", "id": "7"}]})
+        conforms(schemas["delete_completed_tasks"], {"deleted": "1", "would_delete": 0, "message": "done"})
