@@ -185,7 +185,8 @@ class Relay:
             log.warning("publishing %d event(s) failed: %s", len(claimed), error)
             failed = {event.id for event in claimed}
         try:
-            await anyio.to_thread.run_sync(self.settle, claimed, failed)
+            with anyio.CancelScope(shield=True):  # published: a relay stopping now must not leave the claim leased
+                await anyio.to_thread.run_sync(self.settle, claimed, failed)
         except Exception:
             self._unsettled = (claimed, failed)
             raise

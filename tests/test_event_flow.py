@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 
+import anyio
 import pytest
 from sqlalchemy import select
 
@@ -269,3 +270,24 @@ def test_a_relay_does_not_spin_on_events_of_topics_it_does_not_deliver(engine, a
     relay = Relay(engine, InProcessTransport(consumers))  # delivers task-events only
     assert "notifications" not in InProcessTransport(consumers).topics
     assert relay.seconds_to_next() > 0
+
+
+class StoppingTransport(Sink):
+    """Delivers, then has the relay stopped before it settles what it delivered (as a shutdown may)."""
+
+    def __init__(self) -> None:
+        self.scope: anyio.CancelScope | None = None
+
+    async def publish(self, events: Sequence[Outgoing]) -> set[int]:
+        assert self.scope is not None
+        self.scope.cancel()
+        return set()
+
+
+async def test_a_relay_stopped_after_publishing_settles_what_it_published(engine, actor):
+    add(engine, actor, title="x")
+    transport = StoppingTransport()
+    relay = Relay(engine, transport)
+    with anyio.CancelScope() as transport.scope:
+        await relay.publish_batch()
+    assert relay.backlog().pending == 0  # not left leased, to be published again when its lease runs out
