@@ -144,7 +144,8 @@ async def test_a_stale_completion_does_not_continue_the_series_after_undo_and_co
     await person.undo()
     await person("complete_task", task_id=rent["id"])
     with unit_of_work(engine) as session:
-        rows = session.scalars(select(OutboxEvent).where(OutboxEvent.type == "com.taskflow.task.completed"))
+        completions = select(OutboxEvent).where(OutboxEvent.type == "com.taskflow.task.completed")
+        rows = session.scalars(completions.order_by(OutboxEvent.id))  # the newest last: without order, any order
         fresh = to_cloudevent([row for row in rows if row.data["task"]["id"] == rent["id"]][-1])
     consumers(engine).deliver("task-events", stale)
     assert len(await person.all_tasks()) == 1  # the undone completion made nothing
