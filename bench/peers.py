@@ -16,6 +16,7 @@ import asyncio
 import json
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -224,13 +225,17 @@ def find_peer(scratch: Path) -> Peer | str:
     )
 
 
-def measure(servers: list[Server], options: argparse.Namespace) -> dict[tuple[str, str], tuple[list[float], float]]:
+# Latencies and server CPU seconds by (server, call).
+Measured = dict[tuple[str, str], tuple[list[float], float]]
+
+
+def measure(servers: list[Server], options: argparse.Namespace) -> Measured:
     """Warm every server up, then alternate rounds over servers and calls; latencies and server CPU per series."""
     for server in servers:
         for i in range(options.warmup):
             for kind in CALLS:
                 server.call(kind, -1 - i)
-    found: dict[tuple[str, str], tuple[list[float], float]] = defaultdict(lambda: ([], 0.0))
+    found: Measured = defaultdict(lambda: ([], 0.0))
     per_round = options.iterations // options.rounds
     for round_number in range(options.rounds):
         for server in servers:
@@ -245,8 +250,28 @@ def measure(servers: list[Server], options: argparse.Namespace) -> dict[tuple[st
     return found
 
 
-def report_raw(servers: list[Server], found: dict[tuple[str, str], tuple[list[float], float]]) -> None:
-    """The raw-client table and the goal lines on it."""
+def durable_commit_ms(folder: Path, commits: int = 200) -> float:
+    """p50 of one small INSERT and COMMIT with plain sqlite3 on WAL and synchronous=FULL, in the folder taskflow's
+    database is in: one fsync on this disk, the least any durable add can cost here."""
+    connection = sqlite3.connect(folder / "durable-floor.db", isolation_level=None)
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=FULL")
+        connection.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, title TEXT)")
+        latencies = []
+        for n in range(commits):
+            started = time.perf_counter()
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute("INSERT INTO t (title) VALUES (?)", (f"task {n}",))
+            connection.execute("COMMIT")
+            latencies.append(time.perf_counter() - started)
+        return stats(latencies).p50
+    finally:
+        connection.close()
+
+
+def report_raw(servers: list[Server], found: Measured, floor_ms: float) -> None:
+    """The raw-client table and the goal lines on it, beside the durable commit floor."""
     rows = []
     for server in servers:
         for kind in CALLS:
@@ -270,6 +295,12 @@ def report_raw(servers: list[Server], found: dict[tuple[str, str], tuple[list[fl
         print(
             "server CPU per call, taskflow sqlite / orchestrator (steadier than latency on a busy machine): "
             + ", ".join(f"{kind} {cpu[(sqlite, kind)] / cpu[(peer, kind)]:.1f}x" for kind in CALLS)
+        )
+        add = p50[(peer, "add")]
+        print(
+            f"durable commit floor (plain sqlite3, WAL, synchronous=FULL: one fsync) p50 {floor_ms:.2f} ms = "
+            f"{floor_ms / add:.1f}x the orchestrator's whole add, which does not fsync its commits; taskflow's add "
+            f"beyond that floor = {max(p50[(sqlite, 'add')] - floor_ms, 0) / add:.1f}x the orchestrator's add"
         )
     if "taskflow postgresql" in names:
         for kind in CALLS[1:]:
@@ -394,7 +425,8 @@ def run(options: argparse.Namespace) -> None:
                 servers.append(orchestrator_server(rpc))
             except (RpcError, LookupError) as error:
                 print(f"peer SKIPPED: it did not start as expected: {error}\n")
-        report_raw(servers, measure(servers, options))
+        found = measure(servers, options)
+        report_raw(servers, found, durable_commit_ms(Path(urls["taskflow sqlite"].removeprefix("sqlite:///")).parent))
         stack.close()  # the raw servers exit before the Python client's servers start
         print(
             "\nThe same calls through the official Python client (mcp ClientSession.call_tool over stdio), "

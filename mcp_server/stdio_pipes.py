@@ -13,7 +13,6 @@ import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from contextvars import ContextVar
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -24,22 +23,14 @@ from mcp.shared.message import SessionMessage
 
 CHUNK = 1 << 16
 
-# True while serving the client on the pipes, which is then this process's only one: a tool call's short database
-# work may run on the event loop itself instead of paying two thread switches per call.
-SOLE_CLIENT: ContextVar[bool] = ContextVar("taskflow_sole_client", default=False)
-
 Streams = tuple[MemoryObjectReceiveStream[SessionMessage | Exception], MemoryObjectSendStream[SessionMessage]]
 
 
 async def serve_stdio(server: FastMCP) -> None:
     """Serve `server` to the client on standard input and output until the input ends."""
     lowlevel = server._mcp_server  # FastMCP's own run_stdio_async does the same with the SDK's transport
-    sole = SOLE_CLIENT.set(True)  # request handlers are tasks started below, so they inherit it
-    try:
-        async with stdio_streams() as (read_stream, write_stream):
-            await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
-    finally:
-        SOLE_CLIENT.reset(sole)
+    async with stdio_streams() as (read_stream, write_stream):
+        await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
 
 
 @asynccontextmanager

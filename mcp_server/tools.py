@@ -29,7 +29,6 @@ from mcp_server.errors import TaskError
 from mcp_server.models import RECURRENCE_MAX, BulkDeleteResult, Priority, TaskPage, TaskPublic
 from mcp_server.runtime import Runtime
 from mcp_server.service import Actor, TaskChanges, TaskCreate, TaskFilter
-from mcp_server.stdio_pipes import SOLE_CLIENT
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +112,7 @@ def create_mcp_server(
     )
 
     async def run(work: Callable[[Session, Actor, datetime], BaseModel]) -> CallToolResult:
-        """Run one operation in its own unit of work, off the event loop unless this process serves one client over
-        stdio (then nothing else waits on the loop); expected failures become tool errors."""
+        """Run one operation in its own unit of work, off the event loop; expected failures become tool errors."""
         token, acting_as = get_access_token(), ACTING_AS.get()
 
         def job() -> BaseModel:
@@ -126,7 +124,9 @@ def create_mcp_server(
                 return work(session, actor, runtime.clock())
 
         try:
-            return structured(job() if SOLE_CLIENT.get() else await anyio.to_thread.run_sync(job))
+            # Off the loop even for the one client of a stdio server: a call waiting for a lock must not stop the
+            # server from answering pings or stopping on a signal.
+            return structured(await anyio.to_thread.run_sync(job))
         except TaskError as error:
             raise ToolError(str(error)) from None
         except Exception as error:
