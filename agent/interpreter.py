@@ -163,10 +163,9 @@ _LIST_SPLIT_RE = re.compile(r"(?i)\s*(?:,|\band\b|&)\s*")
 _REMINDER_RE = re.compile(
     rf"(?i)[\s,;]*(?:\band\s+)?(?:\bwith\s+)?(?:\b(?:a|an)\s+)?{_START}(?:remind(?:er)?|alert|notify|ping)(?:\s+me)?\s+"
 )
-_OFFSET_RE = re.compile(
-    r"(?i)(?:(?P<n>half an?|\w+)\s+(?P<unit>min(?:ute)?s?|m|hours?|hrs?|h|days?|weeks?)|the\s+(?P<the>day|week))"
-    r"\s+(?:before|earlier|ahead|prior|in advance)\b"
-)
+# How long before: '30 minutes', 'an hour', 'the day' ('the' first, or '\w+' would read it as a count).
+_AHEAD = r"(?:the\s+(?P<the>day|week)|(?P<n>half an?|\w+)\s+(?P<unit>min(?:ute)?s?|m|hours?|hrs?|h|days?|weeks?))"
+_OFFSET_RE = re.compile(rf"(?i){_AHEAD}\s+(?:before|earlier|ahead|prior|in advance)\b")
 _UNIT_NAMES = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _EDGE_WORDS = r"(?:to|on|at|by|for|and|with|due|from|in|before|until|starting|also|then|that|is|it's)"
 # A dash standing alone ('call mom - urgent') joins phrases; one inside a word ('e-mail') belongs to it.
@@ -797,9 +796,7 @@ def _undate(match: re.Match[str], _now: datetime) -> ChangeTask:
 
 
 _CHANGES: list[tuple[str, _Handler]] = [
-    (rf"(?:remind|alert|notify|ping)\s+me\s+(?:the\s+(?P<the>day|week)|(?P<n>half an?|\w+)\s+"
-     rf"(?P<unit>min(?:ute)?s?|m|hours?|hrs?|h|days?|weeks?))\s+(?:before|ahead\s+of|prior\s+to)\s+{_NAME}",
-     _remind_before),
+    (rf"(?:remind|alert|notify|ping)\s+me\s+{_AHEAD}\s+(?:before|ahead\s+of|prior\s+to)\s+{_NAME}", _remind_before),
     (rf"(?:delay|postpone|defer|push\s+back|push\s+out|put\s+off)\s+{_NAME}\s+(?:by\s+|for\s+)?{_AMOUNT}",
      _shift(1)),
     (rf"(?:move|push|shift|bump|reschedule)\s+{_NAME}\s+(?:forward|back|out|later|ahead)?\s*(?:by\s+)?{_AMOUNT}"

@@ -767,6 +767,11 @@ def test_a_reminder_an_hour_before_is_relative_to_due() -> None:
     assert (task.due, task.remind_at) == ("2026-12-04T15:00:00+05:00", "2026-12-04T14:00:00+05:00")
 
 
+def test_a_reminder_the_day_before_is_relative_to_due() -> None:
+    task = add("dentist friday 3pm, remind me the day before")
+    assert (task.title, task.remind_at) == ("dentist", "2026-12-03T15:00:00+05:00")
+
+
 @pytest.mark.parametrize(
     "text",
     [
