@@ -32,7 +32,7 @@ REFIRE_SECONDS = 0.05
 class _Budget:
     thread_id: int
     deadline: float
-    fired: int = 0
+    fired: bool = False
 
 
 class _Watchdog:
@@ -69,7 +69,7 @@ class _Watchdog:
             while True:
                 now = time.monotonic()
                 for budget in [budget for budget in self._watched if budget.deadline <= now]:
-                    budget.fired += 1
+                    budget.fired = True
                     budget.deadline = now + REFIRE_SECONDS
                     _interrupt(budget.thread_id, OverBudget)
                 self._wake_at = min((budget.deadline for budget in self._watched), default=None)
