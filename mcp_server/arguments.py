@@ -11,7 +11,7 @@ import importlib.metadata
 import types
 from collections.abc import Callable, Sequence
 from functools import cache
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, Union, get_args, get_origin, get_type_hints
 
 from mcp.server.fastmcp import FastMCP
 from mcp.server.fastmcp.exceptions import ToolError
@@ -83,6 +83,13 @@ def _takes_text(annotation: Any) -> bool:
     return False
 
 
+@cache
+def _returns_result(fn: Callable[..., Any]) -> bool:
+    """Whether a tool function is declared to return a CallToolResult (bare, or `Annotated` with its model)."""
+    returned = get_type_hints(fn, include_extras=True).get("return")
+    return CallToolResult in (returned, *get_args(returned)[:1])
+
+
 class _TextKeepingMetadata(FuncMetadata):
     """FastMCP reads a string argument as JSON when its field is not exactly `str` (for clients that send a list
     as '["a"]'); a text field such as `description: str | None` would then store "null" as nothing and refuse
@@ -114,6 +121,12 @@ class StrictToolServer(FastMCP):
         metadata = tool.fn_metadata = _TextKeepingMetadata.model_construct(**dict(tool.fn_metadata))
         if metadata.output_schema is not None:
             metadata.output_schema = client_schema(metadata.output_schema)
+
+    def answers_directly(self, name: str) -> bool:
+        """Whether `call_tool(name, …)` always returns a ready CallToolResult, so a transport can write it as is:
+        a tool of ours that takes no per-call Context and returns its result ready-made."""
+        tool = self._tool_manager.get_tool(name)
+        return tool is not None and tool.context_kwarg is None and _returns_result(tool.fn)
 
     @served_tool_call
     async def call_tool(self, name: str, arguments: dict[str, Any]) -> Sequence[ContentBlock] | dict[str, Any]:

@@ -17,25 +17,28 @@ from contextlib import asynccontextmanager, suppress
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from mcp import types
-from mcp.server.fastmcp import FastMCP
 from mcp.server.stdio import stdio_server
 from mcp.shared.message import SessionMessage
+
+from mcp_server.arguments import StrictToolServer
+from mcp_server.direct_calls import DirectToolCalls
 
 CHUNK = 1 << 16
 
 Streams = tuple[MemoryObjectReceiveStream[SessionMessage | Exception], MemoryObjectSendStream[SessionMessage]]
 
 
-async def serve_stdio(server: FastMCP) -> None:
+async def serve_stdio(server: StrictToolServer) -> None:
     """Serve `server` to the client on standard input and output until the input ends."""
     lowlevel = server._mcp_server  # FastMCP's own run_stdio_async does the same with the SDK's transport
-    async with stdio_streams() as (read_stream, write_stream):
+    async with stdio_streams(server) as (read_stream, write_stream):
         await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
 
 
 @asynccontextmanager
-async def stdio_streams() -> AsyncIterator[Streams]:
-    """The session's message streams over this process's stdin and stdout."""
+async def stdio_streams(server: StrictToolServer) -> AsyncIterator[Streams]:
+    """The session's message streams over this process's stdin and stdout; tool calls `server` answers itself
+    (see direct_calls) bypass them."""
     loop = asyncio.get_running_loop()
     # Duplicates, because a pipe transport closes what it was given; stdin and stdout stay open for the process.
     reading = os.fdopen(os.dup(sys.stdin.fileno()), "rb", buffering=0)
@@ -52,7 +55,7 @@ async def stdio_streams() -> AsyncIterator[Streams]:
         return
     writer = asyncio.StreamWriter(transport, protocol, None, loop)
     try:
-        async with _pumped(reader, writer) as streams:
+        async with _pumped(reader, writer, server) as streams:
             yield streams
     finally:
         incoming.close()
@@ -64,29 +67,36 @@ async def stdio_streams() -> AsyncIterator[Streams]:
 
 
 @asynccontextmanager
-async def _pumped(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> AsyncIterator[Streams]:
+async def _pumped(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: StrictToolServer
+) -> AsyncIterator[Streams]:
     incoming_writer, incoming = anyio.create_memory_object_stream[SessionMessage | Exception](0)
     outgoing, outgoing_reader = anyio.create_memory_object_stream[SessionMessage](0)
 
-    async def read_lines() -> None:
+    async def write_line(line: bytes) -> None:
+        writer.write(line)
+        await writer.drain()
+
+    async def read_lines(direct: DirectToolCalls) -> None:
         async with incoming_writer:
             pending = b""
             while chunk := await reader.read(CHUNK):
                 *lines, pending = (pending + chunk).split(b"\n")
                 for line in lines:
-                    await incoming_writer.send(_parsed(line))
-            if pending.strip():
+                    if not direct.take(line):
+                        await incoming_writer.send(_parsed(line))
+            if pending.strip() and not direct.take(pending):
                 await incoming_writer.send(_parsed(pending))
 
     async def write_lines() -> None:
         async with outgoing_reader:
             async for session_message in outgoing_reader:
                 text = session_message.message.model_dump_json(by_alias=True, exclude_none=True)
-                writer.write(text.encode() + b"\n")
-                await writer.drain()
+                await write_line(text.encode() + b"\n")
 
+    # The group also runs the direct calls: when the input ends, calls under way still get their answers.
     async with anyio.create_task_group() as group:
-        group.start_soon(read_lines)
+        group.start_soon(read_lines, DirectToolCalls(server, group, write_line))
         group.start_soon(write_lines)
         yield incoming, outgoing  # the session closes both when the input ends; then the pumps end too
 

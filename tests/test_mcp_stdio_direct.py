@@ -1,0 +1,150 @@
+"""Tool calls `taskflow mcp` answers itself over stdio (mcp_server.direct_calls): the same answers as the SDK's
+session gives, pings answered beside a call held up on a lock, cancellation, and the end of input."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.processes import taskflow_env
+
+pytestmark = pytest.mark.slow
+
+HELLO = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}
+# Fields that differ between two tasks added by the same call.
+VARYING = ("id", "created_at", "updated_at")
+
+
+class Client:
+    """A bare JSON-RPC client over the server's pipes, so the exact JSON of every answer can be compared."""
+
+    def __init__(self, database: str) -> None:
+        self.process = subprocess.Popen(
+            ["taskflow", "mcp", "--user", "kim"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=taskflow_env(f"sqlite:///{database}"),
+        )
+        self.ids = 0
+
+    def send(self, method: str, params: dict[str, Any] | None = None, *, request: bool = True) -> int:
+        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method, **({"params": params} if params else {})}
+        if request:
+            self.ids += 1
+            message["id"] = self.ids
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(message).encode() + b"\n")
+        self.process.stdin.flush()
+        return self.ids
+
+    def answer(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        assert line, "the server closed its output"
+        return json.loads(line)
+
+    def ask(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        request_id = self.send(method, params)
+        answer = self.answer()
+        assert answer["id"] == request_id
+        return answer
+
+    def call(self, name: str, **arguments: Any) -> dict[str, Any]:
+        return self.ask("tools/call", {"name": name, "arguments": arguments})["result"]
+
+
+@pytest.fixture
+def database(tmp_path) -> str:
+    return str(tmp_path / "taskflow.db")
+
+
+@pytest.fixture
+def client(database) -> Iterator[Client]:
+    client = Client(database)
+    try:
+        client.ask("initialize", HELLO)
+        yield client
+    finally:
+        client.process.kill()
+        client.process.wait()
+
+
+def comparable(result: dict[str, Any]) -> dict[str, Any]:
+    """A tool result with what differs between two equal calls left out (ids, timestamps)."""
+    if result.get("isError"):
+        return result
+    (text,) = result["content"]
+    strip = lambda task: {key: value for key, value in task.items() if key not in VARYING}  # noqa: E731
+    return {
+        **result,
+        "content": [{**text, "text": strip(json.loads(text["text"]))}],
+        "structuredContent": strip(result["structuredContent"]),
+    }
+
+
+CALLS = [
+    ("add_task", {"title": "file taxes", "priority": "high", "tags": ["#money"], "due": "2027-04-15"}),
+    ("add_task", {"title": "x", "priority": "urgent"}),
+    ("add_task", {"title": "x", "colour": "red"}),
+    ("add_task", {"title": "nul \x00 inside"}),
+    ("get_task", {"task_id": 10**30}),
+    ("complete_task", {"task_id": "1"}),
+    ("delete_completed_tasks", {}),
+]
+
+
+def test_calls_answered_directly_are_answered_as_the_sdk_answers_them(client):
+    """Before `notifications/initialized` the SDK's session answers a call; from then on the server does itself.
+    Successes, argument errors, unknown ids and refusals come back as the same JSON either way."""
+    through_sdk = [comparable(client.call(name, **arguments)) for name, arguments in CALLS]
+    client.send("notifications/initialized", request=False)
+    direct = [comparable(client.call(name, **arguments)) for name, arguments in CALLS]
+    assert direct == through_sdk
+    assert [result.get("isError", False) for result in direct] == [False, True, True, True, True, True, False]
+    assert "unknown argument(s) 'colour'" in direct[2]["content"][0]["text"]
+
+
+def test_a_call_held_up_on_the_write_lock_blocks_no_ping_and_can_be_cancelled(client, database):
+    """Through the SDK's session alone, a cancelled call still running in its worker thread answered once more when
+    it finished, and the session's assertion against that stopped the server."""
+    client.send("notifications/initialized", request=False)
+    holder = sqlite3.connect(database, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # another process holds SQLite's write lock
+        held = client.send("tools/call", {"name": "add_task", "arguments": {"title": "held up"}})
+        cancelled = client.send("tools/call", {"name": "add_task", "arguments": {"title": "given up"}})
+        assert client.ask("ping")["result"] == {}
+        client.send("notifications/cancelled", {"requestId": cancelled}, request=False)
+        error = {"code": 0, "message": "Request cancelled"}  # as the SDK answers it
+        assert client.answer() == {"jsonrpc": "2.0", "id": cancelled, "error": error}
+        holder.execute("COMMIT")
+        answer = client.answer()
+    finally:
+        holder.close()
+    assert answer["id"] == held
+    assert answer["result"]["structuredContent"]["title"] == "held up"
+    # The cancelled call is never answered a second time; the next answer is the next request's.
+    assert client.ask("ping")["result"] == {}
+    titles = [task["title"] for task in client.call("list_tasks")["structuredContent"]["tasks"]]
+    assert titles == ["held up", "given up"]  # a cancelled call is not undone: it had started, as with the SDK
+
+
+def test_a_call_under_way_when_the_input_ends_is_still_answered(client, database):
+    """A client may close its side after its last request; the SDK's session dropped that answer."""
+    client.send("notifications/initialized", request=False)
+    holder = sqlite3.connect(database, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    held = client.send("tools/call", {"name": "add_task", "arguments": {"title": "last words"}})
+    assert client.process.stdin is not None
+    client.process.stdin.close()
+    holder.execute("COMMIT")
+    holder.close()
+    answer = client.answer()
+    assert (answer["id"], answer["result"]["structuredContent"]["title"]) == (held, "last words")
+    assert client.process.wait(timeout=30) == 0
