@@ -9,6 +9,7 @@ same. Anything else (a regular file, say) falls back to the SDK's transport.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -24,6 +25,10 @@ from mcp_server.arguments import StrictToolServer
 from mcp_server.direct_calls import DirectToolCalls
 
 CHUNK = 1 << 16
+UNREADABLE = {
+    "code": types.INVALID_REQUEST,
+    "message": 'Invalid Request: a request needs "jsonrpc": "2.0", a method name and params that are an object',
+}
 
 Streams = tuple[MemoryObjectReceiveStream[SessionMessage | Exception], MemoryObjectSendStream[SessionMessage]]
 
@@ -77,6 +82,16 @@ async def _pumped(
         writer.write(line)
         await writer.drain()
 
+    async def hand_on(line: bytes) -> None:
+        message = _parsed(line)
+        if isinstance(message, Exception) and (request_id := _request_id(line)) is not None:
+            # JSON-RPC answers a request it cannot read; the SDK's session would only log it, leaving the client
+            # waiting for an answer that never comes.
+            answer = {"jsonrpc": "2.0", "id": request_id, "error": UNREADABLE}
+            await write_line(json.dumps(answer, separators=(",", ":")).encode() + b"\n")
+        else:
+            await incoming_writer.send(message)
+
     async def read_lines(direct: DirectToolCalls) -> None:
         async with incoming_writer:
             pending = b""
@@ -84,9 +99,9 @@ async def _pumped(
                 *lines, pending = (pending + chunk).split(b"\n")
                 for line in lines:
                     if not direct.take(line):
-                        await incoming_writer.send(_parsed(line))
+                        await hand_on(line)
             if pending.strip() and not direct.take(pending):
-                await incoming_writer.send(_parsed(pending))
+                await hand_on(pending)
 
     async def write_lines() -> None:
         async with outgoing_reader:
@@ -99,6 +114,16 @@ async def _pumped(
         group.start_soon(read_lines, DirectToolCalls(server, group, write_line))
         group.start_soon(write_lines)
         yield incoming, outgoing  # the session closes both when the input ends; then the pumps end too
+
+
+def _request_id(line: bytes) -> int | str | None:
+    """The id of what looks like a request, if it has one MCP allows (a string or an integer)."""
+    try:
+        message = json.loads(line.decode("utf-8", errors="replace"))
+    except ValueError:
+        return None
+    request_id = message.get("id") if isinstance(message, dict) and "method" in message else None
+    return request_id if isinstance(request_id, int | str) and not isinstance(request_id, bool) else None
 
 
 def _parsed(line: bytes) -> SessionMessage | Exception:

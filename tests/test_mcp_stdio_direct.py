@@ -148,3 +148,22 @@ def test_a_call_under_way_when_the_input_ends_is_still_answered(client, database
     answer = client.answer()
     assert (answer["id"], answer["result"]["structuredContent"]["title"]) == (held, "last words")
     assert client.process.wait(timeout=30) == 0
+
+
+@pytest.mark.parametrize(
+    "request_line",
+    [
+        {"jsonrpc": "2.0", "id": "odd", "method": "tools/call", "params": ["add_task"]},
+        {"jsonrpc": "1.0", "id": "odd", "method": "ping"},
+        {"jsonrpc": "2.0", "id": "odd", "method": 7},
+    ],
+    ids=["params-a-list", "old-version", "method-a-number"],
+)
+def test_a_request_that_cannot_be_read_is_answered_invalid_request(client, request_line):
+    """The SDK's session only logged these, and the client waited for an answer forever."""
+    assert client.process.stdin is not None
+    client.process.stdin.write(json.dumps(request_line).encode() + b"\n")
+    client.process.stdin.flush()
+    answer = client.answer()
+    assert (answer["id"], answer["error"]["code"]) == ("odd", -32600)
+    assert client.ask("ping")["result"] == {}
