@@ -352,7 +352,8 @@ def header(options: argparse.Namespace, url: str, backlog: Backlog) -> str:
                 "in-process",
                 "InProcessTransport(consumers_for(runtime)): the recurrence consumer (completed events; "
                 "recurring ones add a task and a task.created event, relayed in the same drain) plus a recording "
-                "consumer of every event (inbox row + commit each)",
+                "consumer of every event; each consumer takes a batch's new events in one transaction (an inbox row "
+                "each, one commit)",
             ),
             ("timed", "Relay.publish_batch in a loop until it publishes nothing (= Relay.drain)"),
             ("machine", f"{machine()} at start; relay, consumers, sidecar and PostgreSQL share it"),

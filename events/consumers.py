@@ -238,18 +238,9 @@ class Consumers:
         return [Outcome.success] * len(events)
 
     def _handle_in(self, session: Session, subscription: Subscription, events: list[Event]) -> None:
-        """Record the events not seen before in the consumer's inbox and handle them; forget their failures.
-
-        One round trip decides which are new: the inbox INSERT skips the entries it holds already (handled before,
-        or by a concurrent delivery, which it waits for) and returns the ones it added.
-        """
-        name = subscription.name
+        """Record the events not seen before in the consumer's inbox, forget their failures, and handle them."""
         by_key = {(event.source, event.id): event for event in events}
-        now = utcnow()
-        entries = [{"consumer": name, "source": source, "event_id": id, "handled_at": now} for source, id in by_key]
-        insert = conflict_insert(session.get_bind().dialect.name)(_INBOX).on_conflict_do_nothing()
-        rows = session.execute(insert.returning(_INBOX.c.source, _INBOX.c.event_id), entries)
-        added = {(source, event_id) for source, event_id in rows}
+        added = _record_new(session, subscription.name, list(by_key))
         fresh = [event for key, event in by_key.items() if key in added]
         if fresh and subscription.prepare is not None:
             subscription.prepare(session, fresh)
@@ -259,13 +250,6 @@ class Consumers:
                     subscription.handler(session, event)
             except Exception as error:
                 raise _HandlerFailed(event, error) from error
-        if added:
-            session.execute(
-                delete(DeliveryFailure).where(
-                    DeliveryFailure.consumer == name,
-                    tuple_(DeliveryFailure.source, DeliveryFailure.event_id).in_(list(by_key)),
-                )
-            )
 
     @contextmanager
     def _bounded_transaction(self) -> Iterator[Session]:
@@ -306,6 +290,46 @@ class Consumers:
             return Outcome.drop
         log.warning("%s failed on event %s (attempt %d, will retry): %s", subscription.name, event.id, attempts, reason)
         return Outcome.retry
+
+
+# On PostgreSQL, one statement of the same text whatever the batch's size (parsed and planned once): the inbox
+# entries of the batch, and, if any was new, the batch's failures forgotten.
+_RECORD_NEW = text("""
+    WITH batch AS (
+        SELECT * FROM unnest(CAST(:sources AS text[]), CAST(:ids AS text[])) AS batch (source, event_id)
+    ), added AS (
+        INSERT INTO inbox (consumer, source, event_id, handled_at)
+        SELECT :consumer, source, event_id, :now FROM batch
+        ON CONFLICT DO NOTHING
+        RETURNING source, event_id
+    ), forgotten AS (
+        DELETE FROM delivery_failures
+        WHERE consumer = :consumer AND (source, event_id) IN (SELECT * FROM batch) AND EXISTS (SELECT FROM added)
+    )
+    SELECT source, event_id FROM added
+""")
+
+
+def _record_new(session: Session, consumer: str, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Add the consumer's inbox entries for these events (source, id); the ones it did not hold already.
+
+    The INSERT skips the entries it holds (handled before, or by a concurrent delivery, which it waits for), so
+    one round trip decides which events are new. Should any be, the failures of the batch's events are deleted:
+    handled, they are no longer failing (and a rollback brings the failures back).
+    """
+    now = utcnow()
+    if session.get_bind().dialect.name == "postgresql":
+        sources, ids = [source for source, _ in keys], [id for _, id in keys]
+        rows = session.execute(_RECORD_NEW, {"consumer": consumer, "sources": sources, "ids": ids, "now": now})
+        return {(source, event_id) for source, event_id in rows}
+    entries = [{"consumer": consumer, "source": source, "event_id": id, "handled_at": now} for source, id in keys]
+    insert = conflict_insert("sqlite")(_INBOX).on_conflict_do_nothing()
+    rows = session.execute(insert.returning(_INBOX.c.source, _INBOX.c.event_id), entries)
+    added = {(source, event_id) for source, event_id in rows}
+    if added:
+        batch = tuple_(DeliveryFailure.source, DeliveryFailure.event_id).in_(keys)
+        session.execute(delete(DeliveryFailure).where(DeliveryFailure.consumer == consumer, batch))
+    return added
 
 
 def _record_failure(

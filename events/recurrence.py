@@ -22,7 +22,7 @@ from mcp_server.service import add_next_occurrence, to_public
 log = logging.getLogger(__name__)
 
 CONSUMER = "recurrence"
-_LOCKED = "recurrence: locked tasks"  # session.info key: the tasks lock_completed_tasks found, by id (None: none)
+_LOCKED = "recurrence: locked tasks"  # session.info key: lock_completed_tasks's tasks and owners, by id (None: none)
 _ID_MAX = 2**63 - 1
 
 
@@ -40,13 +40,24 @@ class _Completion(BaseModel):
 
 
 def lock_completed_tasks(session: Session, events: list[Event]) -> None:
-    """Lock the tasks a transaction's completions name in one statement, in id order (as every batch does, so
-    two never wait on each other), for their handlers to find."""
+    """Lock the tasks a transaction's completions name in one statement, for their handlers to find."""
     ids = sorted({claim.task.id for event in events if (claim := _claim(event)) is not None})
     if not ids:  # none readable: each handler says why
         return
-    found = session.scalars(select(Task).where(col(Task.id).in_(ids)).order_by(col(Task.id)).with_for_update())
-    session.info[_LOCKED] = dict.fromkeys(ids) | {task.id: task for task in found}
+    session.info[_LOCKED] = dict.fromkeys(ids) | _lock(session, ids)
+
+
+def _lock(session: Session, ids: list[int]) -> dict[int, tuple[Task, User]]:
+    """The tasks, locked in id order (as every transaction takes them, so two never wait on each other), with their
+    owners, unlocked: continuing a series needs the owner, and a query of its own for each would cost a round trip."""
+    rows = session.execute(
+        select(Task, User)
+        .join(User, col(User.id) == col(Task.user_id))
+        .where(col(Task.id).in_(ids))
+        .order_by(col(Task.id))
+        .with_for_update(of=Task)  # type: ignore[arg-type]
+    )
+    return {task.id: (task, owner) for task, owner in rows}
 
 
 def _claim(event: Event) -> _Completion | None:
@@ -56,13 +67,13 @@ def _claim(event: Event) -> _Completion | None:
         return None
 
 
-def _locked_task(session: Session, task_id: int) -> Task | None:
+def _locked_task(session: Session, task_id: int) -> tuple[Task, User] | None:
     """The task, locked, so a reopen or edit committing meanwhile cannot slip between the checks and the next
-    occurrence."""
-    locked: dict[int, Task | None] = session.info.get(_LOCKED, {})
+    occurrence; and its owner."""
+    locked: dict[int, tuple[Task, User] | None] = session.info.get(_LOCKED, {})
     if task_id in locked:
         return locked[task_id]
-    return session.scalars(select(Task).where(Task.id == task_id).with_for_update()).first()
+    return _lock(session, [task_id]).get(task_id)
 
 
 def on_task_completed(session: Session, event: Event) -> None:
@@ -72,10 +83,11 @@ def on_task_completed(session: Session, event: Event) -> None:
         first = error.errors(include_input=False, include_url=False)[0]
         where = ".".join(str(part) for part in first["loc"])
         raise MalformedEvent(f"task.completed without a valid {where}: {first['msg']}") from None
-    task = _locked_task(session, claim.task.id)
-    if task is None or task.user_id != claim.user_id or task.status != Status.completed:
+    locked = _locked_task(session, claim.task.id)
+    if locked is None or locked[0].user_id != claim.user_id or locked[0].status != Status.completed:
         log.info("event %s: task %d is not a completed task of that user; nothing to do", event.id, claim.task.id)
         return
+    task, owner = locked
     if not _is_due_at(task, claim.task.due):
         log.info("event %s: task %d has moved since; nothing to do", event.id, claim.task.id)
         return
@@ -83,10 +95,7 @@ def on_task_completed(session: Session, event: Event) -> None:
         # Undone and completed again: that later completion's own event continues the series.
         log.info("event %s: task %d was completed again since; nothing to do", event.id, claim.task.id)
         return
-    if not task.recurrence:  # most completions end no series: the owner need not be read
-        return
-    owner = session.get(User, task.user_id)
-    if owner is None:
+    if not task.recurrence:
         return
     actor = actor_for(owner)
     add_next_occurrence(session, actor=actor, completed=to_public(task, actor.zone), now=utcnow(), caused_by=event.id)

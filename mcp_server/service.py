@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, type_coerce, update
+from sqlalchemy import ColumnElement, Insert, and_, delete, func, insert, or_, select, type_coerce, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from mcp_server import search
+from mcp_server.db import conflict_insert
 from mcp_server.errors import InvalidField, TaskNotFound
 from mcp_server.event_catalog import EventType
 from mcp_server.models import (
@@ -288,14 +290,22 @@ def add_next_occurrence(
     if completed.remind_at is not None:
         lead = _start_of_due(due, actor.zone) - datetime.fromisoformat(completed.remind_at)
         task.remind_at = task.due_at - lead  # type: ignore[operator]
-    try:
-        with session.begin_nested():
-            session.add(task)
-            session.flush()
-    except IntegrityError:
+    # A clash on that index skips the INSERT rather than failing it: no savepoint, and no ORM flush (nothing reads
+    # the task back).
+    connection = session.connection()
+    values = {name: getattr(task, name) for name in _INSERTED_COLUMNS}
+    task.id = connection.execute(_insert_occurrence(connection.dialect.name), values).scalar()
+    if task.id is None:
         return None
     record_event(session, EventType.task_created, task, actor, caused_by=caused_by)
     return task
+
+
+@cache
+def _insert_occurrence(dialect_name: str) -> Insert:
+    """INSERT of a task that does nothing should its series already have an occurrence due then."""
+    table = Task.__table__
+    return conflict_insert(dialect_name)(table).on_conflict_do_nothing().returning(table.c.id)  # type: ignore[no-any-return]
 
 
 def _parse_public_when(value: str) -> date | datetime:
