@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from opentelemetry.propagate import inject
-from sqlalchemy import insert, text
+from sqlalchemy import Insert, func, insert, text
 from sqlmodel import Session
 
 from mcp_server.event_catalog import EventType
@@ -20,20 +21,39 @@ _INSERT = insert(OutboxEvent.__table__)  # type: ignore[arg-type]
 
 def wake_on_commit(session: Session, channel: str) -> None:
     """Ask for `channel` to be signalled once this transaction commits (and only then)."""
-    channels: set[str] = session.info.setdefault("wake", set())
-    if channel in channels:
-        return
-    channels.add(channel)
-    if session.get_bind().dialect.name == "postgresql":
+    if _first_ask(session, channel) and session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": channel})
 
 
+def _first_ask(session: Session, channel: str) -> bool:
+    """Note `channel` for the in-process signal after commit; whether this transaction had not asked for it yet."""
+    channels: set[str] = session.info.setdefault("wake", set())
+    if channel in channels:
+        return False
+    channels.add(channel)
+    return True
+
+
+@cache
+def _notifying_insert(channels: tuple[str, ...]) -> Insert:
+    """The outbox INSERT that also queues the NOTIFY of `channels` (delivered on commit, like any NOTIFY): in the
+    same statement the wake-up costs no round trip of its own."""
+    return _INSERT.returning(*(func.pg_notify(channel, "") for channel in channels))
+
+
 def append(
-    session: Session, *, type: EventType, user_id: int, data: dict[str, Any], change_id: int | None = None
+    session: Session,
+    *,
+    type: EventType,
+    user_id: int,
+    data: dict[str, Any],
+    change_id: int | None = None,
+    wake: tuple[str, ...] = (),
 ) -> None:
     """Add an event to the outbox in the current transaction: it is published if, and only if, this commits.
 
-    `change_id` names the person's change the event belongs to, so that change can be undone as one. A plain
+    `change_id` names the person's change the event belongs to, so that change can be undone as one; the relay is
+    woken on commit, and so is whoever waits on the `wake` channels. A plain
     INSERT rather than an ORM object: nothing reads the row back in this transaction, and skipping the unit of
     work's bookkeeping is a good part of a tool call's cost.
     """
@@ -52,5 +72,9 @@ def append(
         "available_at": now,
     }
     # Values as parameters: one compiled statement, reused by every call, run on the connection without the ORM.
-    session.connection().execute(_INSERT, row)
-    wake_on_commit(session, OUTBOX_CHANNEL)
+    connection = session.connection()
+    channels = tuple(channel for channel in (OUTBOX_CHANNEL, *wake) if _first_ask(session, channel))
+    if channels and connection.dialect.name == "postgresql":
+        connection.execute(_notifying_insert(channels), row)
+    else:
+        connection.execute(_INSERT, row)

@@ -339,9 +339,8 @@ def record_event(
     from mcp_server import outbox  # with the event tables: commands that only read never load them
 
     change_id = None if made_at is None else current_change(session, actor=actor, made_at=made_at)
-    outbox.append(session, type=type, user_id=actor.user_id, data=data, change_id=change_id)
-    if task.remind_at is not None:
-        outbox.wake_on_commit(session, outbox.REMINDERS_CHANNEL)
+    wake = (outbox.REMINDERS_CHANNEL,) if task.remind_at is not None else ()
+    outbox.append(session, type=type, user_id=actor.user_id, data=data, change_id=change_id, wake=wake)
 
 
 # A plain INSERT, like the task's and its event's: nothing reads the row back as an object.
