@@ -22,7 +22,6 @@ from mcp_server.event_catalog import EventType
 from mcp_server.models import (
     PRIORITY_BY_RANK,
     BulkDeleteResult,
-    Change,
     Priority,
     Status,
     Task,
@@ -338,20 +337,25 @@ def record_event(
         data["caused_by"] = caused_by
     from mcp_server import outbox  # with the event tables: commands that only read never load them
 
-    change_id = None if made_at is None else current_change(session, actor=actor, made_at=made_at)
     wake = (outbox.REMINDERS_CHANNEL,) if task.remind_at is not None else ()
-    outbox.append(session, type=type, user_id=actor.user_id, data=data, change_id=change_id, wake=wake)
-
-
-# A plain INSERT, like the task's and its event's: nothing reads the row back as an object.
-_INSERT_CHANGE = insert(Change.__table__).returning(Change.__table__.c.id)
+    if made_at is None or "change" in session.info:
+        change_id = None if made_at is None else session.info["change"]
+        outbox.append(session, type=type, user_id=actor.user_id, data=data, change_id=change_id, wake=wake)
+        return
+    # The unit of work's change is recorded with its first event (in the same statement, where the database can).
+    change = {"user_id": actor.user_id, "made_at": made_at, "undoes": None}
+    session.info["change"] = outbox.append(
+        session, type=type, user_id=actor.user_id, data=data, change=change, wake=wake
+    )
 
 
 def current_change(session: Session, *, actor: Actor, made_at: datetime, undoes: int | None = None) -> int:
     """The id of this unit of work's change, recorded on first use: everything one call does is undone together."""
     if "change" not in session.info:
+        from mcp_server import outbox
+
         row = {"user_id": actor.user_id, "made_at": made_at, "undoes": undoes}
-        session.info["change"] = session.connection().execute(_INSERT_CHANGE, row).scalar_one()
+        session.info["change"] = outbox.record_change(session, row)
     return session.info["change"]
 
 

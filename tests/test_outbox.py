@@ -11,6 +11,7 @@ from mcp_server.db import unit_of_work
 from mcp_server.errors import InvalidField
 from mcp_server.event_catalog import to_cloudevent
 from mcp_server.event_models import OutboxEvent
+from mcp_server.models import Change
 from mcp_server.service import Actor, TaskChanges, TaskCreate
 from tests.conftest import NOW
 
@@ -42,6 +43,17 @@ def test_each_change_appends_its_event_with_the_task_and_changed_fields(session,
     assert updated["changed"] == ["priority"]
     assert updated["task"]["priority"] == "high"
     assert events[2].data["task"]["status"] == "completed"
+
+
+def test_one_unit_of_work_is_one_change_of_the_person_that_all_its_events_name(session, actor):
+    first = service.add_task(session, actor=actor, data=TaskCreate(title="a"), now=NOW)
+    service.complete_task(session, actor=actor, task_id=first.id, now=NOW)
+    service.add_task(session, actor=actor, data=TaskCreate(title="b"), now=NOW)
+    events = events_of(session, actor)
+    (change_id,) = {event.change_id for event in events}
+    change = session.get(Change, change_id)
+    assert len(events) == 3
+    assert (change.user_id, change.made_at, change.undoes) == (actor.user_id, NOW, None)
 
 
 def test_an_update_that_changes_nothing_writes_no_event(session, actor):

@@ -62,7 +62,7 @@ def wired(pg_url: str, tmp_path: Path) -> Iterator[tuple[Engine, Wire]]:
     engine.dispose()
 
 
-def test_adding_a_task_is_five_round_trips_with_its_event_and_wake_up(wired):
+def test_adding_a_task_is_four_round_trips_with_its_change_event_and_wake_ups(wired):
     engine, wire = wired
     actor = new_actor(engine)  # the pooled connection is warm from here on
 
@@ -72,8 +72,8 @@ def test_adding_a_task_is_five_round_trips_with_its_event_and_wake_up(wired):
             service.add_task(session, actor=actor, data=data, now=NOW)
 
     sent = wire.round_trips(add)
-    # BEGIN (the pool's liveness check too), the task, the person's change, the event with both NOTIFYs, COMMIT.
-    assert len(ROUND_TRIP.findall(sent)) == 5, sent
+    # BEGIN (the pool's liveness check too), the task, the person's change with its event and both NOTIFYs, COMMIT.
+    assert len(ROUND_TRIP.findall(sent)) == 4, sent
     assert "'taskflow_outbox'" in sent
     assert "'taskflow_reminders'" in sent
 
