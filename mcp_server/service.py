@@ -373,7 +373,7 @@ def list_tasks(session: Session, *, actor: Actor, spec: TaskFilter, now: datetim
     # Plain rows on the connection rather than Task objects: a page is only read, so the ORM's execution and
     # identity-map bookkeeping would be wasted work.
     statement = _TASK_ROWS.where(*conditions).order_by(*ordering(spec.sort_by, spec.order)).limit(spec.limit + 1)
-    rows: list[Any] = list(session.connection().execute(statement))
+    rows: list[Any] = session.connection().execute(statement).all()
     page, more = rows[: spec.limit], len(rows) > spec.limit
     next_cursor = encode_cursor(spec.sort_by, spec.order, page[-1], cursor_key(session)) if more else None
     return TaskPage(tasks=[to_public(task, actor.zone) for task in page], next_cursor=next_cursor)

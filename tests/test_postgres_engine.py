@@ -16,7 +16,7 @@ from sqlalchemy import Engine, event, text
 from mcp_server import service
 from mcp_server.db import create_db_engine, unit_of_work
 from mcp_server.service import TaskCreate, TaskFilter
-from tests.conftest import NOW, new_actor
+from tests.conftest import NOW, migrated, new_actor
 from tests.processes import wait_until
 
 # What the client sends that waits for the server's answer: a simple query, or the Sync ending an extended one.
@@ -129,3 +129,20 @@ def test_a_pooled_connection_whose_backend_was_killed_is_replaced_before_any_wor
     engine.dispose()
     assert serving != killed
     assert [t.id for t in page.tasks] == [task.id]
+
+
+def test_moments_read_back_unchanged_whatever_zone_the_database_defaults_to(make_pg_database):
+    url = migrated(make_pg_database())
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f"ALTER DATABASE \"{url.rsplit('/', 1)[1]}\" SET timezone TO 'America/St_Johns'")
+    engine = create_db_engine(url)
+    actor = new_actor(engine)
+    with unit_of_work(engine) as session:
+        data = TaskCreate(title="call", due="2026-12-01T23:30", remind_at="2026-12-01T23:00")
+        added = service.add_task(session, actor=actor, data=data, now=NOW)
+    with unit_of_work(engine) as session:
+        page = service.list_tasks(session, actor=actor, spec=TaskFilter(due_before="2026-12-01"), now=NOW)
+        stored = service.get_task(session, actor=actor, task_id=added.id)
+    engine.dispose()
+    assert (stored.due_at, stored.remind_at, stored.created_at) == (added.due_at, added.remind_at, NOW)
+    assert [task.due for task in page.tasks] == ["2026-12-01T23:30:00+05:00"]
