@@ -250,7 +250,8 @@ def delete_completed_tasks(session: Session, *, actor: Actor, confirm: bool, now
             else "there are no completed tasks to delete"
         )
         return BulkDeleteResult(deleted=0, would_delete=count, message=message)
-    deleted = list(session.scalars(delete(Task).where(mine_completed).returning(Task)))
+    # In id order: DELETE ... RETURNING gives rows in whatever order the table holds them.
+    deleted = sorted(session.scalars(delete(Task).where(mine_completed).returning(Task)), key=lambda task: task.id)
     for task in deleted:
         record_event(session, EventType.task_deleted, task, actor, made_at=now)
     count = len(deleted)

@@ -83,6 +83,15 @@ def test_bulk_delete_writes_one_event_per_task(session, actor):
     assert sorted(deleted) == ["a", "b"]
 
 
+def test_bulk_delete_writes_its_events_in_task_order(session, actor):
+    tasks = [service.add_task(session, actor=actor, data=TaskCreate(title=title), now=NOW) for title in "abc"]
+    for task in reversed(tasks):  # the rows' newest versions now lie in the table in the opposite order
+        service.complete_task(session, actor=actor, task_id=task.id, now=NOW)
+    service.delete_completed_tasks(session, actor=actor, confirm=True, now=NOW)
+    deleted = [e.data["task"]["id"] for e in events_of(session, actor) if e.type.endswith("deleted")]
+    assert deleted == [task.id for task in tasks]
+
+
 def test_a_commit_wakes_the_outbox_and_reminder_channels(engine, actor):
     woken: list[set[str]] = []
     with unit_of_work(engine, woken.append) as session:
