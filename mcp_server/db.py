@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import URL, make_url
 from sqlmodel import Session
 
@@ -33,22 +33,48 @@ BUSY_TIMEOUT = 30
 def create_db_engine(raw_url: str) -> Engine:
     """An engine that survives dropped connections and commits durably.
 
-    Pre-ping tests each pooled connection as it is handed out, so the first request after a database restart or
-    a killed backend gets a fresh connection instead of failing on a dead one. Its errors never quote SQL
-    parameters: those are the person's data, and errors end up in logs.
+    Its errors never quote SQL parameters: those are the person's data, and errors end up in logs.
     """
     url = normalise_url(raw_url)
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
+    return _postgres_engine(url)
+
+
+def _postgres_engine(url: URL) -> Engine:
+    from psycopg import OperationalError, pq  # loaded only by engines that use it
+
     # No server-side prepared statements: transaction-mode poolers (Neon's, Supabase's) cannot keep them, and
     # their generic plans misjudge search filters (a tag plus a text query took 100x longer once prepared).
-    return create_engine(
+    engine = create_engine(
         url,
-        pool_pre_ping=True,
         pool_recycle=300,
         hide_parameters=True,
         connect_args={"prepare_threshold": None, "connect_timeout": CONNECT_TIMEOUT},
     )
+
+    @event.listens_for(engine, "connect")
+    def _utc(dbapi_connection: Any, _record: Any) -> None:
+        # Moments are read back in the session's time zone and then converted to UTC (models.UTCDateTime). In UTC
+        # already, the driver reads them at half the cost it pays for a named zone (a server's default 'Etc/UTC'
+        # is one). Every value carries its offset, so the zone changes no moment and no query depends on it.
+        dbapi_connection.pgconn.exec_(b"SET TIME ZONE 'UTC'")
+
+    @event.listens_for(engine, "checkout")
+    def _begin_or_replace(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        # The transaction begins as the connection is handed out, and that BEGIN is the liveness check: the first
+        # request after a database restart or a killed backend gets a fresh connection (the pool replaces every
+        # connection older than the dead one) instead of failing. The driver would send this BEGIN before the
+        # first statement anyway, so the check costs no round trip of its own, as a ping before it would. The
+        # engine never sets autocommit or an isolation level, which the driver cannot change inside a transaction.
+        try:
+            begun = dbapi_connection.pgconn.exec_(b"BEGIN").status == pq.ExecStatus.COMMAND_OK
+        except OperationalError:  # the connection was already known to be closed
+            begun = False
+        if not begun:
+            raise exc.InvalidatePoolError("a pooled connection could not begin a transaction")
+
+    return engine
 
 
 def _sqlite_engine(url: URL) -> Engine:

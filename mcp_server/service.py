@@ -24,7 +24,6 @@ from mcp_server.event_catalog import EventType
 from mcp_server.models import (
     PRIORITY_BY_RANK,
     BulkDeleteResult,
-    Change,
     Priority,
     Status,
     Task,
@@ -253,7 +252,8 @@ def delete_completed_tasks(session: Session, *, actor: Actor, confirm: bool, now
             else "there are no completed tasks to delete"
         )
         return BulkDeleteResult(deleted=0, would_delete=count, message=message)
-    deleted = list(session.scalars(delete(Task).where(mine_completed).returning(Task)))
+    # In id order: DELETE ... RETURNING gives rows in whatever order the table holds them.
+    deleted = sorted(session.scalars(delete(Task).where(mine_completed).returning(Task)), key=lambda task: task.id)
     for task in deleted:
         record_event(session, EventType.task_deleted, task, actor, made_at=now)
     count = len(deleted)
@@ -348,21 +348,25 @@ def record_event(
         data["caused_by"] = caused_by
     from mcp_server import outbox  # with the event tables: commands that only read never load them
 
-    change_id = None if made_at is None else current_change(session, actor=actor, made_at=made_at)
-    outbox.append(session, type=type, user_id=actor.user_id, data=data, change_id=change_id)
-    if task.remind_at is not None:
-        outbox.wake_on_commit(session, outbox.REMINDERS_CHANNEL)
-
-
-# A plain INSERT, like the task's and its event's: nothing reads the row back as an object.
-_INSERT_CHANGE = insert(Change.__table__).returning(Change.__table__.c.id)
+    wake = (outbox.REMINDERS_CHANNEL,) if task.remind_at is not None else ()
+    if made_at is None or "change" in session.info:
+        change_id = None if made_at is None else session.info["change"]
+        outbox.append(session, type=type, user_id=actor.user_id, data=data, change_id=change_id, wake=wake)
+        return
+    # The unit of work's change is recorded with its first event (in the same statement, where the database can).
+    change = {"user_id": actor.user_id, "made_at": made_at, "undoes": None}
+    session.info["change"] = outbox.append(
+        session, type=type, user_id=actor.user_id, data=data, change=change, wake=wake
+    )
 
 
 def current_change(session: Session, *, actor: Actor, made_at: datetime, undoes: int | None = None) -> int:
     """The id of this unit of work's change, recorded on first use: everything one call does is undone together."""
     if "change" not in session.info:
+        from mcp_server import outbox
+
         row = {"user_id": actor.user_id, "made_at": made_at, "undoes": undoes}
-        session.info["change"] = session.connection().execute(_INSERT_CHANGE, row).scalar_one()
+        session.info["change"] = outbox.record_change(session, row)
     return session.info["change"]
 
 
@@ -380,7 +384,7 @@ def list_tasks(session: Session, *, actor: Actor, spec: TaskFilter, now: datetim
     # Plain rows on the connection rather than Task objects: a page is only read, so the ORM's execution and
     # identity-map bookkeeping would be wasted work.
     statement = _TASK_ROWS.where(*conditions).order_by(*ordering(spec.sort_by, spec.order)).limit(spec.limit + 1)
-    rows: list[Any] = list(session.connection().execute(statement))
+    rows: list[Any] = session.connection().execute(statement).all()
     page, more = rows[: spec.limit], len(rows) > spec.limit
     next_cursor = encode_cursor(spec.sort_by, spec.order, page[-1], cursor_key(session)) if more else None
     return TaskPage(tasks=[to_public(task, actor.zone) for task in page], next_cursor=next_cursor)

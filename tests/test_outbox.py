@@ -11,6 +11,7 @@ from mcp_server.db import unit_of_work
 from mcp_server.errors import InvalidField
 from mcp_server.event_catalog import to_cloudevent
 from mcp_server.event_models import OutboxEvent
+from mcp_server.models import Change
 from mcp_server.service import Actor, TaskChanges, TaskCreate
 from tests.conftest import NOW
 
@@ -44,6 +45,17 @@ def test_each_change_appends_its_event_with_the_task_and_changed_fields(session,
     assert events[2].data["task"]["status"] == "completed"
 
 
+def test_one_unit_of_work_is_one_change_of_the_person_that_all_its_events_name(session, actor):
+    first = service.add_task(session, actor=actor, data=TaskCreate(title="a"), now=NOW)
+    service.complete_task(session, actor=actor, task_id=first.id, now=NOW)
+    service.add_task(session, actor=actor, data=TaskCreate(title="b"), now=NOW)
+    events = events_of(session, actor)
+    (change_id,) = {event.change_id for event in events}
+    change = session.get(Change, change_id)
+    assert len(events) == 3
+    assert (change.user_id, change.made_at, change.undoes) == (actor.user_id, NOW, None)
+
+
 def test_an_update_that_changes_nothing_writes_no_event(session, actor):
     task = service.add_task(session, actor=actor, data=TaskCreate(title="same", priority="low"), now=NOW)
     service.update_task(session, actor=actor, task_id=task.id, changes=TaskChanges(priority="low"), now=NOW)
@@ -69,6 +81,15 @@ def test_bulk_delete_writes_one_event_per_task(session, actor):
     service.delete_completed_tasks(session, actor=actor, confirm=True, now=NOW)
     deleted = [e.data["task"]["title"] for e in events_of(session, actor) if e.type.endswith("deleted")]
     assert sorted(deleted) == ["a", "b"]
+
+
+def test_bulk_delete_writes_its_events_in_task_order(session, actor):
+    tasks = [service.add_task(session, actor=actor, data=TaskCreate(title=title), now=NOW) for title in "abc"]
+    for task in reversed(tasks):  # the rows' newest versions now lie in the table in the opposite order
+        service.complete_task(session, actor=actor, task_id=task.id, now=NOW)
+    service.delete_completed_tasks(session, actor=actor, confirm=True, now=NOW)
+    deleted = [e.data["task"]["id"] for e in events_of(session, actor) if e.type.endswith("deleted")]
+    assert deleted == [task.id for task in tasks]
 
 
 def test_a_commit_wakes_the_outbox_and_reminder_channels(engine, actor):
