@@ -283,7 +283,7 @@ def create_mcp_server(
         before that (an undo is never undone by the next one). undone=false: there was nothing to undo. An error
         means the task was changed since in a way the undo would overwrite: tell the person, do not retry.
         """
-        from mcp_server import undo  # with the event tables, which a server that never undoes need not load
+        from mcp_server import undo  # with the event tables: loaded by the first undo or write, not at start-up
 
         return await run(lambda s, actor, now: undo.undo_last_change(s, actor=actor, now=now))
 
