@@ -27,7 +27,6 @@ from agent.interpreter import (
     Undo,
     interpret,
 )
-from agent.references import closest
 from agent.render import describe, task_list, when_text
 
 HELP = (
@@ -252,7 +251,11 @@ def _candidates(tasks: list[dict[str, Any]], command: ChangeTask) -> list[dict[s
     """The tasks the name refers to: an exact title wins; else the closest fuzzy matches, all of those close to the
     best; open tasks win over completed ones (but for reopening)."""
     name = _fold(command.name)
-    pool = [task for task in tasks if _fold(task["title"]) == name] or closest(name, tasks)
+    pool = [task for task in tasks if _fold(task["title"]) == name]
+    if not pool:
+        from agent.references import closest  # with rapidfuzz, which turns that add or list tasks never need
+
+        pool = closest(name, tasks)
     if command.action != "reopen" and len(pool) > 1:
         pool = [task for task in pool if task["status"] == "open"] or pool
     return pool

@@ -222,3 +222,12 @@ class BulkDeleteResult(BaseModel):
     deleted: int = PydanticField(description="How many tasks were deleted")
     would_delete: int = PydanticField(description="How many completed tasks exist and would go with confirm=true")
     message: str
+
+
+class UndoResult(BaseModel):
+    undone: bool = PydanticField(description="Whether a change was undone")
+    message: str = PydanticField(description="What was undone, in words")
+    restored: list[TaskPublic] = PydanticField(
+        description="Tasks as they are after the undo (recreated, reopened, restored)"
+    )
+    removed: list[TaskPublic] = PydanticField(description="Tasks the undo deleted")

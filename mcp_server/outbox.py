@@ -5,10 +5,10 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from opentelemetry.propagate import inject
 from sqlalchemy import Insert, bindparam, func, insert, select, text
 from sqlmodel import Session
 
+from mcp_server import telemetry
 from mcp_server.event_catalog import EventType
 from mcp_server.event_models import OutboxEvent, new_event_id
 from mcp_server.models import Change, utcnow
@@ -84,8 +84,7 @@ def append(
     and so is whoever waits on the `wake` channels. A plain INSERT rather than an ORM object: nothing reads the row
     back in this transaction, and skipping the unit of work's bookkeeping is a good part of a tool call's cost.
     """
-    carrier: dict[str, str] = {}
-    inject(carrier)
+    carrier = telemetry.current_trace_context()
     now = utcnow()
     row = {
         "event_id": new_event_id(),

@@ -11,44 +11,90 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from functools import wraps
+from functools import cache, wraps
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
-from opentelemetry import trace
-from opentelemetry.propagate import extract, inject
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.registry import Collector
-
 if TYPE_CHECKING:
+    from opentelemetry.trace import Span, Tracer, TracerProvider
+    from prometheus_client import Counter, Histogram
     from prometheus_client.metrics_core import Metric
     from sqlmodel import Session
 
     from mcp_server.config import Settings
 
-tracer = trace.get_tracer("taskflow")
+# OpenTelemetry and the Prometheus client are imported on first use: a command that records nothing (listing tasks,
+# say) never loads them.
 _tracing = False  # whether spans are recorded at all
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 LATENESS_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 21600.0, 86400.0)
 
-TOOL_CALLS = Histogram(
-    "taskflow_tool_call_seconds", "Task tool calls served, by tool and outcome", ["tool", "outcome"],
-    buckets=LATENCY_BUCKETS,
-)  # fmt: skip
-CHAT_TURNS = Counter("taskflow_chat_turns", "Chat turns run by the agent, by outcome", ["outcome"])
-MODEL_ROUNDS = Counter("taskflow_model_rounds", "Model rounds (one request to the model each) within chat turns")
-CONSUMER_FAILURES = Counter(
-    "taskflow_consumer_failures", "Event handler failures, by consumer and the error's kind", ["consumer", "kind"]
-)
-REMINDER_LATENESS = Histogram(
-    "taskflow_reminder_lateness_seconds", "How long after its time each reminder fired", buckets=LATENESS_BUCKETS
-)
+
+@dataclass(frozen=True)
+class Metrics:
+    tool_calls: Histogram
+    chat_turns: Counter
+    model_rounds: Counter
+    consumer_failures: Counter
+    reminder_lateness: Histogram
+
+
+_metrics: Metrics | None = None
+_metrics_made = threading.Lock()  # a family registered twice would be refused
+
+
+def metrics() -> Metrics:
+    """This process's metrics, registered with Prometheus's default registry the first time they are needed."""
+    global _metrics
+    if _metrics is None:
+        with _metrics_made:
+            if _metrics is None:
+                _metrics = _register_metrics()
+    return _metrics
+
+
+def _register_metrics() -> Metrics:
+    from prometheus_client import Counter, Histogram
+
+    return Metrics(
+        tool_calls=Histogram(
+            "taskflow_tool_call_seconds",
+            "Task tool calls served, by tool and outcome",
+            ["tool", "outcome"],
+            buckets=LATENCY_BUCKETS,
+        ),
+        chat_turns=Counter("taskflow_chat_turns", "Chat turns run by the agent, by outcome", ["outcome"]),
+        model_rounds=Counter("taskflow_model_rounds", "Model rounds (one request to the model each) within chat turns"),
+        consumer_failures=Counter(
+            "taskflow_consumer_failures",
+            "Event handler failures, by consumer and the error's kind",
+            ["consumer", "kind"],
+        ),
+        reminder_lateness=Histogram(
+            "taskflow_reminder_lateness_seconds",
+            "How long after its time each reminder fired",
+            buckets=LATENESS_BUCKETS,
+        ),
+    )
+
+
+@cache
+def _tracer() -> Tracer:
+    from opentelemetry import trace
+
+    return trace.get_tracer("taskflow")
+
+
+def _loaded_trace_api() -> ModuleType | None:
+    """OpenTelemetry's trace API if anything has loaded it; until then no span can be current."""
+    return sys.modules.get("opentelemetry.trace")
 
 
 # Logs.
@@ -64,8 +110,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        span = trace.get_current_span().get_span_context()
-        if span.is_valid:
+        trace = _loaded_trace_api()
+        span = trace.get_current_span().get_span_context() if trace is not None else None
+        if trace is not None and span is not None and span.is_valid:
             entry["trace_id"] = trace.format_trace_id(span.trace_id)
             entry["span_id"] = trace.format_span_id(span.span_id)
         if record.exc_info:
@@ -119,6 +166,8 @@ def configure(settings: Settings) -> None:
 def trace_with(provider: TracerProvider) -> None:
     """Record spans through `provider` from now on (once per process, as OpenTelemetry allows)."""
     global _tracing
+    from opentelemetry import trace
+
     trace.set_tracer_provider(provider)
     _tracing = True
 
@@ -128,16 +177,16 @@ def tracing() -> bool:
 
 
 def _span(name: str, **options: Any) -> AbstractContextManager[Any]:
-    return tracer.start_as_current_span(name, **options) if _tracing else nullcontext()
+    return _tracer().start_as_current_span(name, **options) if _tracing else nullcontext()
 
 
 @contextmanager
 def child_span(name: str) -> Iterator[None]:
     """A span for work inside a traced request only: background loops (relay claims, polls) start no traces."""
-    if not _tracing or not trace.get_current_span().is_recording():
+    if not _tracing or not _loaded_trace_api().get_current_span().is_recording():  # type: ignore[union-attr]
         yield
         return
-    with tracer.start_as_current_span(name):
+    with _tracer().start_as_current_span(name):
         yield
 
 
@@ -148,15 +197,15 @@ def chat_turn() -> Iterator[None]:
         try:
             yield
         except BaseException:
-            CHAT_TURNS.labels("error").inc()
+            metrics().chat_turns.labels("error").inc()
             raise
-        CHAT_TURNS.labels("ok").inc()
+        metrics().chat_turns.labels("ok").inc()
 
 
 @contextmanager
 def model_round(number: int) -> Iterator[None]:
     """The span and count of one model round: the request to the model and the tool calls it asked for."""
-    MODEL_ROUNDS.inc()
+    metrics().model_rounds.inc()
     with _span("model round", attributes={"taskflow.round": number}):
         yield
 
@@ -167,10 +216,20 @@ def calling_tool(name: str) -> Iterator[dict[str, str]]:
     if not _tracing:
         yield {}
         return
-    with tracer.start_as_current_span(f"call {name}", kind=SpanKind.CLIENT, attributes={"mcp.tool": name}):
-        carrier: dict[str, str] = {}
+    from opentelemetry.trace import SpanKind
+
+    with _tracer().start_as_current_span(f"call {name}", kind=SpanKind.CLIENT, attributes={"mcp.tool": name}):
+        yield current_trace_context()
+
+
+def current_trace_context() -> dict[str, str]:
+    """The current span's context as W3C trace headers (traceparent), to travel with a message or an event."""
+    carrier: dict[str, str] = {}
+    if _loaded_trace_api() is not None:
+        from opentelemetry.propagate import inject
+
         inject(carrier)
-        yield carrier
+    return carrier
 
 
 R = TypeVar("R")
@@ -196,7 +255,7 @@ def served_tool_call(call: ToolCall[R]) -> ToolCall[R]:
             outcome = "ok"
             return result
         finally:
-            TOOL_CALLS.labels(name, outcome).observe(time.perf_counter() - started)
+            metrics().tool_calls.labels(name, outcome).observe(time.perf_counter() - started)
 
     return observed
 
@@ -205,10 +264,13 @@ def _served_span(server: _ToolServer, name: str) -> AbstractContextManager[Any]:
     """The server's span of a tool call, continuing the trace the caller sent in `_meta`."""
     if not _tracing:
         return nullcontext()
+    from opentelemetry.propagate import extract
+    from opentelemetry.trace import SpanKind
+
     meta = server.get_context().request_context.meta
     parent = extract(meta.model_extra or {}) if meta is not None else None
     attributes = {"mcp.tool": name}
-    return tracer.start_as_current_span(f"tool {name}", context=parent, kind=SpanKind.SERVER, attributes=attributes)
+    return _tracer().start_as_current_span(f"tool {name}", context=parent, kind=SpanKind.SERVER, attributes=attributes)
 
 
 class _Outgoing(Protocol):
@@ -229,10 +291,14 @@ async def traced_publish(publish: Callable[[Sequence[Out]], Awaitable[set[int]]]
     """Publish with a span per event continuing the trace that wrote it; the events carry on the publish span."""
     if not _tracing:
         return await publish(events)
+    from opentelemetry import trace
+    from opentelemetry.propagate import extract, inject
+    from opentelemetry.trace import SpanKind, Status, StatusCode
+
     spans: list[Span] = []
     sent: list[Out] = []
     for event in events:
-        span = tracer.start_span(
+        span = _tracer().start_span(
             f"publish {event.topic}",
             context=extract(event.cloudevent),
             kind=SpanKind.PRODUCER,
@@ -270,7 +336,7 @@ def traced_handler(consumer: str, handler: Callable[[Session, E], None]) -> Call
             try:
                 handler(session, event)
             except Exception as error:
-                CONSUMER_FAILURES.labels(consumer, type(error).__name__).inc()
+                metrics().consumer_failures.labels(consumer, type(error).__name__).inc()
                 raise
 
     return handle
@@ -280,16 +346,19 @@ def _handling_span(consumer: str, event: _Event) -> AbstractContextManager[Any]:
     """A consumer's span of one event, continuing the event's trace."""
     if not _tracing:
         return nullcontext()
+    from opentelemetry.propagate import extract
+    from opentelemetry.trace import SpanKind
+
     traceparent = getattr(event, "traceparent", None)
     parent = extract({"traceparent": traceparent}) if isinstance(traceparent, str) else None
     attributes = {"taskflow.consumer": consumer, "messaging.message.id": event.id}
-    return tracer.start_as_current_span(
+    return _tracer().start_as_current_span(
         f"handle {consumer}", context=parent, kind=SpanKind.CONSUMER, attributes=attributes
     )
 
 
 def reminder_fired(lateness: timedelta) -> None:
-    REMINDER_LATENESS.observe(max(0.0, lateness.total_seconds()))
+    metrics().reminder_lateness.observe(max(0.0, lateness.total_seconds()))
 
 
 # Metrics.
@@ -297,7 +366,9 @@ def reminder_fired(lateness: timedelta) -> None:
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-class _Fixed(Collector):
+class _Fixed:
+    """A collector of figures read for one scrape."""
+
     def __init__(self, families: Iterable[Metric]) -> None:
         self._families = list(families)
 
@@ -307,6 +378,9 @@ class _Fixed(Collector):
 
 def exposition(figures: Iterable[Metric] = ()) -> bytes:
     """This process's metrics in Prometheus text format, followed by `figures` read for this scrape."""
+    from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+
+    metrics()  # every family shows, at zero before its first use
     scrape = CollectorRegistry(auto_describe=False)
-    scrape.register(_Fixed(figures))
+    scrape.register(_Fixed(figures))  # type: ignore[arg-type]
     return generate_latest(REGISTRY) + generate_latest(scrape)

@@ -23,10 +23,10 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
-from mcp_server import service, undo
+from mcp_server import service
 from mcp_server.arguments import StrictBool, StrictToolServer, Text, WholeNumber, at_most
 from mcp_server.errors import TaskError
-from mcp_server.models import RECURRENCE_MAX, BulkDeleteResult, Priority, TaskPage, TaskPublic
+from mcp_server.models import RECURRENCE_MAX, BulkDeleteResult, Priority, TaskPage, TaskPublic, UndoResult
 from mcp_server.runtime import Runtime
 from mcp_server.service import Actor, TaskChanges, TaskCreate, TaskFilter
 
@@ -77,7 +77,7 @@ UNDO = ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=
 TaskResult = Annotated[CallToolResult, TaskPublic]
 PageResult = Annotated[CallToolResult, TaskPage]
 BulkResult = Annotated[CallToolResult, BulkDeleteResult]
-UndoResult = Annotated[CallToolResult, undo.UndoResult]
+UndoneResult = Annotated[CallToolResult, UndoResult]
 
 
 def structured(result: BaseModel) -> CallToolResult:
@@ -273,7 +273,7 @@ def create_mcp_server(
         return await run(lambda s, actor, now: service.delete_completed_tasks(s, actor=actor, confirm=confirm, now=now))
 
     @mcp.tool(annotations=UNDO, structured_output=True)
-    async def undo_last_change() -> UndoResult:
+    async def undo_last_change() -> UndoneResult:
         """Undo the person's most recent change to their tasks, made anywhere (chat, command line, any assistant)
         within the last hour. Call it only when the person asks to undo or revert; tell them the result's message.
 
@@ -283,6 +283,8 @@ def create_mcp_server(
         before that (an undo is never undone by the next one). undone=false: there was nothing to undo. An error
         means the task was changed since in a way the undo would overwrite: tell the person, do not retry.
         """
+        from mcp_server import undo  # with the event tables: loaded by the first undo or write, not at start-up
+
         return await run(lambda s, actor, now: undo.undo_last_change(s, actor=actor, now=now))
 
     return mcp

@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -20,7 +19,7 @@ from mcp_server.dates import when_text
 from mcp_server.errors import TaskError
 from mcp_server.event_catalog import EventType
 from mcp_server.event_models import OutboxEvent
-from mcp_server.models import Change, Priority, Status, Task, TaskPublic, User
+from mcp_server.models import Change, Priority, Status, Task, TaskPublic, UndoResult, User
 from mcp_server.service import Actor, current_change, record_event, to_public
 from mcp_server.validation import start_of_day
 
@@ -32,13 +31,6 @@ COMPARED = ("title", "description", "status", "priority", "tags", "due", "recurr
 
 class UndoRefused(TaskError):
     """The tasks moved on since the change: undoing it would overwrite what came later."""
-
-
-class UndoResult(BaseModel):
-    undone: bool = Field(description="Whether a change was undone")
-    message: str = Field(description="What was undone, in words")
-    restored: list[TaskPublic] = Field(description="Tasks as they are after the undo (recreated, reopened, restored)")
-    removed: list[TaskPublic] = Field(description="Tasks the undo deleted")
 
 
 def undo_last_change(session: Session, *, actor: Actor, now: datetime) -> UndoResult:
