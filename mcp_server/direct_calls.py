@@ -38,6 +38,7 @@ class DirectToolCalls:
         self._running: dict[int | str, anyio.CancelScope] = {}
 
     def take(self, line: bytes) -> bool:
+        """Whether the line was handled here: a call answered directly, or a cancellation."""
         # Only lines that can be a call or the notifications it follows are parsed twice.
         if b"tools/call" not in line and b"notifications/" not in line:
             return False
@@ -50,8 +51,9 @@ class DirectToolCalls:
         method = message.get("method")
         if method == "notifications/initialized":
             self._initialised = True  # the SDK's session reads it too, and is ready from then on
-        elif method == "notifications/cancelled":
-            return self._cancel(message.get("params"))
+        elif method == "notifications/cancelled" and "id" not in message:
+            self._cancel(message.get("params"))
+            return True
         elif method == "tools/call" and self._initialised and (call := self._call(message)) is not None:
             # Cancellable from now on: a cancellation can arrive in the same read, before the call's task starts.
             self._running[call[0]] = scope = anyio.CancelScope()
@@ -86,14 +88,18 @@ class DirectToolCalls:
         body = result.model_dump_json(by_alias=True, exclude_none=True)
         await self._write(_response(request_id, f'"result":{body}'))
 
-    def _cancel(self, params: object) -> bool:
-        """Cancel a call of ours the client gave up on, answering as the SDK does; others are the SDK's."""
+    def _cancel(self, params: object) -> None:
+        """Cancel a call of ours the client gave up on, answering as the SDK does.
+
+        Cancellations of anything else are dropped, as the protocol allows: the SDK's session answers a request it
+        cancels at once, and when the request's handler was already finishing, its own answer then trips an
+        assertion that stops the server. What it handles (initialize, lists, pings, calls before the session is
+        ready) never waits on anything worth cancelling.
+        """
         request_id = params.get("requestId") if isinstance(params, dict) else None
-        if not isinstance(request_id, int | str) or (scope := self._running.get(request_id)) is None:
-            return False
-        scope.cancel()
-        self._group.start_soon(self._write, _response(request_id, CANCELLED))
-        return True
+        if isinstance(request_id, int | str) and (scope := self._running.get(request_id)) is not None:
+            scope.cancel()
+            self._group.start_soon(self._write, _response(request_id, CANCELLED))
 
 
 def _response(request_id: int | str, member: str) -> bytes:

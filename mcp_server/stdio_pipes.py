@@ -3,22 +3,25 @@
 The SDK's stdio transport reads and writes through `anyio.wrap_file`: every line in and every line out costs a hop
 to a worker thread and back. When standard input and output are pipes (as MCP clients start servers) they can be
 watched by the event loop instead; the messages and their framing (one JSON-RPC message per line, UTF-8) are the
-same. Anything else (a regular file, say) falls back to the SDK's transport.
+same. Anything else (a file of requests, /dev/null, a terminal) is read and written in a worker thread, through the
+same pump: tool calls answered directly, unreadable requests answered, calls under way answered when input ends.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
+import stat
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
+from functools import partial
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from mcp import types
-from mcp.server.stdio import stdio_server
 from mcp.shared.message import SessionMessage
 
 from mcp_server.arguments import StrictToolServer
@@ -44,23 +47,29 @@ async def serve_stdio(server: StrictToolServer) -> None:
 async def stdio_streams(server: StrictToolServer) -> AsyncIterator[Streams]:
     """The session's message streams over this process's stdin and stdout; tool calls `server` answers itself
     (see direct_calls) bypass them."""
-    loop = asyncio.get_running_loop()
     # Duplicates, because a pipe transport closes what it was given; stdin and stdout stay open for the process.
     reading = os.fdopen(os.dup(sys.stdin.fileno()), "rb", buffering=0)
     writing = os.fdopen(os.dup(sys.stdout.fileno()), "wb", buffering=0)
-    try:
-        reader = asyncio.StreamReader(limit=CHUNK, loop=loop)
-        incoming, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader, loop=loop), reading)
-        transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, writing)
-    except (OSError, ValueError):  # not a pipe, socket or terminal: the SDK's threads read any file
-        reading.close()
-        writing.close()
-        async with stdio_server() as streams:
-            yield streams
+    if not (_pollable(reading) and _pollable(writing)):
+        # A regular file, /dev/null or a terminal, which epoll cannot watch: blocking reads and writes in a worker
+        # thread, as the SDK's own transport does for everything.
+        with reading, writing:
+            source, sink = anyio.wrap_file(reading), anyio.wrap_file(writing)
+            async with _pumped(partial(source.read, CHUNK), sink.write, server) as streams:
+                yield streams
         return
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=CHUNK, loop=loop)
+    incoming, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader, loop=loop), reading)
+    transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, writing)
     writer = asyncio.StreamWriter(transport, protocol, None, loop)
+
+    async def write(data: bytes) -> None:
+        writer.write(data)
+        await writer.drain()
+
     try:
-        async with _pumped(reader, writer, server) as streams:
+        async with _pumped(partial(reader.read, CHUNK), write, server) as streams:
             yield streams
     finally:
         incoming.close()
@@ -71,16 +80,19 @@ async def stdio_streams(server: StrictToolServer) -> AsyncIterator[Streams]:
                 os.set_blocking(fd, True)
 
 
+def _pollable(file: io.FileIO) -> bool:
+    """Whether the event loop can watch the file: a pipe or a socket."""
+    mode = os.fstat(file.fileno()).st_mode
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+
+
 @asynccontextmanager
 async def _pumped(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: StrictToolServer
+    read: Callable[[], Awaitable[bytes]], write: Callable[[bytes], Awaitable[object]], server: StrictToolServer
 ) -> AsyncIterator[Streams]:
+    """Lines from `read` (which returns b"" at the end) to the session or the direct calls; their answers to `write`."""
     incoming_writer, incoming = anyio.create_memory_object_stream[SessionMessage | Exception](0)
     outgoing, outgoing_reader = anyio.create_memory_object_stream[SessionMessage](0)
-
-    async def write_line(line: bytes) -> None:
-        writer.write(line)
-        await writer.drain()
 
     async def hand_on(line: bytes) -> None:
         message = _parsed(line)
@@ -88,17 +100,18 @@ async def _pumped(
             # JSON-RPC answers a request it cannot read; the SDK's session would only log it, leaving the client
             # waiting for an answer that never comes.
             answer = {"jsonrpc": "2.0", "id": request_id, "error": UNREADABLE}
-            await write_line(json.dumps(answer, separators=(",", ":")).encode() + b"\n")
+            await write(json.dumps(answer, separators=(",", ":")).encode() + b"\n")
         else:
             await incoming_writer.send(message)
 
     async def read_lines(direct: DirectToolCalls) -> None:
         async with incoming_writer:
             pending = b""
-            while chunk := await reader.read(CHUNK):
+            while chunk := await read():
                 *lines, pending = (pending + chunk).split(b"\n")
                 for line in lines:
-                    if not direct.take(line):
+                    # Blank lines (a trailing newline, say) carry no message.
+                    if line.strip() and not direct.take(line):
                         await hand_on(line)
             if pending.strip() and not direct.take(pending):
                 await hand_on(pending)
@@ -107,11 +120,11 @@ async def _pumped(
         async with outgoing_reader:
             async for session_message in outgoing_reader:
                 text = session_message.message.model_dump_json(by_alias=True, exclude_none=True)
-                await write_line(text.encode() + b"\n")
+                await write(text.encode() + b"\n")
 
     # The group also runs the direct calls: when the input ends, calls under way still get their answers.
     async with anyio.create_task_group() as group:
-        group.start_soon(read_lines, DirectToolCalls(server, group, write_line))
+        group.start_soon(read_lines, DirectToolCalls(server, group, write))
         group.start_soon(write_lines)
         yield incoming, outgoing  # the session closes both when the input ends; then the pumps end too
 

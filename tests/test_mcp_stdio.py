@@ -93,3 +93,28 @@ def test_a_task_the_stdio_server_confirmed_survives_killing_it_and_was_fsynced(t
         engine.dispose()
     assert titles == ["renew the passport"] == [added["structuredContent"]["title"]]
     assert modes == ["wal", 2]  # 2 is FULL: the WAL is fsynced at every commit
+
+
+def test_requests_read_from_a_file_are_all_answered_before_the_server_exits(tmp_path):
+    """A file of requests (or /dev/null) on stdin, answers to a file: what the event loop cannot watch is read in
+    a worker thread. The call right before the end of input is answered, and blank lines are no messages."""
+    hello = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}
+    requests = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": hello},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {"name": "add_task", "arguments": {"title": "a"}},
+        },
+    ]
+    (tmp_path / "in.jsonl").write_text("\n  \n" + "".join(json.dumps(request) + "\n" for request in requests))
+    env = taskflow_env(f"sqlite:///{tmp_path / 'taskflow.db'}")
+    with (tmp_path / "in.jsonl").open("rb") as stdin, (tmp_path / "out.jsonl").open("wb") as stdout:
+        assert subprocess.run(["taskflow", "mcp"], stdin=stdin, stdout=stdout, env=env, timeout=60).returncode == 0
+    answers = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [answer.get("id") for answer in answers] == [1, 2]  # no error notification for the blank lines
+    assert answers[1]["result"]["structuredContent"]["title"] == "a"
+    ended = subprocess.run(["taskflow", "mcp"], stdin=subprocess.DEVNULL, capture_output=True, env=env, timeout=60)
+    assert (ended.returncode, ended.stdout) == (0, b"")

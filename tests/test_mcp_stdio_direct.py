@@ -167,3 +167,20 @@ def test_a_request_that_cannot_be_read_is_answered_invalid_request(client, reque
     answer = client.answer()
     assert (answer["id"], answer["error"]["code"]) == ("odd", -32600)
     assert client.ask("ping")["result"] == {}
+
+
+def test_a_cancelled_call_the_sdks_session_runs_is_answered_once_and_the_server_keeps_serving(client, database):
+    """Before `notifications/initialized` the SDK's session runs calls; cancelling one that was finishing stopped
+    the server. Such a cancellation is dropped now, as the protocol allows: the call is answered as usual."""
+    holder = sqlite3.connect(database, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        held = client.send("tools/call", {"name": "add_task", "arguments": {"title": "held up"}})
+        client.send("notifications/cancelled", {"requestId": held}, request=False)
+        assert client.ask("ping")["result"] == {}
+        holder.execute("COMMIT")
+        answer = client.answer()
+    finally:
+        holder.close()
+    assert (answer["id"], answer["result"]["structuredContent"]["title"]) == (held, "held up")
+    assert client.ask("ping")["result"] == {}
