@@ -89,9 +89,11 @@ class _Cursor:
 
     def phrase(self, i: int) -> tuple[Repeat, int] | None:
         """A repetition starting at word i, with the index after it."""
-        if self.word(i) in ("every", "each"):
-            return self.every(i + 1)
-        return self.adverb(i) or self.ordinal_of_month(i, alone=True) or self.plural_days(i)
+        found = self.every(i + 1) if self.word(i) in ("every", "each") else None
+        found = found or self.adverb(i) or self.ordinal_of_month(i, alone=True) or self.plural_days(i)
+        if found and found[0].by_day and found[0].clock is None and self.word(found[1]) in _PERIODS:
+            return replace(found[0], clock=_PERIODS[self.word(found[1])]), found[1] + 1  # 'every thursday night'
+        return found
 
     def every(self, i: int) -> tuple[Repeat, int] | None:
         """After 'every': ['other' | N] then a unit, weekdays, a month-day, an ordinal or a part of the day."""
@@ -102,6 +104,8 @@ class _Cursor:
             interval, i = n, i + 1
         if self.word(i) in _PERIODS:
             return Repeat("DAILY", interval, clock=_PERIODS[self.word(i)]), i + 1
+        if self.word(i) in ("fortnight", "fortnights"):
+            return self.anchored(Repeat("WEEKLY", 2 * interval), i + 1)
         if (unit := self.word(i).removesuffix("s")) in _UNITS:
             return self.anchored(Repeat(_UNITS[unit], interval), i + 1)
         return self.days(i, interval) or self.month_day(i) or self.ordinal_of_month(i)

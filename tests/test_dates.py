@@ -491,3 +491,46 @@ def test_parse_time_of_day_reads_times(text: str, expected: time) -> None:
 @pytest.mark.parametrize("text", ["", "5", "p1", "25:00", "13pm", "5.30", "tomorrow", "5pm tomorrow", "blah", "@5pm"])
 def test_parse_time_of_day_returns_none_for_non_times(text: str) -> None:
     assert parse_time_of_day(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("in a fortnight", date(2026, 12, 13)),
+        ("in 2 fortnights", date(2026, 12, 27)),
+        ("in a couple of days", date(2026, 12, 1)),
+        ("in a couple weeks", date(2026, 12, 13)),
+    ],
+)
+def test_a_fortnight_and_a_couple_are_counted(text: str, expected: date) -> None:
+    assert parse_when(text, now=NOW) == expected
+
+
+def test_in_a_couple_of_hours_is_elapsed_time() -> None:
+    assert parse_when("in a couple of hours", now=NOW) == at(2026, 11, 29, 12, 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("at 3.30", at(2026, 11, 29, 15, 30)), ("tomorrow at 10.15", at(2026, 11, 30, 10, 15))],
+)
+def test_a_dotted_time_after_at_is_a_time(text: str, expected: datetime) -> None:
+    assert parse_when(text, now=NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("fri 11th", date(2026, 12, 11)),
+        ("friday the 11th", date(2026, 12, 11)),
+        ("monday 3rd jan", date(2027, 1, 3)),
+        ("on tue 15 dec", date(2026, 12, 15)),
+    ],
+)
+def test_a_weekday_with_a_date_is_that_date(text: str, expected: date) -> None:
+    assert parse_when(text, now=NOW) == expected
+
+
+def test_a_numeric_date_that_only_fits_day_first_is_read_day_first() -> None:
+    assert parse_when("19/12", now=NOW) == date(2026, 12, 19)
+    assert parse_when("12/11", now=NOW) == date(2026, 12, 11)  # month first when both fit
