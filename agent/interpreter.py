@@ -120,7 +120,7 @@ _ADD_VERBS = "|".join((
     r"(?:add|create|make|new|save)(?: a| an)?(?: new)? (?:task|todo|to-do|item)(?: to| for| called| named| titled)?",
     r"add(?: to my (?:list|tasks|to-?do list))?", r"(?:new )?(?:task|todo|to-do)", r"schedule",
     r"(?:i |we )?(?:need|have|got|want|ought) to", r"i['’]?ve got to|i must|i should|i gotta",
-    r"(?:don['’]?t|do not) (?:let me )?forget (?:to|about)", r"make sure (?:to|i)",
+    r"(?:don['’]?t|do not) (?:let me )?forget(?: to| about)?", r"make sure (?:to|i)",
     r"(?:i |we )?(?:gotta|have got to|must)", r"remember to", r"(?:note|reminder|memo) to (?:self|me)",
 ))  # fmt: skip
 _HAVE_A_RE = re.compile(
@@ -625,7 +625,7 @@ def _moving(text: str, now: datetime) -> MoveTasks | None:
 
 _Handler = Callable[[re.Match[str], datetime], ChangeTask | None]
 _NAME = r"(?:the\s+task\s+|task\s+|my\s+)?(?!an?\s+reminder\b)(?P<name>.+?)"  # 'set a reminder …' adds a task
-_DONE = r"(?:done|complete[d]?|finished)"
+_DONE = r"(?:done|complete[d]?|finished|sorted|taken\s+care\s+of|dealt\s+with|handled)"
 _LEVEL_PHRASE = r"(?P<value>(?:an?\s+)?(?:high|medium|normal|low|top)(?:[\s-]*priority)?|urgent|important|p[123])"
 _NAME_CONNECTOR_RE = re.compile(
     r"(?i)(?:'s)?(?:\s+(?:back|forward|out|over)|\s+(?:due\s+)?(?:date|deadline|time))?\s+(?:to|for|until|till|on|due)$"
@@ -845,13 +845,13 @@ _CHANGES: list[tuple[str, _Handler]] = [
     (rf"(?:mark|set|flag)\s+{_NAME}\s+(?:as\s+)?{_DONE}", _act("complete")),
     (rf"(?:check|tick|cross)\s+{_NAME}\s+off(?:\s+(?:my\s+|the\s+)?list)?", _act("complete")),
     (rf"(?:check|tick|cross)\s+off\s+{_NAME}", _act("complete")),
-    (rf"{_NAME}\s+is\s+{_DONE}", _act("complete")),
+    (rf"{_NAME}(?:\s+is|['’]s|\s+has\s+been|\s+was|\s+got)\s+(?:now\s+|all\s+)?{_DONE}", _act("complete")),
     (rf"{_NAME}\s+(?:now\s+|all\s+)?{_DONE}", _done_after_name),
     (rf"{_NAME}\s+(?:is|has\s+been|was|got|'s)\s+(?:now\s+)?(?:moved|pushed(?:\s+back)?|rescheduled|postponed|"
      r"changed|delayed|brought\s+forward)\s+(?:to|till|until|for)\s+(?P<when>.+)", _moved),
-    (rf"{_NAME}\s+(?:is\s+)?now\s+(?:on|at|due|for)\s+(?P<when>.+)", _moved),
+    (rf"{_NAME}(?:\s+is|['’]s)?\s+now\s+(?:(?:on|at|due|for)\s+)?(?P<when>.+)", _moved),
     (rf"(?:i(?:['’]?ve|\s+have)\s+(?:just\s+|already\s+)?(?:done|finished|completed)|(?:i(?:['’]?m|\s+am)\s+)?(?:just\s+)?"
-     rf"done\s+with|(?:i\s+)?(?:just\s+)?(?:finished|completed|did))\s+{_NAME}", _act("complete")),
+     rf"done\s+w(?:ith|/)?|(?:i\s+)?(?:just\s+)?(?:finished|completed|did))\s+{_NAME}", _act("complete")),
     (rf"(?:i(?:['’]?ve|\s+have)?\s+(?:(?:just|already|finally|now)\s+)*|(?:(?:just|already|finally)\s+)+)"
      rf"(?P<verb>[a-z]+)\s+{_NAME}", _done_in_past),
     (rf"(?:complete|finish)\s+{_NAME}", _complete_unless_dated),
@@ -864,6 +864,8 @@ _CHANGES: list[tuple[str, _Handler]] = [
      _update(_priority_change)),
     (rf"(?:make|mark|set|flag|bump|move|change)\s+{_NAME}\s+(?:as\s+|to\s+)?{_LEVEL_PHRASE}",
      _update(_priority_change)),
+    (rf"(?:make|mark|set)\s+{_NAME}\s+(?P<value>(?:a|my|the)\s+(?:top\s+)?priority)",
+     _update(lambda _: {"priority": "high"})),
     (rf"(?P<value>prioriti[sz]e|(?:raise|increase)\s+(?:the\s+)?priority\s+(?:of|for|on))\s+{_NAME}",
      _update(lambda _: {"priority": "high"})),
     (rf"(?P<value>de-?prioriti[sz]e|(?:lower|decrease|reduce)\s+(?:the\s+)?priority\s+(?:of|for|on))\s+{_NAME}",
@@ -881,7 +883,8 @@ _CHANGES: list[tuple[str, _Handler]] = [
     (rf"(?:change|set|update|make|switch)\s+{_NAME}\s+to\s+(?:(?:repeat|recur)\s+)?(?P<value>.+)", _new_schedule),
     (rf"(?:make|set|have)\s+{_NAME}\s+(?:repeat|recur)\s+(?P<value>.+)", _new_schedule),
     (rf"(?:change|set|update)\s+{_NAME}\s+to\s+(?P<value>.+)", _update(lambda value: {"title": value})),
-    (rf"(?:delete|remove|erase|drop|trash|cancel|call\s+off|scrap|scratch|get\s+rid\s+of|forget\s+about)\s+{_NAME}"
+    (rf"(?:delete|remove|erase|drop|trash|cancel|call\s+off|scrap|scratch|get\s+rid\s+of|forget(?:\s+about)?(?!\s+to\b))"
+     rf"\s+{_NAME}"
      r"(?:\s+from\s+(?:my\s+|the\s+)?(?:list|tasks|to-?do\s+list))?", _act("delete")),
 ]  # fmt: skip
 _CHANGE_RES = [(re.compile(pattern, re.I), handler) for pattern, handler in _CHANGES]

@@ -14,6 +14,9 @@ _WORDS = {
     "tonight": r"2nite|2night|tonite",
     "5pm": r"eod|cob|(?:the\s+)?end\s+of\s+(?:the\s+)?(?:work(?:ing)?\s+)?day|close\s+of\s+business",
     "next week": r"nxt\s+wk|next\s+wk",
+    "this week": r"this\s+wk",
+    "weekend": r"wkend|wknd",
+    "end of the week": r"eow",
     "high priority": r"asap|a\.s\.a\.p\.?",
 }
 # Whole words only: a hyphenated word ('ping-asap', 'eod-report') is part of a title, not shorthand.

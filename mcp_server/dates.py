@@ -80,6 +80,12 @@ _FIXED_DAYS: dict[tuple[str, ...], Callable[[date], date]] = {
     ("next", "month"): lambda d: d + relativedelta(months=1, day=1),
     ("end", "of", "month"): lambda d: d + relativedelta(day=31),
     ("end", "of", "the", "month"): lambda d: d + relativedelta(day=31),
+    ("end", "of", "next", "month"): lambda d: d + relativedelta(months=1, day=31),
+    # the working week ends on Friday: this one's (the next one's at a weekend), or next week's
+    ("end", "of", "week"): lambda d: d + timedelta(days=(4 - d.weekday()) % 7),
+    ("end", "of", "the", "week"): lambda d: d + timedelta(days=(4 - d.weekday()) % 7),
+    ("end", "of", "this", "week"): lambda d: d + timedelta(days=(4 - d.weekday()) % 7),
+    ("end", "of", "next", "week"): lambda d: d + timedelta(days=(4 - d.weekday()) % 7 + 7),
 }
 
 _ISO_DATETIME = r"\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?)?(?![\w:])"

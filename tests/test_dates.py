@@ -534,3 +534,18 @@ def test_a_weekday_with_a_date_is_that_date(text: str, expected: date) -> None:
 def test_a_numeric_date_that_only_fits_day_first_is_read_day_first() -> None:
     assert parse_when("19/12", now=NOW) == date(2026, 12, 19)
     assert parse_when("12/11", now=NOW) == date(2026, 12, 11)  # month first when both fit
+
+
+@pytest.mark.parametrize(
+    ("text", "now", "expected"),
+    [
+        ("by end of the week", NOW, date(2026, 12, 4)),  # on a Sunday: the coming Friday
+        ("end of next week", NOW, date(2026, 12, 11)),
+        ("end of week", datetime(2026, 12, 2, 9, tzinfo=KARACHI), date(2026, 12, 4)),
+        ("end of this week", datetime(2026, 12, 4, 9, tzinfo=KARACHI), date(2026, 12, 4)),  # a Friday: today
+        ("end of next week", datetime(2026, 12, 2, 9, tzinfo=KARACHI), date(2026, 12, 11)),
+        ("end of next month", NOW, date(2026, 12, 31)),
+    ],
+)
+def test_the_end_of_the_week_is_its_friday(text: str, now: datetime, expected: date) -> None:
+    assert parse_when(text, now=now) == expected

@@ -845,6 +845,7 @@ def test_things_said_of_the_past_that_finish_no_task(text: str) -> None:
         ("could you plz add renew the permit", "renew the permit", None),
         ("add grab coffee beans thx", "grab coffee beans", None),
         ("add water the lawn cheers", "water the lawn", None),
+        ("send the report eow", "send the report", "2026-12-04"),
     ],
 )
 def test_chatty_openers_and_thanks_are_not_the_title(text: str, title: str, due: str | None) -> None:
@@ -945,3 +946,37 @@ def test_fortnights_and_the_part_of_the_day_after_weekdays(text: str, title: str
 )
 def test_what_is_left_is_what_is_open(text: str, arguments: dict, count_only: bool) -> None:
     assert interpret(text, now=NOW) == ListTasks(arguments, count_only=count_only)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("dentist is now thursday", ChangeTask("update", "dentist", {"due": "2026-12-03"})),
+        ("the dentist's now on friday", ChangeTask("update", "dentist", {"due": "2026-12-04"})),
+        ("report's done", ChangeTask("complete", "report", {})),
+        ("the boiler has been taken care of", ChangeTask("complete", "boiler", {})),
+        ("lunch is now sorted", ChangeTask("complete", "lunch", {})),
+        ("mark the invoices as sorted", ChangeTask("complete", "invoices", {})),
+        ("done w the report", ChangeTask("complete", "report", {})),
+        ("make the report a priority", ChangeTask("update", "report", {"priority": "high"})),
+        ("forget the dentist", ChangeTask("delete", "dentist", {})),
+    ],
+)
+def test_changes_said_the_way_people_say_them(text: str, expected: ChangeTask) -> None:
+    assert interpret(text, now=NOW) == expected
+
+
+def test_dont_forget_without_to_adds_what_follows() -> None:
+    assert add("don't forget the milk").title == "the milk"
+    assert not isinstance(interpret("forget to call jo", now=NOW), ChangeTask)
+
+
+@pytest.mark.parametrize(
+    ("text", "arguments"),
+    [
+        ("whats due this wk", {"due_after": "2026-11-29", "due_before": "2026-12-05"}),
+        ("anything on this wknd", {"due_after": "2026-12-05", "due_before": "2026-12-06"}),
+    ],
+)
+def test_week_and_weekend_shorthand_in_questions(text: str, arguments: dict) -> None:
+    assert interpret(text, now=NOW) == ListTasks(arguments)
