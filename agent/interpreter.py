@@ -169,7 +169,7 @@ _REMINDER_RE = re.compile(
 _AHEAD = r"(?:the\s+(?P<the>day|week)|(?P<n>half an?|\w+)\s+(?P<unit>min(?:ute)?s?|m|hours?|hrs?|h|days?|weeks?))"
 _OFFSET_RE = re.compile(rf"(?i){_AHEAD}\s+(?:before|earlier|ahead|prior|in advance)\b")
 _UNIT_NAMES = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-_EDGE_WORDS = r"(?:to|on|at|by|for|and|with|due|from|in|before|until|starting|also|then|that|is|it's)"
+_EDGE_WORDS = r"(?:to|on|at|by|for|and|with|due|from|in|before|until|starting|also|then|that|is|it's|sometime)"
 # A dash standing alone ('call mom - urgent') joins phrases; one inside a word ('e-mail') belongs to it.
 _LEADING_RE = re.compile(
     rf"(?i)^(?:[\s,;:]+|[-–—](?=\s)|{_EDGE_WORDS}{_END}\s*|(?:an?\s+)?(?:new\s+)?(?:task|todo|to-do)\s*:)"
@@ -424,7 +424,8 @@ _LIST_NOUN_RE = re.compile(
 )
 _TASK_CONTEXT_RE = re.compile(
     r"(?i)\b(?:tasks?|todos?|to-?dos?|to do|list|due|overdue|late|agenda|plate|pending|left|remaining|scheduled"
-    r"|planned|plan|complete|completed|finish|finished|done|open|tagged|priority|urgent|coming up|do i have|have i got"
+    r"|planned|plan|complete|completed|finish|finished|done|open|tagged|priority|prio|urgent|coming up|do i have"
+    r"|have i got"
     r"|i (?:should|need to|have to) do|should i do|what do i have)\b|[#@]\w"
     r"|\b(?:what(?:['’]?s|\s+is)|anything)\s+on\b"  # "what's on tomorrow?", 'anything on this weekend'
     r"|\blook(?:s|ing)?\b"  # 'what does my week look like', "how's tomorrow looking"

@@ -159,12 +159,13 @@ class _Cursor:
         return found if found and len(found[0].by_day) > 1 and "or" not in self.words[j : found[1]] else None
 
     def nth_weekday(self, i: int, *, alone: bool) -> tuple[Repeat, int] | None:
-        """'the second tuesday of each month', 'the last friday of the month'; alone, 'of every/each month' is due."""
+        """'the second tuesday of each month', 'the first thursday of the month': said alone too, such a day names one
+        that comes back each month (a book club, a board meeting)."""
         nth, day = _NTH_WORDS.get(self.word(i)), weekday(self.word(i + 1))
         if nth is None or day is None:
             return None
         of = i + 2 + (self.word(i + 2) == "of")
-        if self.word(of) in (("every", "each") if alone else ("every", "each", "the")) and self.word(of + 1) == "month":
+        if self.word(of) in ("every", "each", "the") and self.word(of + 1) == "month":
             return Repeat("MONTHLY", by_day=(day,), nth=nth), of + 2
         return None if alone else (Repeat("MONTHLY", by_day=(day,), nth=nth), i + 2)
 

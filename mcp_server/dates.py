@@ -226,6 +226,8 @@ class _Words:
         if word == "first" and self.has(i + 1, "thing"):  # 'first thing monday', 'first thing in the morning'
             end = i + 2 + 3 * (self.words[i + 2 : i + 5] == ["in", "the", "morning"])
             return _Clock(_PERIODS["morning"], end, weak=True)
+        if word in ("half", "quarter"):
+            return self.past_or_to(i, marked)
         if word in _CLOCK_WORDS:
             return _Clock(_CLOCK_WORDS[word], i + 1)
         if word in _PERIODS:
@@ -243,6 +245,26 @@ class _Words:
             return _Clock(time(hour, int(match["m"] or 0), int(match["s"] or 0)), end, loose=not meridiem)
         except ValueError:
             return None
+
+    def past_or_to(self, i: int, marked: bool) -> _Clock | None:
+        """'half past 2', 'quarter past 10', 'quarter to 3'; after 'at' or 'by' also the British 'half 2' (2:30). The
+        hour is read as a bare hour after 'at' is: 'at quarter to 7' is 18:45."""
+        minutes = {"half": 30, "quarter": 15}[self.word(i)]
+        j = i + 1
+        if self.has(j, "past", "to"):
+            if self.word(j) == "to":
+                minutes = -minutes
+            j += 1
+        elif minutes != 30 or not marked:
+            return None
+        match = _CLOCK_RE.fullmatch(self.word(j))
+        if match is None or match["sep"] or match["hh"]:
+            return None
+        hour = _hour(match["h"], match["ap"] or "", None, marked=True)
+        if hour is None:
+            return None
+        total = (hour * 60 + minutes) % (24 * 60)
+        return _Clock(time(total // 60, total % 60), j + 1, loose=not match["ap"])
 
     def span(self, i: int) -> _Clock | None:
         """The start of a span of time whose end has am/pm ('2-3pm', '2 to 3pm', 'from 11 till 1pm'): the start

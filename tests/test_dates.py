@@ -549,3 +549,22 @@ def test_a_numeric_date_that_only_fits_day_first_is_read_day_first() -> None:
 )
 def test_the_end_of_the_week_is_its_friday(text: str, now: datetime, expected: date) -> None:
     assert parse_when(text, now=now) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("at half 2", at(2026, 11, 29, 14, 30)),
+        ("half past 9", at(2026, 11, 30, 9, 30)),  # 09:30 has passed today
+        ("tomorrow at quarter past 10", at(2026, 11, 30, 10, 15)),
+        ("at quarter to 7", at(2026, 11, 29, 18, 45)),
+        ("quarter to 1am tomorrow", at(2026, 11, 30, 0, 45)),
+    ],
+)
+def test_half_and_quarter_past_and_to_the_hour(text: str, expected: datetime) -> None:
+    assert parse_when(text, now=NOW) == expected
+
+
+@pytest.mark.parametrize("text", ["half 2", "buy half 2 litres", "a quarter of the cake"])
+def test_half_alone_is_no_time(text: str) -> None:
+    assert find_when(text, now=NOW) is None

@@ -980,3 +980,28 @@ def test_dont_forget_without_to_adds_what_follows() -> None:
 )
 def test_week_and_weekend_shorthand_in_questions(text: str, arguments: dict) -> None:
     assert interpret(text, now=NOW) == ListTasks(arguments)
+
+
+@pytest.mark.parametrize(
+    ("text", "title", "due"),
+    [
+        ("meeting w/ john @ 3pm tmrw", "meeting w/ john", "2026-11-30T15:00:00+05:00"),
+        ("add call nan on sunday arvo", "call nan", "2026-12-06T15:00:00+05:00"),
+        ("add gym at 6 tomorrow morning", "gym", "2026-11-30T06:00:00+05:00"),
+        ("add get a haircut sometime next week", "get a haircut", "2026-11-30"),
+        ("add dentist on the 3rd at half 2", "dentist", "2026-12-03T14:30:00+05:00"),
+    ],
+)
+def test_times_said_around_the_day(text: str, title: str, due: str) -> None:
+    task = add(text)
+    assert (task.title, task.due) == (title, due)
+
+
+def test_a_weekday_of_the_month_comes_back_each_month() -> None:
+    task = add("book club first thursday of the month at 7pm")
+    assert (task.title, task.recurrence) == ("book club", "FREQ=MONTHLY;BYDAY=1TH")
+    assert occurrences(task) == ["2026-12-03T19:00", "2027-01-07T19:00", "2027-02-04T19:00"]
+
+
+def test_prio_asks_about_priority() -> None:
+    assert interpret("whats high prio", now=NOW) == ListTasks({"priority": "high"})
