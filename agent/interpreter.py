@@ -446,6 +446,13 @@ _WHEN_IS_RE = re.compile(
     r"(?i)(?:when(?:['’]?s|\s+is|\s+was|\s+do\s+i\s+have(?:\s+to)?)|what\s+(?:day|time|date)\s+is)\s+"
     r"(?P<name>.+?)(?:\s+(?:due|happening|scheduled|set\s+for|again))?"
 )
+# 'is the report done?', 'did i finish the slides': asked, not told; the task found answers with its state.
+_STATE_QUESTION_RE = re.compile(
+    r"(?i)(?:is|are|was|were|has|have)\s+(?P<name>.+?)\s+(?:been\s+|already\s+|all\s+)?"
+    r"(?:done|finished|complete[d]?|sorted)(?:\s+yet)?"
+    r"|(?:did|have|had)\s+(?:i|we)\s+(?:already\s+)?(?:do|done|finish(?:ed)?|complete[d]?)\s+(?P<asked>.+?)(?:\s+yet)?"
+)
+_ASKING_RE = re.compile(r"(?i)^(?:is|are|was|were|has)\b|^(?:did|do|have|had)\s+(?:i|we|you)\b")
 _AFTER_RE = re.compile(r"(?i)\b(?:after|since|from)\s*$")
 _QUERY_RE = re.compile(
     r"(?i)\b(?:about|regarding|containing|mentioning|matching|related to|called|named|titled|that mention"
@@ -562,12 +569,22 @@ def _completed_window(text: str, today: date) -> tuple[str, str] | None:
     return first.isoformat(), (first + relativedelta(day=31) if past else today).isoformat()
 
 
+def _finished(days: tuple[str, str], arguments: dict) -> ListTasks:
+    """The tasks completed within those days (the agent filters a page of completed tasks by when)."""
+    return ListTasks({**arguments, "status": "completed", "sort_by": "created", "limit": 200}, False, days)
+
+
 def _listing(text: str, now: datetime) -> ListTasks | None:
     """'show my high priority tasks', "what's due today?", 'find tasks about lisbon', 'tasks tagged work'."""
     if _NEXT_RE.fullmatch(text):
         return ListTasks({"status": "open", "sort_by": "due", "limit": 1}, next_only=True)
     if (asked := _WHEN_IS_RE.fullmatch(text)) and (name := _name(asked["name"])).lower() not in _NOT_NAMES:
         return ListTasks({"query": name})  # the task found answers with its date
+    if _ASKING_RE.match(text) and (completed := _completed_window(text, now.date())):
+        return _finished(completed, {})  # 'did i finish anything today?'
+    if (asked := _STATE_QUESTION_RE.fullmatch(text)) and not find_when(asked["name"] or asked["asked"], now=now):
+        name = _name(asked["name"] or asked["asked"])
+        return None if name.lower() in _NOT_NAMES else ListTasks({"query": name, "status": "all"})
     text = _DAY_POSSESSIVE_RE.sub(r"\1", text)  # "today's tasks" are those due today
     text = re.sub(r"(?i)\bmy\s+(?=(?:week|month|weekend)\b)", "this ", text)  # 'what does my week look like'
     verb = _LIST_VERB_RE.match(text)
@@ -579,7 +596,7 @@ def _listing(text: str, now: datetime) -> ListTasks | None:
         draft.cut(*head.span())
     arguments: dict = _take_sort(draft)
     if completed := _completed_window(text, now.date()):
-        return ListTasks({**arguments, "status": "completed", "sort_by": "created", "limit": 200}, False, completed)
+        return _finished(completed, arguments)
     arguments.update(_take_filters(draft, now))
     if query := draft.take(_QUERY_RE):
         arguments["query"] = query["query"]
@@ -995,7 +1012,8 @@ def interpret(text: str, *, now: datetime) -> Command:
         return DeleteCompleted()
     if _UNDO_RE.fullmatch(said):
         return Undo()
-    if command := _moving(said, now) or _listing(said, now) or _changing(said, now):
+    asking = _ASKING_RE.match(said) is not None  # 'is the report done?' changes nothing
+    if command := _moving(said, now) or _listing(said, now) or (None if asking else _changing(said, now)):
         return command
     question = text.strip().endswith("?") or _QUESTION_RE.match(said) is not None
     return _adding(said, now, allow_verbless=not question) or Unclear(text, _suggestions(said, now, question=question))

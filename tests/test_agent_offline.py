@@ -352,3 +352,15 @@ async def test_it_without_one_task_talked_about_is_asked_about(runtime, before):
         await say(runtime, text)
     assert await say(runtime, "delete it") == "I'm not sure which task you mean; say its name."
     assert len(tasks(runtime)) == len(before[:2])
+
+
+async def test_asking_whether_a_task_is_done_answers_and_changes_nothing(runtime):
+    await say(runtime, "add prepare the report")
+    await say(runtime, "add sweep the yard")
+    await say(runtime, "sweep the yard is done")
+    assert await say(runtime, "is the report done?") == "1 task:\n• prepare the report"
+    assert await say(runtime, "did i finish the yard?") == "1 task:\n• sweep the yard — done"
+    assert {task["title"]: task["status"] for task in tasks(runtime)} == {
+        "prepare the report": "open",
+        "sweep the yard": "completed",
+    }

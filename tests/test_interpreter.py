@@ -1005,3 +1005,23 @@ def test_a_weekday_of_the_month_comes_back_each_month() -> None:
 
 def test_prio_asks_about_priority() -> None:
     assert interpret("whats high prio", now=NOW) == ListTasks({"priority": "high"})
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("is the report done?", ListTasks({"query": "report", "status": "all"})),
+        ("did i finish the slides", ListTasks({"query": "slides", "status": "all"})),
+        ("have i done the laundry yet", ListTasks({"query": "laundry", "status": "all"})),
+        ("has the invoice been sorted", ListTasks({"query": "invoice", "status": "all"})),
+        ("did i finish anything today", ListTasks({"status": "completed", "sort_by": "created", "limit": 200},
+                                                  completed_between=("2026-11-29", "2026-11-29"))),
+    ],
+)  # fmt: skip
+def test_asking_whether_a_task_is_done_looks_it_up(text: str, expected: ListTasks) -> None:
+    assert interpret(text, now=NOW) == expected
+
+
+@pytest.mark.parametrize("text", ["is it done?", "did i pay the rent?", "is the dentist done this week"])
+def test_a_question_never_changes_a_task(text: str) -> None:
+    assert not isinstance(interpret(text, now=NOW), ChangeTask)
