@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from dateutil.relativedelta import relativedelta
+from rapidfuzz.distance import OSA
 
 from agent.recurrence_phrases import Repeat, find_repeat, first_occurrence, number, phrase_at, rrule_text
 from agent.shorthand import expand
@@ -995,6 +996,36 @@ def _suggestions(said: str, now: datetime, *, question: bool = False) -> tuple[s
     return f"add {words}", "what's due today?"
 
 
+_COMMAND_VERBS = (
+    "add delete remove complete finish mark move push reschedule postpone rename change update show list find search "
+    "cancel reopen remind make set"
+).split()
+
+
+def _misspells(word: str, verb: str) -> bool:
+    """Whether word is a slip of the verb: two slips in a long verb; in a short one a letter left out, added or swapped
+    (a letter changed too often makes another word: 'lost', 'snow'), never the verb with an ending ('lists', 'marked')
+    and never a word of three letters or fewer, but for a doubled letter typed once ('ad')."""
+    if word.startswith(verb):
+        return False
+    if len(verb) > 6:
+        return OSA.distance(word, verb) <= 2
+    if len(word) < 4:
+        return any(verb[:k] + verb[k + 1 :] == word for k in range(1, len(verb)) if verb[k] == verb[k - 1])
+    return OSA.distance(word, verb) == 1 and (len(word) != len(verb) or sorted(word) == sorted(verb))
+
+
+def _retyped(said: str) -> str | None:
+    """The request with its first word corrected to the one command verb it misspells ('delte', 'remvoe', 'ad',
+    'shwo', 'resheduel'); None when no single verb is that close."""
+    first, _, rest = said.partition(" ")
+    word = first.lower()
+    if not rest or word in _COMMAND_VERBS or not word.isalpha():
+        return None
+    close = [verb for verb in _COMMAND_VERBS if _misspells(word, verb)]
+    return f"{close[0]} {rest}" if len(close) == 1 else None
+
+
 def interpret(text: str, *, now: datetime) -> Command:
     """One utterance -> one command; `now` is aware, in the person's zone."""
     if now.tzinfo is None:
@@ -1016,4 +1047,8 @@ def interpret(text: str, *, now: datetime) -> Command:
     if command := _moving(said, now) or _listing(said, now) or (None if asking else _changing(said, now)):
         return command
     question = text.strip().endswith("?") or _QUESTION_RE.match(said) is not None
-    return _adding(said, now, allow_verbless=not question) or Unclear(text, _suggestions(said, now, question=question))
+    added = _adding(said, now, allow_verbless=not question)
+    corrected = interpret(retyped, now=now) if (retyped := _retyped(said)) else None
+    if corrected is not None and not isinstance(corrected, Unclear) and not (added and isinstance(corrected, AddTask)):
+        return corrected  # 'mvoe the dentist to friday' is a move, not a task called 'mvoe the dentist'
+    return added or Unclear(text, _suggestions(said, now, question=question))

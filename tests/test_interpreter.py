@@ -1025,3 +1025,36 @@ def test_asking_whether_a_task_is_done_looks_it_up(text: str, expected: ListTask
 @pytest.mark.parametrize("text", ["is it done?", "did i pay the rent?", "is the dentist done this week"])
 def test_a_question_never_changes_a_task(text: str) -> None:
     assert not isinstance(interpret(text, now=NOW), ChangeTask)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("delte the dentist", ChangeTask("delete", "dentist", {})),
+        ("remvoe the dentist", ChangeTask("delete", "dentist", {})),
+        ("cmplete the report", ChangeTask("complete", "report", {})),
+        ("mvoe the dentist to friday", ChangeTask("update", "dentist", {"due": "2026-12-04"})),
+        ("resheduel the dentist to friday", ChangeTask("update", "dentist", {"due": "2026-12-04"})),
+        ("mkae the report high priority", ChangeTask("update", "report", {"priority": "high"})),
+        ("shwo my tasks", ListTasks({})),
+        ("fidn dentist", ListTasks({"query": "dentist"})),
+        ("delet all completed tasks", DeleteCompleted()),
+        ("ad buy eggs", AddTask("buy eggs")),
+    ],
+)
+def test_a_misspelt_command_verb_is_read_as_the_verb(text: str, expected: object) -> None:
+    assert interpret(text, now=NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "title"),
+    [("lists for school friday", "lists for school"), ("snow day tomorrow", "snow day"),
+     ("marks homework friday", "marks homework"), ("mow the lawn friday", "mow the lawn")],
+)  # fmt: skip
+def test_real_words_near_a_verb_stay_in_the_title(text: str, title: str) -> None:
+    assert add(text).title == title
+
+
+@pytest.mark.parametrize("text", ["dad birthday", "lost my keys", "sets of keys"])
+def test_short_words_near_a_verb_are_not_taken_for_it(text: str) -> None:
+    assert isinstance(interpret(text, now=NOW), Unclear)
