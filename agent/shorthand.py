@@ -17,6 +17,14 @@ _WORDS = {
     "this week": r"this\s+wk",
     "weekend": r"wkend|wknd",
     "afternoon": r"arvo",
+    # weekdays as they are often misspelt
+    "monday": r"mondy|monady|mnoday",
+    "tuesday": r"tuseday|tueday|teusday|tuesdya|tusday|tuesdy",
+    "wednesday": r"wendesday|wensday|wednsday|wedensday|wendsday|wednseday|wedsday|wenesday|wednesdy",
+    "thursday": r"thrusday|thursady|thurday|thurdsay|thusday|thurstday|thursdy",
+    "friday": r"firday|fridya|frday|friady|fridy",
+    "saturday": r"saterday|satuday|saturady|satruday|saturdy",
+    "sunday": r"sundya|sudnay|sundy",
     "end of the week": r"eow",
     "high priority": r"asap|a\.s\.a\.p\.?",
 }

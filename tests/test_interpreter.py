@@ -1058,3 +1058,12 @@ def test_real_words_near_a_verb_stay_in_the_title(text: str, title: str) -> None
 @pytest.mark.parametrize("text", ["dad birthday", "lost my keys", "sets of keys"])
 def test_short_words_near_a_verb_are_not_taken_for_it(text: str) -> None:
     assert isinstance(interpret(text, now=NOW), Unclear)
+
+
+@pytest.mark.parametrize(
+    ("text", "due"),
+    [("add dentist wendesday at 3", "2026-12-02T15:00:00+05:00"), ("add call jo on firday", "2026-12-04"),
+     ("add bins out thrusday", "2026-12-03"), ("add brunch saterday", "2026-12-05")],
+)  # fmt: skip
+def test_misspelt_weekdays_are_read(text: str, due: str) -> None:
+    assert add(text).due == due
