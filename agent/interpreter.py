@@ -996,9 +996,10 @@ def _suggestions(said: str, now: datetime, *, question: bool = False) -> tuple[s
     return f"add {words}", "what's due today?"
 
 
+# Deleting needs the person's own word for it (agent/loop.py), so no verb that deletes is guessed from a slip.
 _COMMAND_VERBS = (
-    "add delete remove complete finish mark move push reschedule postpone rename change update show list find search "
-    "cancel reopen remind make set"
+    "add complete finish mark move push reschedule postpone rename change update show list find search reopen remind "
+    "make set"
 ).split()
 
 

@@ -1030,15 +1030,12 @@ def test_a_question_never_changes_a_task(text: str) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("delte the dentist", ChangeTask("delete", "dentist", {})),
-        ("remvoe the dentist", ChangeTask("delete", "dentist", {})),
         ("cmplete the report", ChangeTask("complete", "report", {})),
         ("mvoe the dentist to friday", ChangeTask("update", "dentist", {"due": "2026-12-04"})),
         ("resheduel the dentist to friday", ChangeTask("update", "dentist", {"due": "2026-12-04"})),
         ("mkae the report high priority", ChangeTask("update", "report", {"priority": "high"})),
         ("shwo my tasks", ListTasks({})),
         ("fidn dentist", ListTasks({"query": "dentist"})),
-        ("delet all completed tasks", DeleteCompleted()),
         ("ad buy eggs", AddTask("buy eggs")),
     ],
 )
@@ -1055,8 +1052,9 @@ def test_real_words_near_a_verb_stay_in_the_title(text: str, title: str) -> None
     assert add(text).title == title
 
 
-@pytest.mark.parametrize("text", ["dad birthday", "lost my keys", "sets of keys"])
-def test_short_words_near_a_verb_are_not_taken_for_it(text: str) -> None:
+@pytest.mark.parametrize("text", ["dad birthday", "lost my keys", "sets of keys", "delte the dentist",
+                                  "remvoe the dentist", "delet all completed tasks"])
+def test_near_words_and_slips_of_a_deleting_verb_are_no_command(text: str) -> None:
     assert isinstance(interpret(text, now=NOW), Unclear)
 
 
