@@ -1052,8 +1052,17 @@ def test_real_words_near_a_verb_stay_in_the_title(text: str, title: str) -> None
     assert add(text).title == title
 
 
-@pytest.mark.parametrize("text", ["dad birthday", "lost my keys", "sets of keys", "delte the dentist",
-                                  "remvoe the dentist", "delet all completed tasks"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "dad birthday",
+        "lost my keys",
+        "sets of keys",
+        "delte the dentist",
+        "remvoe the dentist",
+        "delet all completed tasks",
+    ],
+)
 def test_near_words_and_slips_of_a_deleting_verb_are_no_command(text: str) -> None:
     assert isinstance(interpret(text, now=NOW), Unclear)
 
