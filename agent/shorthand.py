@@ -52,6 +52,8 @@ _HOUR_DAY_PART_RE = re.compile(
     r"(?P<p>morning|afternoon|evening|night)\b"
 )
 _AT_SIGN_RE = re.compile(r"(?<![\w@#])@\s+(?=\d)")  # 'lunch @ 1pm'; '@home' is a tag
+
+
 def _hour_day_part(match: re.Match[str]) -> str:
     """The hour with its meridiem, then the day the part of the day was said with."""
     day = "today" if match["day"].lower() == "this" else match["day"].lower()
