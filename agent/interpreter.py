@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from dateutil.relativedelta import relativedelta
+from rapidfuzz.distance import OSA
 
 from agent.recurrence_phrases import Repeat, find_repeat, first_occurrence, number, phrase_at, rrule_text
 from agent.shorthand import expand
@@ -105,12 +106,12 @@ _LEVEL_SPELLINGS = {
 _LEVELS = {word: level for level, words in _LEVEL_SPELLINGS.items() for word in words.split()}
 # Politeness and the words people start a correction with ('actually, …', 'oops, …') say nothing about the task.
 _POLITE_RE = re.compile(
-    r"(?i)^(?:(?:please|pls|kindly|hey|hi|actually|oops|whoops|sorry|wait|ok(?:ay)?|hmm+|um+|uh+|ugh+|argh+|meh|"
+    r"(?i)^(?:(?:please|pls|plz|kindly|hey|hi|actually|oops|whoops|sorry|wait|ok(?:ay)?|hmm+|um+|uh+|ugh+|argh+|meh|"
     r"alright|oh|also|and|so|no,?\s+(?:i\s+meant|wait))\b[\s,:;-]*|(?:well|right),\s*"  # 'well water' is a title
-    r"|(?:can|could|would|will) you\s+(?:please\s+)?)+"
+    r"|(?:can|could|would|will) (?:you|u|ya)\s+(?:please\s+|pls\s+|plz\s+)?)+"
 )
-_THANKS_RE = re.compile(r"(?i)[\s,]*\b(?:please|pls|thanks|thank you)\s*$")
-_QUESTION_RE = re.compile(r"(?i)^(?:how|why|who|whose|what|what's|when|where|which|is|are|am|can|could|would|will|"
+_THANKS_RE = re.compile(r"(?i)[\s,]*\b(?:please|pls|plz|thanks|thank you|thx|thanx|thnx|ty|cheers)\s*$")
+_QUESTION_RE = re.compile(r"(?i)^(?:how|why|who|whose|what|what['’]?s|when|where|which|is|are|am|can|could|would|will|"
                           r"should|does|did|may|might)\b")  # fmt: skip
 _REMIND_VERBS = (
     r"remind me(?:\s+(?:to|about|of|that)\b|(?!\s+\S+\s+\S+\s+(?:before|earlier|ahead|prior)))"
@@ -119,11 +120,13 @@ _REMIND_VERBS = (
 _ADD_VERBS = "|".join((
     r"(?:add|create|make|new|save)(?: a| an)?(?: new)? (?:task|todo|to-do|item)(?: to| for| called| named| titled)?",
     r"add(?: to my (?:list|tasks|to-?do list))?", r"(?:new )?(?:task|todo|to-do)", r"schedule",
-    r"(?:i |we )?(?:need|have|got|want|ought) to", r"i've got to|i must|i should|i gotta",
-    r"(?:don't|do not|dont) (?:let me )?forget (?:to|about)", r"make sure (?:to|i)",
+    r"(?:i |we )?(?:need|have|got|want|ought) to", r"i['’]?ve got to|i must|i should|i gotta",
+    r"(?:don['’]?t|do not) (?:let me )?forget(?: to| about)?", r"make sure (?:to|i)",
     r"(?:i |we )?(?:gotta|have got to|must)", r"remember to", r"(?:note|reminder|memo) to (?:self|me)",
 ))  # fmt: skip
-_HAVE_A_RE = re.compile(r"(?i)^(?:i|we)(?:\s+(?:have|got)|'ve\s+got|\s+have\s+got)\s+(?!to\b)(?:(?:an?|my|our)\s+)?")
+_HAVE_A_RE = re.compile(
+    r"(?i)^(?:i|we)(?:\s+(?:have|got)|['’]?ve\s+got|\s+have\s+got)\s+(?!to\b)(?:(?:an?|my|our)\s+)?"
+)
 # 'add milk to my shopping list', 'put oil change on the list': the list named is the task's tag, and only with it
 # does 'put' or 'jot down' mean adding ('put the bins out' keeps its verb).
 _LIST_PLACE_RE = re.compile(
@@ -143,13 +146,13 @@ _START = r"(?<![\w-])"
 _END = r"(?![\w-])"
 _LEVEL_WORD = r"(?:high|medium|normal|low|top)"
 _PRIORITY_RE = re.compile(
-    rf"(?i)[\s,]*(?:\b(?:with|as|at|is|it's|its|it is|set to)\s+)?(?:\b(?:a|an)\s+)?(?:{_START}(?P<a>{_LEVEL_WORD})"
+    rf"(?i)[\s,]*(?:\b(?:with|as|at|is|it['’]?s|it is|set to)\s+)?(?:\b(?:a|an)\s+)?(?:{_START}(?P<a>{_LEVEL_WORD})"
     rf"[\s-]*(?:priority|prio|pri){_END}|{_START}priority\s*[:=]?\s*(?P<b>{_LEVEL_WORD}|[123]){_END}"
     rf"|{_START}(?P<c>p[123]){_END})"
 )
 # Adjectives count only at an edge ('urgent: call bob', 'fix it asap'), so 'reply to urgent email' keeps its words.
 _ADJECTIVE_RE = re.compile(
-    rf"(?i)[\s,]*!*(?:\b(?:it's|its|it is|this is|that's|very|super|really|quite)\s+)*{_START}(?P<not>not\s+)?"
+    rf"(?i)[\s,]*!*(?:\b(?:it['’]?s|it is|this is|that['’]?s|very|super|really|quite)\s+)*{_START}(?P<not>not\s+)?"
     rf"(?P<a>urgent|important|critical|asap){_END}(?=\s*(?:$|[\0,.;:!#@]|-(?!\w)))|{_START}(?P<b>asap){_END}"
 )
 _ANY_ADJECTIVE_RE = re.compile(rf"(?i){_START}(?P<not>not\s+)?(?P<a>urgent|important|critical){_END}")
@@ -167,7 +170,7 @@ _REMINDER_RE = re.compile(
 _AHEAD = r"(?:the\s+(?P<the>day|week)|(?P<n>half an?|\w+)\s+(?P<unit>min(?:ute)?s?|m|hours?|hrs?|h|days?|weeks?))"
 _OFFSET_RE = re.compile(rf"(?i){_AHEAD}\s+(?:before|earlier|ahead|prior|in advance)\b")
 _UNIT_NAMES = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-_EDGE_WORDS = r"(?:to|on|at|by|for|and|with|due|from|in|before|until|starting|also|then|that|is|it's)"
+_EDGE_WORDS = r"(?:to|on|at|by|for|and|with|due|from|in|before|until|starting|also|then|that|is|it's|sometime)"
 # A dash standing alone ('call mom - urgent') joins phrases; one inside a word ('e-mail') belongs to it.
 _LEADING_RE = re.compile(
     rf"(?i)^(?:[\s,;:]+|[-–—](?=\s)|{_EDGE_WORDS}{_END}\s*|(?:an?\s+)?(?:new\s+)?(?:task|todo|to-do)\s*:)"
@@ -378,6 +381,8 @@ def _adding(text: str, now: datetime, *, allow_verbless: bool) -> AddTask | None
     for span in repeat.spans if repeat else ():
         draft.cut(*span)
     reminder = _take_reminder(draft, now)
+    if reminder is None and verb and verb["remind"] and (ahead := draft.take(_OFFSET_RE)):
+        reminder = _Reminder(offset=_offset(ahead))  # 'remind me about the meeting at 3pm an hour before'
     when, clock = _take_whens(draft, now)
     priority = _take_priority(draft)
     tags = _take_tags(draft)
@@ -410,8 +415,8 @@ _LIST_VERB_RE = re.compile(
     r"|(?P<search>search(?:\s+for)?|find(?:\s+me)?|look\s+(?:for|up)|lookup))\b"
 )
 _LIST_QUESTION_RE = re.compile(
-    r"(?i)^(?:what(?:'s|s| is| are| do i have| have i got| else| remains)?|which|any|anything|do i have|are there"
-    r"|how(?:'s|s| is| does)"
+    r"(?i)^(?:what(?:['’]?s| is| are| do i have| have i got| else| remains)?|which|any|anything|do i have|are there"
+    r"|how(?:['’]?s| is| does)"
     r"|is there|how many|tell me|give me)\b"
 )
 _LIST_NOUN_RE = re.compile(
@@ -420,15 +425,17 @@ _LIST_NOUN_RE = re.compile(
 )
 _TASK_CONTEXT_RE = re.compile(
     r"(?i)\b(?:tasks?|todos?|to-?dos?|to do|list|due|overdue|late|agenda|plate|pending|left|remaining|scheduled"
-    r"|planned|plan|complete|completed|finish|finished|done|open|tagged|priority|urgent|coming up|do i have|have i got"
+    r"|planned|plan|complete|completed|finish|finished|done|open|tagged|priority|prio|urgent|coming up|do i have"
+    r"|have i got"
     r"|i (?:should|need to|have to) do|should i do|what do i have)\b|[#@]\w"
-    r"|\b(?:what(?:'s|s|\s+is)|anything)\s+on\b"  # "what's on tomorrow?", 'anything on this weekend'
+    r"|\b(?:what(?:['’]?s|\s+is)|anything)\s+on\b"  # "what's on tomorrow?", 'anything on this weekend'
     r"|\blook(?:s|ing)?\b"  # 'what does my week look like', "how's tomorrow looking"
 )
 _STATUSES = (
     (re.compile(r"(?i)\b(?:including|with|and|plus)\s+(?:the\s+)?(?:completed|done|finished)(?:\s+ones)?\b"), "all"),
     (re.compile(r"(?i)\b(?:completed|complete|finished|closed|checked off|(?<!get )(?<!be )done)\b"), "completed"),
-    (re.compile(r"(?i)\b(?:open|pending|incomplete|unfinished|outstanding|not done|active)\b"), "open"),
+    (re.compile(r"(?i)\b(?:open|pending|incomplete|unfinished|outstanding|not done|active)\b"
+                r"|(?<![\w-])(?:left|remaining)(?![\w-])"), "open"),
 )
 _OVERDUE_RE = re.compile(r"(?i)\b(?:overdue|late|past due|missed)\b")
 _DAY_POSSESSIVE_RE = re.compile(r"(?i)\b(today|tonight|tomorrow|yesterday)['’]s\b")
@@ -437,9 +444,16 @@ _RANGE_RE = re.compile(
     r"|\b(?:in\s+)?(?:the\s+)?next\s+(?P<n>\w+)\s+days\b"
 )
 _WHEN_IS_RE = re.compile(
-    r"(?i)(?:when(?:'s|\s+is|\s+was|\s+do\s+i\s+have(?:\s+to)?)|what\s+(?:day|time|date)\s+is)\s+"
+    r"(?i)(?:when(?:['’]?s|\s+is|\s+was|\s+do\s+i\s+have(?:\s+to)?)|what\s+(?:day|time|date)\s+is)\s+"
     r"(?P<name>.+?)(?:\s+(?:due|happening|scheduled|set\s+for|again))?"
 )
+# 'is the report done?', 'did i finish the slides': asked, not told; the task found answers with its state.
+_STATE_QUESTION_RE = re.compile(
+    r"(?i)(?:is|are|was|were|has|have)\s+(?P<name>.+?)\s+(?:been\s+|already\s+|all\s+)?"
+    r"(?:done|finished|complete[d]?|sorted)(?:\s+yet)?"
+    r"|(?:did|have|had)\s+(?:i|we)\s+(?:already\s+)?(?:do|done|finish(?:ed)?|complete[d]?)\s+(?P<asked>.+?)(?:\s+yet)?"
+)
+_ASKING_RE = re.compile(r"(?i)^(?:is|are|was|were|has)\b|^(?:did|do|have|had)\s+(?:i|we|you)\b")
 _AFTER_RE = re.compile(r"(?i)\b(?:after|since|from)\s*$")
 _QUERY_RE = re.compile(
     r"(?i)\b(?:about|regarding|containing|mentioning|matching|related to|called|named|titled|that mention"
@@ -450,7 +464,7 @@ _FILLERS = set(
     "on i have is are there".split()
 )
 _NEXT_RE = re.compile(
-    r"(?i)(?:when(?:'s|\s+is)|what(?:'s|s|\s+is))\s+(?:my\s+|the\s+)?(?:next|up\s+next|upcoming)"
+    r"(?i)(?:when(?:['’]?s|\s+is)|what(?:['’]?s|\s+is))\s+(?:my\s+|the\s+)?(?:next|up\s+next|upcoming)"
     r"(?:\s+(?:task|thing|to-?do|one|due|up|on\s+my\s+list))?"
 )
 _NOT_NAMES = _FILLERS | {"next", "first", "last", "it", "that"}  # 'when is my next task' asks for a list
@@ -556,12 +570,22 @@ def _completed_window(text: str, today: date) -> tuple[str, str] | None:
     return first.isoformat(), (first + relativedelta(day=31) if past else today).isoformat()
 
 
+def _finished(days: tuple[str, str], arguments: dict) -> ListTasks:
+    """The tasks completed within those days (the agent filters a page of completed tasks by when)."""
+    return ListTasks({**arguments, "status": "completed", "sort_by": "created", "limit": 200}, False, days)
+
+
 def _listing(text: str, now: datetime) -> ListTasks | None:
     """'show my high priority tasks', "what's due today?", 'find tasks about lisbon', 'tasks tagged work'."""
     if _NEXT_RE.fullmatch(text):
         return ListTasks({"status": "open", "sort_by": "due", "limit": 1}, next_only=True)
     if (asked := _WHEN_IS_RE.fullmatch(text)) and (name := _name(asked["name"])).lower() not in _NOT_NAMES:
         return ListTasks({"query": name})  # the task found answers with its date
+    if _ASKING_RE.match(text) and (completed := _completed_window(text, now.date())):
+        return _finished(completed, {})  # 'did i finish anything today?'
+    if (asked := _STATE_QUESTION_RE.fullmatch(text)) and not find_when(asked["name"] or asked["asked"], now=now):
+        name = _name(asked["name"] or asked["asked"])
+        return None if name.lower() in _NOT_NAMES else ListTasks({"query": name, "status": "all"})
     text = _DAY_POSSESSIVE_RE.sub(r"\1", text)  # "today's tasks" are those due today
     text = re.sub(r"(?i)\bmy\s+(?=(?:week|month|weekend)\b)", "this ", text)  # 'what does my week look like'
     verb = _LIST_VERB_RE.match(text)
@@ -573,7 +597,7 @@ def _listing(text: str, now: datetime) -> ListTasks | None:
         draft.cut(*head.span())
     arguments: dict = _take_sort(draft)
     if completed := _completed_window(text, now.date()):
-        return ListTasks({**arguments, "status": "completed", "sort_by": "created", "limit": 200}, False, completed)
+        return _finished(completed, arguments)
     arguments.update(_take_filters(draft, now))
     if query := draft.take(_QUERY_RE):
         arguments["query"] = query["query"]
@@ -620,13 +644,19 @@ def _moving(text: str, now: datetime) -> MoveTasks | None:
 
 _Handler = Callable[[re.Match[str], datetime], ChangeTask | None]
 _NAME = r"(?:the\s+task\s+|task\s+|my\s+)?(?!an?\s+reminder\b)(?P<name>.+?)"  # 'set a reminder …' adds a task
-_DONE = r"(?:done|complete[d]?|finished)"
+_DONE = r"(?:done|complete[d]?|finished|sorted|taken\s+care\s+of|dealt\s+with|handled)"
 _LEVEL_PHRASE = r"(?P<value>(?:an?\s+)?(?:high|medium|normal|low|top)(?:[\s-]*priority)?|urgent|important|p[123])"
 _NAME_CONNECTOR_RE = re.compile(
     r"(?i)(?:'s)?(?:\s+(?:back|forward|out|over)|\s+(?:due\s+)?(?:date|deadline|time))?\s+(?:to|for|until|till|on|due)$"
 )
 
 
+# 'it', 'that one', 'the last one' name the task the conversation last touched; the agent knows which.
+PREVIOUS = "it"
+_PRONOUN_RE = re.compile(
+    r"(?i)(?:it|that|this|(?:that|this|the\s+(?:last|latest|same|previous))\s+(?:one|task|thing|item|to-?do))"
+)
+_PRONOUN_STATE = r"(?P<name>it|that|this)(?:['’]?s|\s+is|\s+has\s+been|\s+was)"  # "that's done", "it's not done"
 _NAME_FILLER_RE = re.compile(
     r"(?i)^(?:(?:the|my|that|this|our)\s+)*(?:task\s+|to-?do\s+)?|(?:\s+(?:thing|task|one|item|to-?do|stuff|already"
     r"|now|today|for me|from my list|off my list))+$"
@@ -634,7 +664,10 @@ _NAME_FILLER_RE = re.compile(
 
 
 def _name(text: str) -> str:
-    """The task's name as said, without filler ('the gym thing', 'the visa task') or quotes around it."""
+    """The task's name as said, without filler ('the gym thing', 'the visa task') or quotes around it; PREVIOUS
+    for 'it', 'that one', 'the last one'."""
+    if _PRONOUN_RE.fullmatch(text.strip()):
+        return PREVIOUS
     return _unquoted(_NAME_FILLER_RE.sub("", text.strip())).strip() or text.strip()
 
 
@@ -751,7 +784,8 @@ def _done_in_past(match: re.Match[str], _now: datetime) -> ChangeTask | None:
 
 
 _AMOUNT = (
-    r"(?P<n>an?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\d{1,3})\s+(?P<unit>days?|weeks?|months?)"
+    r"(?P<n>an?(?:\s+couple(?:\s+of)?)?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\d{1,3})\s+"
+    r"(?P<unit>days?|weeks?|months?|fortnights?)"
 )
 _STEPS = {"less": -1, "lower": -1, "more": 1, "higher": 1}
 
@@ -760,8 +794,11 @@ def _shift(sign: int) -> _Handler:
     """'move X forward by two days', 'delay X by a month' -> a shift of the due day, made concrete by the agent."""
 
     def handle(match: re.Match[str], _now: datetime) -> ChangeTask | None:
-        amount = 1 if match["n"].lower() in ("a", "an") else number(match["n"])
+        said = match["n"].lower()
+        amount = 2 if "couple" in said else 1 if said in ("a", "an") else number(said)
         unit = match["unit"].lower().removesuffix("s") + "s"
+        if amount is not None and unit == "fortnights":
+            amount, unit = 2 * amount, "weeks"
         return None if amount is None else ChangeTask("update", _name(match["name"]), {"shift": {unit: sign * amount}})
 
     return handle
@@ -797,6 +834,8 @@ def _undate(match: re.Match[str], _now: datetime) -> ChangeTask:
 
 _CHANGES: list[tuple[str, _Handler]] = [
     (rf"(?:remind|alert|notify|ping)\s+me\s+{_AHEAD}\s+(?:before|ahead\s+of|prior\s+to)\s+{_NAME}", _remind_before),
+    (rf"(?:(?:remind|alert|notify|ping)\s+me|(?:set|add)\s+an?\s+(?:reminder|alert))\s+(?:about|of|for|re)\s+{_NAME}\s+"
+     rf"{_AHEAD}\s+(?:before(?:hand)?|earlier|ahead|early|in\s+advance|prior)", _remind_before),
     (rf"(?:delay|postpone|defer|push\s+back|push\s+out|put\s+off)\s+{_NAME}\s+(?:by\s+|for\s+)?{_AMOUNT}",
      _shift(1)),
     (rf"(?:move|push|shift|bump|reschedule)\s+{_NAME}\s+(?:forward|back|out|later|ahead)?\s*(?:by\s+)?{_AMOUNT}"
@@ -819,18 +858,20 @@ _CHANGES: list[tuple[str, _Handler]] = [
     (rf"(?:mark|set|flag)\s+{_NAME}\s+(?:as\s+)?(?:not\s+{_DONE}|undone|incomplete|unfinished|open|pending|to\s*do)",
      _act("reopen")),
     (rf"(?:re-?open|un-?check|un-?mark|un-?complete|undo|restore|reactivate)\s+{_NAME}", _act("reopen")),
-    (rf"{_NAME}\s+is(?:n't|\s+not)\s+{_DONE}(?:\s+yet)?", _act("reopen")),
+    (rf"{_NAME}\s+is(?:n['’]?t|\s+not)\s+{_DONE}(?:\s+yet)?", _act("reopen")),
+    (rf"{_PRONOUN_STATE}\s+not\s+{_DONE}(?:\s+yet)?", _act("reopen")),
+    (rf"{_PRONOUN_STATE}\s+(?:now\s+|all\s+)?{_DONE}", _act("complete")),
     (rf"(?:mark|set|flag)\s+{_NAME}\s+(?:as\s+)?{_DONE}", _act("complete")),
     (rf"(?:check|tick|cross)\s+{_NAME}\s+off(?:\s+(?:my\s+|the\s+)?list)?", _act("complete")),
     (rf"(?:check|tick|cross)\s+off\s+{_NAME}", _act("complete")),
-    (rf"{_NAME}\s+is\s+{_DONE}", _act("complete")),
+    (rf"{_NAME}(?:\s+is|['’]s|\s+has\s+been|\s+was|\s+got)\s+(?:now\s+|all\s+)?{_DONE}", _act("complete")),
     (rf"{_NAME}\s+(?:now\s+|all\s+)?{_DONE}", _done_after_name),
     (rf"{_NAME}\s+(?:is|has\s+been|was|got|'s)\s+(?:now\s+)?(?:moved|pushed(?:\s+back)?|rescheduled|postponed|"
      r"changed|delayed|brought\s+forward)\s+(?:to|till|until|for)\s+(?P<when>.+)", _moved),
-    (rf"{_NAME}\s+(?:is\s+)?now\s+(?:on|at|due|for)\s+(?P<when>.+)", _moved),
-    (rf"(?:i(?:'ve|\s+have)\s+(?:just\s+|already\s+)?(?:done|finished|completed)|(?:i(?:'m|\s+am)\s+)?(?:just\s+)?"
-     rf"done\s+with|(?:i\s+)?(?:just\s+)?(?:finished|completed|did))\s+{_NAME}", _act("complete")),
-    (rf"(?:i(?:'ve|\s+have)?\s+(?:(?:just|already|finally|now)\s+)*|(?:(?:just|already|finally)\s+)+)"
+    (rf"{_NAME}(?:\s+is|['’]s)?\s+now\s+(?:(?:on|at|due|for)\s+)?(?P<when>.+)", _moved),
+    (rf"(?:i(?:['’]?ve|\s+have)\s+(?:just\s+|already\s+)?(?:done|finished|completed)|(?:i(?:['’]?m|\s+am)\s+)?(?:just\s+)?"
+     rf"done\s+w(?:ith|/)?|(?:i\s+)?(?:just\s+)?(?:finished|completed|did))\s+{_NAME}", _act("complete")),
+    (rf"(?:i(?:['’]?ve|\s+have)?\s+(?:(?:just|already|finally|now)\s+)*|(?:(?:just|already|finally)\s+)+)"
      rf"(?P<verb>[a-z]+)\s+{_NAME}", _done_in_past),
     (rf"(?:complete|finish)\s+{_NAME}", _complete_unless_dated),
     (rf"(?:rename|retitle)\s+{_NAME}\s+(?:to|as|into)\s+(?P<value>.+)", _update(lambda value: {"title": value})),
@@ -842,6 +883,8 @@ _CHANGES: list[tuple[str, _Handler]] = [
      _update(_priority_change)),
     (rf"(?:make|mark|set|flag|bump|move|change)\s+{_NAME}\s+(?:as\s+|to\s+)?{_LEVEL_PHRASE}",
      _update(_priority_change)),
+    (rf"(?:make|mark|set)\s+{_NAME}\s+(?P<value>(?:a|my|the)\s+(?:top\s+)?priority)",
+     _update(lambda _: {"priority": "high"})),
     (rf"(?P<value>prioriti[sz]e|(?:raise|increase)\s+(?:the\s+)?priority\s+(?:of|for|on))\s+{_NAME}",
      _update(lambda _: {"priority": "high"})),
     (rf"(?P<value>de-?prioriti[sz]e|(?:lower|decrease|reduce)\s+(?:the\s+)?priority\s+(?:of|for|on))\s+{_NAME}",
@@ -859,7 +902,8 @@ _CHANGES: list[tuple[str, _Handler]] = [
     (rf"(?:change|set|update|make|switch)\s+{_NAME}\s+to\s+(?:(?:repeat|recur)\s+)?(?P<value>.+)", _new_schedule),
     (rf"(?:make|set|have)\s+{_NAME}\s+(?:repeat|recur)\s+(?P<value>.+)", _new_schedule),
     (rf"(?:change|set|update)\s+{_NAME}\s+to\s+(?P<value>.+)", _update(lambda value: {"title": value})),
-    (rf"(?:delete|remove|erase|drop|trash|cancel|call\s+off|scrap|scratch|get\s+rid\s+of|forget\s+about)\s+{_NAME}"
+    (rf"(?:delete|remove|erase|drop|trash|cancel|call\s+off|scrap|scratch|get\s+rid\s+of|forget(?:\s+about)?(?!\s+to\b))"
+     rf"\s+{_NAME}"
      r"(?:\s+from\s+(?:my\s+|the\s+)?(?:list|tasks|to-?do\s+list))?", _act("delete")),
 ]  # fmt: skip
 _CHANGE_RES = [(re.compile(pattern, re.I), handler) for pattern, handler in _CHANGES]
@@ -952,6 +996,37 @@ def _suggestions(said: str, now: datetime, *, question: bool = False) -> tuple[s
     return f"add {words}", "what's due today?"
 
 
+# Deleting needs the person's own word for it (agent/loop.py), so no verb that deletes is guessed from a slip.
+_COMMAND_VERBS = (
+    "add complete finish mark move push reschedule postpone rename change update show list find search reopen remind "
+    "make set"
+).split()
+
+
+def _misspells(word: str, verb: str) -> bool:
+    """Whether word is a slip of the verb: two slips in a long verb; in a short one a letter left out, added or swapped
+    (a letter changed too often makes another word: 'lost', 'snow'), never the verb with an ending ('lists', 'marked')
+    and never a word of three letters or fewer, but for a doubled letter typed once ('ad')."""
+    if word.startswith(verb):
+        return False
+    if len(verb) > 6:
+        return OSA.distance(word, verb) <= 2
+    if len(word) < 4:
+        return any(verb[:k] + verb[k + 1 :] == word for k in range(1, len(verb)) if verb[k] == verb[k - 1])
+    return OSA.distance(word, verb) == 1 and (len(word) != len(verb) or sorted(word) == sorted(verb))
+
+
+def _retyped(said: str) -> str | None:
+    """The request with its first word corrected to the one command verb it misspells ('delte', 'remvoe', 'ad',
+    'shwo', 'resheduel'); None when no single verb is that close."""
+    first, _, rest = said.partition(" ")
+    word = first.lower()
+    if not rest or word in _COMMAND_VERBS or not word.isalpha():
+        return None
+    close = [verb for verb in _COMMAND_VERBS if _misspells(word, verb)]
+    return f"{close[0]} {rest}" if len(close) == 1 else None
+
+
 def interpret(text: str, *, now: datetime) -> Command:
     """One utterance -> one command; `now` is aware, in the person's zone."""
     if now.tzinfo is None:
@@ -969,7 +1044,12 @@ def interpret(text: str, *, now: datetime) -> Command:
         return DeleteCompleted()
     if _UNDO_RE.fullmatch(said):
         return Undo()
-    if command := _moving(said, now) or _listing(said, now) or _changing(said, now):
+    asking = _ASKING_RE.match(said) is not None  # 'is the report done?' changes nothing
+    if command := _moving(said, now) or _listing(said, now) or (None if asking else _changing(said, now)):
         return command
     question = text.strip().endswith("?") or _QUESTION_RE.match(said) is not None
-    return _adding(said, now, allow_verbless=not question) or Unclear(text, _suggestions(said, now, question=question))
+    added = _adding(said, now, allow_verbless=not question)
+    corrected = interpret(retyped, now=now) if (retyped := _retyped(said)) else None
+    if corrected is not None and not isinstance(corrected, Unclear) and not (added and isinstance(corrected, AddTask)):
+        return corrected  # 'mvoe the dentist to friday' is a move, not a task called 'mvoe the dentist'
+    return added or Unclear(text, _suggestions(said, now, question=question))

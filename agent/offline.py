@@ -15,6 +15,7 @@ from dateutil.relativedelta import relativedelta
 
 from agent.conversation import Message, ModelRequest, ToolCall, ToolResult
 from agent.interpreter import (
+    PREVIOUS,
     REMINDER_HOUR,
     AddTask,
     Answer,
@@ -63,7 +64,7 @@ def respond(request: ModelRequest) -> list[str | ToolCall]:
     if isinstance(command, Answer):
         return _answer(command, history[:start], results)
     if isinstance(command, ChangeTask):
-        return _change(command, results, today)
+        return _change(command, results, today, _previous_task(history[:start]))
     if isinstance(command, Undo):
         return _undo(results)
     if isinstance(command, MoveTasks):
@@ -190,16 +191,22 @@ def _asked_to_delete_completed(before: list[Message]) -> bool:
     )
 
 
-def _change(command: ChangeTask, results: list[ToolResult], today: date) -> list[str | ToolCall]:
-    """Find the task by name, then act on it; several candidates are listed, never guessed between."""
+def _change(
+    command: ChangeTask, results: list[ToolResult], today: date, previous: dict[str, Any] | None
+) -> list[str | ToolCall]:
+    """Find the task by name (or the one the conversation last touched, for 'it'), then act on it; several
+    candidates are listed, never guessed between."""
+    if command.name == PREVIOUS and previous is None:
+        return ["I'm not sure which task you mean; say its name."]
     if not results:
         arguments: dict[str, Any] = {"status": SEARCH_STATUS.get(command.action, "all"), "limit": SEARCH_LIMIT}
         return [ToolCall(id="call_1", name="list_tasks", arguments=arguments)]
     if results[0].is_error:
         return [_failure(results[0])]
-    candidates = _candidates(results[0].content["tasks"], command)
+    candidates = _candidates(results[0].content["tasks"], command, previous)
     if not candidates:
-        return [f"I couldn't find a task matching “{command.name}”."]
+        named = previous["title"] if command.name == PREVIOUS and previous else command.name
+        return [f"I couldn't find a task matching “{named}”."]
     if len(candidates) > 1:
         return [f"Several tasks match “{command.name}”; which one did you mean?\n" + task_list(candidates, today)]
     return _act_on(command, candidates[0], results[1:], today)
@@ -228,9 +235,29 @@ def _chosen(text: str, command: Command, before: list[Message], now: datetime) -
     results = _results_after(before, previous)
     if not isinstance(asked, ChangeTask) or len(results) != 1 or results[0].is_error:
         return None
-    candidates = _candidates(results[0].content["tasks"], asked)
+    candidates = _candidates(results[0].content["tasks"], asked, _previous_task(before[:previous]))
     picked = _pick(text, candidates) if len(candidates) > 1 else None
     return (asked, picked) if picked else None
+
+
+def _previous_task(before: list[Message]) -> dict[str, Any] | None:
+    """The task 'it' means: the one the latest turn that touched or showed tasks was about. A turn that changed
+    several tasks, or listed several without changing one, leaves it unclear."""
+    turn: list[ToolResult] = []
+    for message in reversed(before):
+        if message.role == "tool":
+            turn = [*message.results, *turn]
+            continue
+        if message.role != "user":
+            continue
+        answers = [result.content for result in turn if not result.is_error and isinstance(result.content, dict)]
+        touched = {task["id"]: task for task in answers if "id" in task and "title" in task}
+        shown = [page["tasks"] for page in answers if page.get("tasks")]
+        if touched or shown:
+            found = list(touched.values()) or shown[-1]
+            return found[0] if len(found) == 1 else None
+        turn = []
+    return None
 
 
 def _pick(text: str, candidates: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -247,9 +274,13 @@ def _pick(text: str, candidates: list[dict[str, Any]]) -> dict[str, Any] | None:
     return None
 
 
-def _candidates(tasks: list[dict[str, Any]], command: ChangeTask) -> list[dict[str, Any]]:
-    """The tasks the name refers to: an exact title wins; else the closest fuzzy matches, all of those close to the
-    best; open tasks win over completed ones (but for reopening)."""
+def _candidates(
+    tasks: list[dict[str, Any]], command: ChangeTask, previous: dict[str, Any] | None
+) -> list[dict[str, Any]]:
+    """The tasks the name refers to: for 'it', the task last touched; an exact title wins; else the closest fuzzy
+    matches, all of those close to the best; open tasks win over completed ones (but for reopening)."""
+    if command.name == PREVIOUS and previous is not None:
+        return [task for task in tasks if task["id"] == previous["id"]]
     name = _fold(command.name)
     pool = [task for task in tasks if _fold(task["title"]) == name]
     if not pool:

@@ -89,9 +89,11 @@ class _Cursor:
 
     def phrase(self, i: int) -> tuple[Repeat, int] | None:
         """A repetition starting at word i, with the index after it."""
-        if self.word(i) in ("every", "each"):
-            return self.every(i + 1)
-        return self.adverb(i) or self.ordinal_of_month(i, alone=True) or self.plural_days(i)
+        found = self.every(i + 1) if self.word(i) in ("every", "each") else None
+        found = found or self.adverb(i) or self.ordinal_of_month(i, alone=True) or self.plural_days(i)
+        if found and found[0].by_day and found[0].clock is None and self.word(found[1]) in _PERIODS:
+            return replace(found[0], clock=_PERIODS[self.word(found[1])]), found[1] + 1  # 'every thursday night'
+        return found
 
     def every(self, i: int) -> tuple[Repeat, int] | None:
         """After 'every': ['other' | N] then a unit, weekdays, a month-day, an ordinal or a part of the day."""
@@ -102,6 +104,8 @@ class _Cursor:
             interval, i = n, i + 1
         if self.word(i) in _PERIODS:
             return Repeat("DAILY", interval, clock=_PERIODS[self.word(i)]), i + 1
+        if self.word(i) in ("fortnight", "fortnights"):
+            return self.anchored(Repeat("WEEKLY", 2 * interval), i + 1)
         if (unit := self.word(i).removesuffix("s")) in _UNITS:
             return self.anchored(Repeat(_UNITS[unit], interval), i + 1)
         return self.days(i, interval) or self.month_day(i) or self.ordinal_of_month(i)
@@ -155,12 +159,13 @@ class _Cursor:
         return found if found and len(found[0].by_day) > 1 and "or" not in self.words[j : found[1]] else None
 
     def nth_weekday(self, i: int, *, alone: bool) -> tuple[Repeat, int] | None:
-        """'the second tuesday of each month', 'the last friday of the month'; alone, 'of every/each month' is due."""
+        """'the second tuesday of each month', 'the first thursday of the month': said alone too, such a day names one
+        that comes back each month (a book club, a board meeting)."""
         nth, day = _NTH_WORDS.get(self.word(i)), weekday(self.word(i + 1))
         if nth is None or day is None:
             return None
         of = i + 2 + (self.word(i + 2) == "of")
-        if self.word(of) in (("every", "each") if alone else ("every", "each", "the")) and self.word(of + 1) == "month":
+        if self.word(of) in ("every", "each", "the") and self.word(of + 1) == "month":
             return Repeat("MONTHLY", by_day=(day,), nth=nth), of + 2
         return None if alone else (Repeat("MONTHLY", by_day=(day,), nth=nth), i + 2)
 

@@ -14,6 +14,18 @@ _WORDS = {
     "tonight": r"2nite|2night|tonite",
     "5pm": r"eod|cob|(?:the\s+)?end\s+of\s+(?:the\s+)?(?:work(?:ing)?\s+)?day|close\s+of\s+business",
     "next week": r"nxt\s+wk|next\s+wk",
+    "this week": r"this\s+wk",
+    "weekend": r"wkend|wknd",
+    "afternoon": r"arvo",
+    # weekdays as they are often misspelt
+    "monday": r"mondy|monady|mnoday",
+    "tuesday": r"tuseday|tueday|teusday|tuesdya|tusday|tuesdy",
+    "wednesday": r"wendesday|wensday|wednsday|wedensday|wendsday|wednseday|wedsday|wenesday|wednesdy",
+    "thursday": r"thrusday|thursady|thurday|thurdsay|thusday|thurstday|thursdy",
+    "friday": r"firday|fridya|frday|friady|fridy",
+    "saturday": r"saterday|satuday|saturady|satruday|saturdy",
+    "sunday": r"sundya|sudnay|sundy",
+    "end of the week": r"eow",
     "high priority": r"asap|a\.s\.a\.p\.?",
 }
 # Whole words only: a hyphenated word ('ping-asap', 'eod-report') is part of a title, not shorthand.
@@ -31,6 +43,21 @@ _DAY_PART_HOUR_RE = re.compile(
     r"(?i)\b(?:(?P<lead>this|every|each)\s+)?(?P<p>morning|afternoon|evening|night|tonight)s?,?\s+"
     r"(?P<prep>at|around|by|@)\s+(?P<h>1[0-2]|0?[1-9])(?::(?P<m>[0-5]\d))?(?P<ampm>\s*[ap]\.?m\b\.?)?(?![:\w])"
 )
+
+
+# The hour before the part of the day: 'at 6 tomorrow morning' -> 'at 6am tomorrow', 'at 9 this evening' -> 'at 9pm
+# today'.
+_HOUR_DAY_PART_RE = re.compile(
+    r"(?i)\b(?P<prep>at|by|around)\s+(?P<h>1[0-2]|0?[1-9])(?::(?P<m>[0-5]\d))?\s+(?P<day>tomorrow|today|this)\s+"
+    r"(?P<p>morning|afternoon|evening|night)\b"
+)
+_AT_SIGN_RE = re.compile(r"(?<![\w@#])@\s+(?=\d)")  # 'lunch @ 1pm'; '@home' is a tag
+
+
+def _hour_day_part(match: re.Match[str]) -> str:
+    """The hour with its meridiem, then the day the part of the day was said with."""
+    day = "today" if match["day"].lower() == "this" else match["day"].lower()
+    return f"{match['prep']} {_clock(match['h'].lstrip('0'), match['m'], match['p'].lower())} {day}"
 
 
 def _clock(hour: str, minute: str | None, period: str) -> str:
@@ -63,6 +90,8 @@ def _day_part_hour(match: re.Match[str]) -> str:
 
 def _outside_quotes(text: str) -> str:
     """Shorthand rewritten in the parts of text that are not quoted."""
+    text = _AT_SIGN_RE.sub("at ", text)
+    text = _HOUR_DAY_PART_RE.sub(_hour_day_part, text)
     text = _PERIOD_HOUR_RE.sub(_hour, text)
     text = _DAY_PART_HOUR_RE.sub(_day_part_hour, text)
     for pattern, word in _WORD_RES:

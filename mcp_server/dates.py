@@ -64,6 +64,7 @@ _UNITS = {
     **dict.fromkeys(("w", "wk", "wks", "week", "weeks"), "weeks"),
     **dict.fromkeys(("mo", "month", "months"), "months"),
 }
+_FORTNIGHTS = ("fortnight", "fortnights")  # two weeks each
 _ELAPSED_UNITS = {"seconds", "minutes", "hours"}  # offsets in these give an exact instant; longer ones give a day
 _CLOCK_WORDS = {"noon": time(12), "midday": time(12), "midnight": time(0)}
 _PERIODS = {"morning": time(9), "afternoon": time(15), "evening": time(19), "night": time(20)}
@@ -79,6 +80,12 @@ _FIXED_DAYS: dict[tuple[str, ...], Callable[[date], date]] = {
     ("next", "month"): lambda d: d + relativedelta(months=1, day=1),
     ("end", "of", "month"): lambda d: d + relativedelta(day=31),
     ("end", "of", "the", "month"): lambda d: d + relativedelta(day=31),
+    ("end", "of", "next", "month"): lambda d: d + relativedelta(months=1, day=31),
+    # the working week ends on Friday: this one's (the next one's at a weekend), or next week's
+    ("end", "of", "week"): lambda d: d + timedelta(days=(4 - d.weekday()) % 7),
+    ("end", "of", "the", "week"): lambda d: d + timedelta(days=(4 - d.weekday()) % 7),
+    ("end", "of", "this", "week"): lambda d: d + timedelta(days=(4 - d.weekday()) % 7),
+    ("end", "of", "next", "week"): lambda d: d + timedelta(days=(4 - d.weekday()) % 7 + 7),
 }
 
 _ISO_DATETIME = r"\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?)?(?![\w:])"
@@ -159,9 +166,11 @@ def _hour(digits: str, meridiem: str, separator: str | None, marked: bool) -> in
     hour = int(digits)
     if meridiem:
         return hour % 12 + 12 * meridiem.startswith("p") if 1 <= hour <= 12 else None
-    if separator == ":" and 1 <= hour <= 7 and not digits.startswith("0"):
+    if separator == "." and not marked:
+        return None  # '5.30' alone is more likely a decimal; 'at 5.30' is a time
+    if separator in (":", ".") and 1 <= hour <= 7 and not digits.startswith("0"):
         return hour + 12  # 'at 3:30' is said of the afternoon; '03:30' is written on a 24-hour clock
-    if separator in (":", "h"):
+    if separator in (":", ".", "h"):
         return hour  # '9:30' and '17h' are 24-hour readings
     if separator is None and marked:
         return hour + 12 if 1 <= hour <= 7 else hour  # 'at 5' means 17:00 far more often than 05:00
@@ -217,6 +226,8 @@ class _Words:
         if word == "first" and self.has(i + 1, "thing"):  # 'first thing monday', 'first thing in the morning'
             end = i + 2 + 3 * (self.words[i + 2 : i + 5] == ["in", "the", "morning"])
             return _Clock(_PERIODS["morning"], end, weak=True)
+        if word in ("half", "quarter"):
+            return self.past_or_to(i, marked)
         if word in _CLOCK_WORDS:
             return _Clock(_CLOCK_WORDS[word], i + 1)
         if word in _PERIODS:
@@ -234,6 +245,26 @@ class _Words:
             return _Clock(time(hour, int(match["m"] or 0), int(match["s"] or 0)), end, loose=not meridiem)
         except ValueError:
             return None
+
+    def past_or_to(self, i: int, marked: bool) -> _Clock | None:
+        """'half past 2', 'quarter past 10', 'quarter to 3'; after 'at' or 'by' also the British 'half 2' (2:30). The
+        hour is read as a bare hour after 'at' is: 'at quarter to 7' is 18:45."""
+        minutes = {"half": 30, "quarter": 15}[self.word(i)]
+        j = i + 1
+        if self.has(j, "past", "to"):
+            if self.word(j) == "to":
+                minutes = -minutes
+            j += 1
+        elif minutes != 30 or not marked:
+            return None
+        match = _CLOCK_RE.fullmatch(self.word(j))
+        if match is None or match["sep"] or match["hh"]:
+            return None
+        hour = _hour(match["h"], match["ap"] or "", None, marked=True)
+        if hour is None:
+            return None
+        total = (hour * 60 + minutes) % (24 * 60)
+        return _Clock(time(total // 60, total % 60), j + 1, loose=not match["ap"])
 
     def span(self, i: int) -> _Clock | None:
         """The start of a span of time whose end has am/pm ('2-3pm', '2 to 3pm', 'from 11 till 1pm'): the start
@@ -346,6 +377,9 @@ class _Reader(_Words):
         word = self.word(j)
         weak = j == i and word in _COMMON_WORDS
         if word in _WEEKDAYS:
+            k = j + 1 + self.has(j + 1, "the")  # 'fri 19th', 'friday the 19th', 'monday 3rd jan': the date decides
+            if dated := self.calendar_day(k) or self.ordinal_day(k):
+                return dated
             ahead = (_WEEKDAYS[word] - self.today.weekday() - 1) % 7 + 1  # 1..7: strictly after today
             return _Day(self.today + timedelta(days=ahead), j + 1, weak=weak)
         if word == "weekend" and not self.has(i, "next"):
@@ -369,7 +403,10 @@ class _Reader(_Words):
             except ValueError:
                 return None
         if numeric := _NUMERIC_DATE_RE.fullmatch(word):
-            return self.month_day(int(numeric[1]), int(numeric[2]), numeric[3], i + 1)
+            month, day = int(numeric[1]), int(numeric[2])
+            if month > 12 >= day:  # '19/3' can only be day/month
+                month, day = day, month
+            return self.month_day(month, day, numeric[3], i + 1)
         if word in _MONTHS and (day := _DAY_RE.fullmatch(self.word(i + 1))):
             return self.month_day(_MONTHS[word], int(day[1]), None, i + 2)
         month_at = i + 1 + self.has(i + 1, "of")
@@ -402,10 +439,15 @@ class _Reader(_Words):
             return None
         if (end := self.seq(i + 1, "half", "an", "hour")) is not None:
             return 30, "minutes", end
+        if (end := self.seq(i + 1, "a", "couple")) is not None:  # 'in a couple of days', 'in a couple hours'
+            unit = _UNITS.get(self.word(end + self.has(end, "of")))
+            return None if unit is None else (2, unit, end + self.has(end, "of") + 1)
         word = self.word(i + 1)
         if (compact := _COMPACT_OFFSET_RE.fullmatch(word)) and compact[2] in _UNITS:
             return int(compact[1]), _UNITS[compact[2]], i + 2
         amount = int(word) if word.isdecimal() and len(word) <= 4 else _NUMBERS.get(word)
+        if amount is not None and self.word(i + 2) in _FORTNIGHTS:
+            return 2 * amount, "weeks", i + 3
         unit = _UNITS.get(self.word(i + 2))
         return None if amount is None or unit is None else (amount, unit, i + 3)
 

@@ -118,7 +118,8 @@ async def test_an_injected_instruction_in_a_tool_result_cannot_delete(client, co
     assert not still_there.isError
 
 
-async def test_deleting_when_asked_is_allowed(client, context):
+@pytest.mark.parametrize("said", ["delete the old task", "forget the old task"])
+async def test_deleting_when_asked_is_allowed(client, context, said):
     added = await client.call_tool("add_task", {"title": "old"})
     task_id = added.structuredContent["id"]
 
@@ -127,7 +128,7 @@ async def test_deleting_when_asked_is_allowed(client, context):
             return [ToolCall(id="d", name="delete_task", arguments={"task_id": task_id})]
         return ["Deleted."]
 
-    await run_turn(ScriptedModel(script), ToolBox(client), [], "delete the old task", context)
+    await run_turn(ScriptedModel(script), ToolBox(client), [], said, context)
     assert (await client.call_tool("get_task", {"task_id": task_id})).isError
 
 

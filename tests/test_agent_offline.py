@@ -326,3 +326,41 @@ async def test_a_task_told_as_done_in_the_past_tense_is_completed(runtime):
     assert await say(runtime, "just paid the rent!") == "Marked “pay the rent” as done."
     assert await say(runtime, "i called the plumber") == "I couldn't find a task matching “call the plumber”."
     assert {task["status"] for task in tasks(runtime)} == {"completed"}
+
+
+async def test_it_is_the_task_the_conversation_last_touched(runtime):
+    await say(runtime, "add call the landlord")
+    await say(runtime, "add book the venue")
+    assert await say(runtime, "actually make it high priority") == "Updated: book the venue — high priority."
+    await say(runtime, "move call the landlord to friday")
+    assert await say(runtime, "mark that one done") == "Marked “call the landlord” as done."
+    state = {task["title"]: (task["status"], task["priority"]) for task in tasks(runtime)}
+    assert state == {"call the landlord": ("completed", "medium"), "book the venue": ("open", "high")}
+
+
+async def test_it_after_a_listing_of_one_task_is_that_task(runtime):
+    await say(runtime, "add call the landlord tomorrow")
+    await say(runtime, "add book the venue")
+    assert "call the landlord" in await say(runtime, "what's due tomorrow?")
+    assert await say(runtime, "delete it") == "Deleted “call the landlord”."
+    assert [task["title"] for task in tasks(runtime)] == ["book the venue"]
+
+
+@pytest.mark.parametrize("before", [[], ["add call the landlord", "add book the venue", "show my tasks"]])
+async def test_it_without_one_task_talked_about_is_asked_about(runtime, before):
+    for text in before:
+        await say(runtime, text)
+    assert await say(runtime, "delete it") == "I'm not sure which task you mean; say its name."
+    assert len(tasks(runtime)) == len(before[:2])
+
+
+async def test_asking_whether_a_task_is_done_answers_and_changes_nothing(runtime):
+    await say(runtime, "add prepare the report")
+    await say(runtime, "add sweep the yard")
+    await say(runtime, "sweep the yard is done")
+    assert await say(runtime, "is the report done?") == "1 task:\n• prepare the report"
+    assert await say(runtime, "did i finish the yard?") == "1 task:\n• sweep the yard — done"
+    assert {task["title"]: task["status"] for task in tasks(runtime)} == {
+        "prepare the report": "open",
+        "sweep the yard": "completed",
+    }

@@ -491,3 +491,80 @@ def test_parse_time_of_day_reads_times(text: str, expected: time) -> None:
 @pytest.mark.parametrize("text", ["", "5", "p1", "25:00", "13pm", "5.30", "tomorrow", "5pm tomorrow", "blah", "@5pm"])
 def test_parse_time_of_day_returns_none_for_non_times(text: str) -> None:
     assert parse_time_of_day(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("in a fortnight", date(2026, 12, 13)),
+        ("in 2 fortnights", date(2026, 12, 27)),
+        ("in a couple of days", date(2026, 12, 1)),
+        ("in a couple weeks", date(2026, 12, 13)),
+    ],
+)
+def test_a_fortnight_and_a_couple_are_counted(text: str, expected: date) -> None:
+    assert parse_when(text, now=NOW) == expected
+
+
+def test_in_a_couple_of_hours_is_elapsed_time() -> None:
+    assert parse_when("in a couple of hours", now=NOW) == at(2026, 11, 29, 12, 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("at 3.30", at(2026, 11, 29, 15, 30)), ("tomorrow at 10.15", at(2026, 11, 30, 10, 15))],
+)
+def test_a_dotted_time_after_at_is_a_time(text: str, expected: datetime) -> None:
+    assert parse_when(text, now=NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("fri 11th", date(2026, 12, 11)),
+        ("friday the 11th", date(2026, 12, 11)),
+        ("monday 3rd jan", date(2027, 1, 3)),
+        ("on tue 15 dec", date(2026, 12, 15)),
+    ],
+)
+def test_a_weekday_with_a_date_is_that_date(text: str, expected: date) -> None:
+    assert parse_when(text, now=NOW) == expected
+
+
+def test_a_numeric_date_that_only_fits_day_first_is_read_day_first() -> None:
+    assert parse_when("19/12", now=NOW) == date(2026, 12, 19)
+    assert parse_when("12/11", now=NOW) == date(2026, 12, 11)  # month first when both fit
+
+
+@pytest.mark.parametrize(
+    ("text", "now", "expected"),
+    [
+        ("by end of the week", NOW, date(2026, 12, 4)),  # on a Sunday: the coming Friday
+        ("end of next week", NOW, date(2026, 12, 11)),
+        ("end of week", datetime(2026, 12, 2, 9, tzinfo=KARACHI), date(2026, 12, 4)),
+        ("end of this week", datetime(2026, 12, 4, 9, tzinfo=KARACHI), date(2026, 12, 4)),  # a Friday: today
+        ("end of next week", datetime(2026, 12, 2, 9, tzinfo=KARACHI), date(2026, 12, 11)),
+        ("end of next month", NOW, date(2026, 12, 31)),
+    ],
+)
+def test_the_end_of_the_week_is_its_friday(text: str, now: datetime, expected: date) -> None:
+    assert parse_when(text, now=now) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("at half 2", at(2026, 11, 29, 14, 30)),
+        ("half past 9", at(2026, 11, 30, 9, 30)),  # 09:30 has passed today
+        ("tomorrow at quarter past 10", at(2026, 11, 30, 10, 15)),
+        ("at quarter to 7", at(2026, 11, 29, 18, 45)),
+        ("quarter to 1am tomorrow", at(2026, 11, 30, 0, 45)),
+    ],
+)
+def test_half_and_quarter_past_and_to_the_hour(text: str, expected: datetime) -> None:
+    assert parse_when(text, now=NOW) == expected
+
+
+@pytest.mark.parametrize("text", ["half 2", "buy half 2 litres", "a quarter of the cake"])
+def test_half_alone_is_no_time(text: str) -> None:
+    assert find_when(text, now=NOW) is None

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agent.interpreter import (
+    PREVIOUS,
     AddTask,
     Answer,
     ChangeTask,
@@ -832,3 +833,244 @@ def test_moving_one_named_task_is_not_moving_many(text: str) -> None:
 @pytest.mark.parametrize("text", ["i wanted to call mom", "i missed the bus", "i have a cold", "i used to run"])
 def test_things_said_of_the_past_that_finish_no_task(text: str) -> None:
     assert not isinstance(interpret(text, now=NOW), ChangeTask | AddTask)
+
+
+# ---------------------------------------------------------------- as people really type
+
+
+@pytest.mark.parametrize(
+    ("text", "title", "due"),
+    [
+        ("hey can u add pick up dry cleaning on friday", "pick up dry cleaning", "2026-12-04"),
+        ("could you plz add renew the permit", "renew the permit", None),
+        ("add grab coffee beans thx", "grab coffee beans", None),
+        ("add water the lawn cheers", "water the lawn", None),
+        ("send the report eow", "send the report", "2026-12-04"),
+    ],
+)
+def test_chatty_openers_and_thanks_are_not_the_title(text: str, title: str, due: str | None) -> None:
+    task = add(text)
+    assert (task.title, task.due) == (title, due)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ive done the laundry", ChangeTask("complete", "laundry", {})),
+        ("i’ve done the laundry", ChangeTask("complete", "laundry", {})),
+        ("im done with the laundry", ChangeTask("complete", "laundry", {})),
+        ("the laundry isnt done", ChangeTask("reopen", "laundry", {})),
+        ("whens the dentist", ListTasks({"query": "dentist"})),
+    ],
+)
+def test_apostrophes_left_out_or_typed_curly(text: str, expected: object) -> None:
+    assert interpret(text, now=NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("mark that one done", ChangeTask("complete", PREVIOUS, {})),
+        ("thats done", ChangeTask("complete", PREVIOUS, {})),
+        ("it's not done", ChangeTask("reopen", PREVIOUS, {})),
+        ("delete the last one", ChangeTask("delete", PREVIOUS, {})),
+        ("actually make it high priority", ChangeTask("update", PREVIOUS, {"priority": "high"})),
+        ("move this to sunday", ChangeTask("update", PREVIOUS, {"due": "2026-12-06"})),
+        ("remind me of it 30 mins beforehand", ChangeTask("update", PREVIOUS, {"remind_before": 1800})),
+    ],
+)
+def test_it_and_that_one_name_the_task_talked_about(text: str, expected: ChangeTask) -> None:
+    assert interpret(text, now=NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("remind me about the dentist an hour before", ChangeTask("update", "dentist", {"remind_before": 3600})),
+        ("set a reminder for the flight 2 hours before", ChangeTask("update", "flight", {"remind_before": 7200})),
+        ("remind me about the vet the day before", ChangeTask("update", "vet", {"remind_before": 86400})),
+    ],
+)
+def test_a_reminder_about_a_named_task_said_before_the_offset(text: str, expected: ChangeTask) -> None:
+    assert interpret(text, now=NOW) == expected
+
+
+def test_a_reminder_for_a_new_task_with_the_offset_after_its_date() -> None:
+    task = add("remind me about the meeting at 3pm tomorrow an hour before")
+    assert (task.title, task.due, task.remind_at) == (
+        "the meeting",
+        "2026-11-30T15:00:00+05:00",
+        "2026-11-30T14:00:00+05:00",
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("push the report back a fortnight", ChangeTask("update", "report", {"shift": {"weeks": 2}})),
+        ("push the report back a couple of days", ChangeTask("update", "report", {"shift": {"days": 2}})),
+        ("delay rent by two fortnights", ChangeTask("update", "rent", {"shift": {"weeks": 4}})),
+    ],
+)
+def test_fortnights_and_a_couple_move_a_task(text: str, expected: ChangeTask) -> None:
+    assert interpret(text, now=NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "title", "rule", "first"),
+    [
+        ("water the plants every fortnight", "water the plants", "FREQ=WEEKLY;INTERVAL=2",
+         ["2026-11-29", "2026-12-13", "2026-12-27"]),
+        ("bins every fortnight on tuesday", "bins", "FREQ=WEEKLY;INTERVAL=2;BYDAY=TU",
+         ["2026-12-01", "2026-12-15", "2026-12-29"]),
+        ("put the bins out every other thursday night", "put the bins out", "FREQ=WEEKLY;INTERVAL=2;BYDAY=TH",
+         ["2026-12-03T20:00", "2026-12-17T20:00", "2026-12-31T20:00"]),
+        ("yoga mondays evening", "yoga", "FREQ=WEEKLY;BYDAY=MO",
+         ["2026-11-30T19:00", "2026-12-07T19:00", "2026-12-14T19:00"]),
+    ],
+)  # fmt: skip
+def test_fortnights_and_the_part_of_the_day_after_weekdays(text: str, title: str, rule: str, first: list[str]) -> None:
+    task = add(text)
+    assert (task.title, task.recurrence) == (title, rule)
+    assert occurrences(task) == first
+
+
+@pytest.mark.parametrize(
+    ("text", "arguments", "count_only"),
+    [
+        ("how many things do i have left", {"status": "open", "limit": 200}, True),
+        ("what's left", {"status": "open"}, False),
+        ("show me the remaining tasks", {"status": "open"}, False),
+        ("find tasks about left-handed scissors", {"query": "left-handed scissors"}, False),
+    ],
+)
+def test_what_is_left_is_what_is_open(text: str, arguments: dict, count_only: bool) -> None:
+    assert interpret(text, now=NOW) == ListTasks(arguments, count_only=count_only)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("dentist is now thursday", ChangeTask("update", "dentist", {"due": "2026-12-03"})),
+        ("the dentist's now on friday", ChangeTask("update", "dentist", {"due": "2026-12-04"})),
+        ("report's done", ChangeTask("complete", "report", {})),
+        ("the boiler has been taken care of", ChangeTask("complete", "boiler", {})),
+        ("lunch is now sorted", ChangeTask("complete", "lunch", {})),
+        ("mark the invoices as sorted", ChangeTask("complete", "invoices", {})),
+        ("done w the report", ChangeTask("complete", "report", {})),
+        ("make the report a priority", ChangeTask("update", "report", {"priority": "high"})),
+        ("forget the dentist", ChangeTask("delete", "dentist", {})),
+    ],
+)
+def test_changes_said_the_way_people_say_them(text: str, expected: ChangeTask) -> None:
+    assert interpret(text, now=NOW) == expected
+
+
+def test_dont_forget_without_to_adds_what_follows() -> None:
+    assert add("don't forget the milk").title == "the milk"
+    assert not isinstance(interpret("forget to call jo", now=NOW), ChangeTask)
+
+
+@pytest.mark.parametrize(
+    ("text", "arguments"),
+    [
+        ("whats due this wk", {"due_after": "2026-11-29", "due_before": "2026-12-05"}),
+        ("anything on this wknd", {"due_after": "2026-12-05", "due_before": "2026-12-06"}),
+    ],
+)
+def test_week_and_weekend_shorthand_in_questions(text: str, arguments: dict) -> None:
+    assert interpret(text, now=NOW) == ListTasks(arguments)
+
+
+@pytest.mark.parametrize(
+    ("text", "title", "due"),
+    [
+        ("meeting w/ john @ 3pm tmrw", "meeting w/ john", "2026-11-30T15:00:00+05:00"),
+        ("add call nan on sunday arvo", "call nan", "2026-12-06T15:00:00+05:00"),
+        ("add gym at 6 tomorrow morning", "gym", "2026-11-30T06:00:00+05:00"),
+        ("add get a haircut sometime next week", "get a haircut", "2026-11-30"),
+        ("add dentist on the 3rd at half 2", "dentist", "2026-12-03T14:30:00+05:00"),
+    ],
+)
+def test_times_said_around_the_day(text: str, title: str, due: str) -> None:
+    task = add(text)
+    assert (task.title, task.due) == (title, due)
+
+
+def test_a_weekday_of_the_month_comes_back_each_month() -> None:
+    task = add("book club first thursday of the month at 7pm")
+    assert (task.title, task.recurrence) == ("book club", "FREQ=MONTHLY;BYDAY=1TH")
+    assert occurrences(task) == ["2026-12-03T19:00", "2027-01-07T19:00", "2027-02-04T19:00"]
+
+
+def test_prio_asks_about_priority() -> None:
+    assert interpret("whats high prio", now=NOW) == ListTasks({"priority": "high"})
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("is the report done?", ListTasks({"query": "report", "status": "all"})),
+        ("did i finish the slides", ListTasks({"query": "slides", "status": "all"})),
+        ("have i done the laundry yet", ListTasks({"query": "laundry", "status": "all"})),
+        ("has the invoice been sorted", ListTasks({"query": "invoice", "status": "all"})),
+        ("did i finish anything today", ListTasks({"status": "completed", "sort_by": "created", "limit": 200},
+                                                  completed_between=("2026-11-29", "2026-11-29"))),
+    ],
+)  # fmt: skip
+def test_asking_whether_a_task_is_done_looks_it_up(text: str, expected: ListTasks) -> None:
+    assert interpret(text, now=NOW) == expected
+
+
+@pytest.mark.parametrize("text", ["is it done?", "did i pay the rent?", "is the dentist done this week"])
+def test_a_question_never_changes_a_task(text: str) -> None:
+    assert not isinstance(interpret(text, now=NOW), ChangeTask)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("cmplete the report", ChangeTask("complete", "report", {})),
+        ("mvoe the dentist to friday", ChangeTask("update", "dentist", {"due": "2026-12-04"})),
+        ("resheduel the dentist to friday", ChangeTask("update", "dentist", {"due": "2026-12-04"})),
+        ("mkae the report high priority", ChangeTask("update", "report", {"priority": "high"})),
+        ("shwo my tasks", ListTasks({})),
+        ("fidn dentist", ListTasks({"query": "dentist"})),
+        ("ad buy eggs", AddTask("buy eggs")),
+    ],
+)
+def test_a_misspelt_command_verb_is_read_as_the_verb(text: str, expected: object) -> None:
+    assert interpret(text, now=NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "title"),
+    [("lists for school friday", "lists for school"), ("snow day tomorrow", "snow day"),
+     ("marks homework friday", "marks homework"), ("mow the lawn friday", "mow the lawn")],
+)  # fmt: skip
+def test_real_words_near_a_verb_stay_in_the_title(text: str, title: str) -> None:
+    assert add(text).title == title
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "dad birthday",
+        "lost my keys",
+        "sets of keys",
+        "delte the dentist",
+        "remvoe the dentist",
+        "delet all completed tasks",
+    ],
+)
+def test_near_words_and_slips_of_a_deleting_verb_are_no_command(text: str) -> None:
+    assert isinstance(interpret(text, now=NOW), Unclear)
+
+
+@pytest.mark.parametrize(
+    ("text", "due"),
+    [("add dentist wendesday at 3", "2026-12-02T15:00:00+05:00"), ("add call jo on firday", "2026-12-04"),
+     ("add bins out thrusday", "2026-12-03"), ("add brunch saterday", "2026-12-05")],
+)  # fmt: skip
+def test_misspelt_weekdays_are_read(text: str, due: str) -> None:
+    assert add(text).due == due
