@@ -33,6 +33,17 @@ def taskflow_env(database_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
+def stdio_server(database: str, user: str) -> subprocess.Popen[bytes]:
+    """`taskflow mcp` for `user` on a SQLite file, spoken to over its pipes (its standard error is dropped)."""
+    return subprocess.Popen(
+        ["taskflow", "mcp", "--user", user],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=taskflow_env(f"sqlite:///{database}"),
+    )
+
+
 def wait_until(check: Callable[[], T], timeout: float = 60.0, interval: float = 0.1) -> T:
     """Poll `check` until it returns something true (not None, False or empty), and return that.
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.processes import taskflow_env
+from tests.processes import stdio_server
 
 pytestmark = pytest.mark.slow
 
@@ -24,13 +23,7 @@ class Client:
     """A bare JSON-RPC client over the server's pipes, so the exact JSON of every answer can be compared."""
 
     def __init__(self, database: str) -> None:
-        self.process = subprocess.Popen(
-            ["taskflow", "mcp", "--user", "kim"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=taskflow_env(f"sqlite:///{database}"),
-        )
+        self.process = stdio_server(database, "kim")
         self.ids = 0
 
     def send(self, method: str, params: dict[str, Any] | None = None, *, request: bool = True) -> int:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 import json
 import select
-import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.processes import taskflow_env
+from tests.processes import stdio_server
 
 pytestmark = pytest.mark.slow
 
@@ -87,13 +86,7 @@ def batches(draw: st.DrawFn) -> list[tuple[Any, bytes]]:
 
 class Server:
     def __init__(self, database: str) -> None:
-        self.process = subprocess.Popen(
-            ["taskflow", "mcp", "--user", "fuzz"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=taskflow_env(f"sqlite:///{database}"),
-        )
+        self.process = stdio_server(database, "fuzz")
         self.pending = b""
 
     def send(self, line: bytes) -> None:
