@@ -26,7 +26,7 @@ PARAMETERS = frozenset({"name", "arguments", "_meta"})
 # What the SDK answers a request the client cancelled (mcp.shared.session.RequestResponder.cancel).
 CANCELLED = '"error":{"code":0,"message":"Request cancelled"}'
 
-Write = Callable[[bytes], Awaitable[None]]
+Write = Callable[[bytes], Awaitable[object]]  # writes a line; what it returns is not used
 
 
 class DirectToolCalls:

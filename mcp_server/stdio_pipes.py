@@ -25,7 +25,7 @@ from mcp import types
 from mcp.shared.message import SessionMessage
 
 from mcp_server.arguments import StrictToolServer
-from mcp_server.direct_calls import DirectToolCalls
+from mcp_server.direct_calls import DirectToolCalls, Write
 
 CHUNK = 1 << 16
 UNREADABLE = {
@@ -88,7 +88,7 @@ def _pollable(file: io.FileIO) -> bool:
 
 @asynccontextmanager
 async def _pumped(
-    read: Callable[[], Awaitable[bytes]], write: Callable[[bytes], Awaitable[object]], server: StrictToolServer
+    read: Callable[[], Awaitable[bytes]], write: Write, server: StrictToolServer
 ) -> AsyncIterator[Streams]:
     """Lines from `read` (which returns b"" at the end) to the session or the direct calls; their answers to `write`."""
     incoming_writer, incoming = anyio.create_memory_object_stream[SessionMessage | Exception](0)
