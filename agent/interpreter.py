@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from dateutil.relativedelta import relativedelta
-from rapidfuzz.distance import OSA
 
 from agent.recurrence_phrases import Repeat, find_repeat, first_occurrence, number, phrase_at, rrule_text
 from agent.shorthand import expand
@@ -1009,6 +1008,8 @@ def _misspells(word: str, verb: str) -> bool:
     and never a word of three letters or fewer, but for a doubled letter typed once ('ad')."""
     if word.startswith(verb):
         return False
+    from rapidfuzz.distance import OSA  # only for a first word that is no verb: most commands never load it
+
     if len(verb) > 6:
         return OSA.distance(word, verb) <= 2
     if len(word) < 4:
