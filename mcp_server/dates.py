@@ -69,6 +69,13 @@ _ELAPSED_UNITS = {"seconds", "minutes", "hours"}  # offsets in these give an exa
 _CLOCK_WORDS = {"noon": time(12), "midday": time(12), "midnight": time(0)}
 _PERIODS = {"morning": time(9), "afternoon": time(15), "evening": time(19), "night": time(20)}
 _COMMON_WORDS = {"sat", "sun", "wed", "weekend"}  # also ordinary English, so not a date on their own in free text
+
+
+def _friday(day: date) -> date:
+    """The Friday of the working week `day` is in: that day itself on a Friday, the next one at a weekend."""
+    return day + timedelta(days=(4 - day.weekday()) % 7)
+
+
 _FIXED_DAYS: dict[tuple[str, ...], Callable[[date], date]] = {
     ("today",): lambda d: d,
     ("tomorrow",): lambda d: d + timedelta(days=1),
@@ -82,10 +89,8 @@ _FIXED_DAYS: dict[tuple[str, ...], Callable[[date], date]] = {
     ("end", "of", "the", "month"): lambda d: d + relativedelta(day=31),
     ("end", "of", "next", "month"): lambda d: d + relativedelta(months=1, day=31),
     # the working week ends on Friday: this one's (the next one's at a weekend), or next week's
-    ("end", "of", "week"): lambda d: d + timedelta(days=(4 - d.weekday()) % 7),
-    ("end", "of", "the", "week"): lambda d: d + timedelta(days=(4 - d.weekday()) % 7),
-    ("end", "of", "this", "week"): lambda d: d + timedelta(days=(4 - d.weekday()) % 7),
-    ("end", "of", "next", "week"): lambda d: d + timedelta(days=(4 - d.weekday()) % 7 + 7),
+    **dict.fromkeys((("end", "of", "week"), ("end", "of", "the", "week"), ("end", "of", "this", "week")), _friday),
+    ("end", "of", "next", "week"): lambda d: _friday(d) + timedelta(days=7),
 }
 
 _ISO_DATETIME = r"\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?)?(?![\w:])"
