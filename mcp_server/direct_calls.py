@@ -63,15 +63,15 @@ class DirectToolCalls:
 
     def _call(self, message: dict[str, Any]) -> tuple[int | str, str, dict[str, Any]] | None:
         """The id, tool and arguments of a call this path answers exactly as the SDK would, else None."""
-        request_id, params = message.get("id"), message.get("params")
-        if isinstance(request_id, bool) or not isinstance(request_id, int | str) or request_id in self._running:
+        call_id, params = allowed_id(message.get("id")), message.get("params")
+        if call_id is None or call_id in self._running:
             return None
         if not isinstance(params, dict) or not params.keys() <= PARAMETERS:
             return None
         name, arguments = params.get("name"), params.get("arguments") or {}
         if not isinstance(name, str) or not isinstance(arguments, dict) or not self._server.answers_directly(name):
             return None
-        return request_id, name, arguments
+        return call_id, name, arguments
 
     async def _answer(
         self, scope: anyio.CancelScope, request_id: int | str, name: str, arguments: dict[str, Any]
@@ -96,10 +96,15 @@ class DirectToolCalls:
         assertion that stops the server. What it handles (initialize, lists, pings, calls before the session is
         ready) never waits on anything worth cancelling.
         """
-        request_id = params.get("requestId") if isinstance(params, dict) else None
-        if isinstance(request_id, int | str) and (scope := self._running.get(request_id)) is not None:
+        cancelled = allowed_id(params.get("requestId")) if isinstance(params, dict) else None
+        if cancelled is not None and (scope := self._running.get(cancelled)) is not None:
             scope.cancel()
-            self._group.start_soon(self._write, _response(request_id, CANCELLED))
+            self._group.start_soon(self._write, _response(cancelled, CANCELLED))
+
+
+def allowed_id(value: object) -> int | str | None:
+    """The value if MCP allows it as a request's id (a string or an integer, which a JSON boolean is not)."""
+    return value if isinstance(value, int | str) and not isinstance(value, bool) else None
 
 
 def _response(request_id: int | str, member: str) -> bytes:

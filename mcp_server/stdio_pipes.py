@@ -25,7 +25,7 @@ from mcp import types
 from mcp.shared.message import SessionMessage
 
 from mcp_server.arguments import StrictToolServer
-from mcp_server.direct_calls import DirectToolCalls, Write
+from mcp_server.direct_calls import DirectToolCalls, Write, allowed_id
 
 CHUNK = 1 << 16
 UNREADABLE = {
@@ -135,8 +135,7 @@ def _request_id(line: bytes) -> int | str | None:
         message = json.loads(line.decode("utf-8", errors="replace"))
     except ValueError:
         return None
-    request_id = message.get("id") if isinstance(message, dict) and "method" in message else None
-    return request_id if isinstance(request_id, int | str) and not isinstance(request_id, bool) else None
+    return allowed_id(message.get("id")) if isinstance(message, dict) and "method" in message else None
 
 
 def _parsed(line: bytes) -> SessionMessage | Exception:

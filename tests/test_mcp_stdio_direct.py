@@ -177,3 +177,26 @@ def test_a_cancelled_call_the_sdks_session_runs_is_answered_once_and_the_server_
         holder.close()
     assert (answer["id"], answer["result"]["structuredContent"]["title"]) == (held, "held up")
     assert client.ask("ping")["result"] == {}
+
+
+def test_a_cancellation_naming_true_cancels_no_call_with_id_1(client, database):
+    """JSON's true equals Python's 1: read loosely, `requestId: true` would cancel the call whose id is 1."""
+    client.send("notifications/initialized", request=False)
+    holder = sqlite3.connect(database, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        call = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": "add_task", "arguments": {"title": "one"}},
+        }
+        assert client.process.stdin is not None
+        client.process.stdin.write(json.dumps(call).encode() + b"\n")
+        client.send("notifications/cancelled", {"requestId": True}, request=False)
+        assert client.ask("ping")["result"] == {}
+        holder.execute("COMMIT")
+        answer = client.answer()
+    finally:
+        holder.close()
+    assert (answer["id"], answer["result"]["structuredContent"]["title"]) == (1, "one")
