@@ -111,8 +111,7 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         trace = _loaded_trace_api()
-        span = trace.get_current_span().get_span_context() if trace is not None else None
-        if trace is not None and span is not None and span.is_valid:
+        if trace is not None and (span := trace.get_current_span().get_span_context()).is_valid:
             entry["trace_id"] = trace.format_trace_id(span.trace_id)
             entry["span_id"] = trace.format_span_id(span.span_id)
         if record.exc_info:
