@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time
 
-from mcp_server.dates import WhenError, parse_when
+from mcp_server.dates import FORTNIGHTS, WhenError, parse_when
 from mcp_server.errors import InvalidRule
 from mcp_server.recurrence import scan
 from mcp_server.rrules import parse_rule
@@ -104,7 +104,7 @@ class _Cursor:
             interval, i = n, i + 1
         if self.word(i) in _PERIODS:
             return Repeat("DAILY", interval, clock=_PERIODS[self.word(i)]), i + 1
-        if self.word(i) in ("fortnight", "fortnights"):
+        if self.word(i) in FORTNIGHTS:
             return self.anchored(Repeat("WEEKLY", 2 * interval), i + 1)
         if (unit := self.word(i).removesuffix("s")) in _UNITS:
             return self.anchored(Repeat(_UNITS[unit], interval), i + 1)

@@ -64,7 +64,7 @@ _UNITS = {
     **dict.fromkeys(("w", "wk", "wks", "week", "weeks"), "weeks"),
     **dict.fromkeys(("mo", "month", "months"), "months"),
 }
-_FORTNIGHTS = ("fortnight", "fortnights")  # two weeks each
+FORTNIGHTS = ("fortnight", "fortnights")  # two weeks each
 _ELAPSED_UNITS = {"seconds", "minutes", "hours"}  # offsets in these give an exact instant; longer ones give a day
 _CLOCK_WORDS = {"noon": time(12), "midday": time(12), "midnight": time(0)}
 _PERIODS = {"morning": time(9), "afternoon": time(15), "evening": time(19), "night": time(20)}
@@ -451,7 +451,7 @@ class _Reader(_Words):
         if (compact := _COMPACT_OFFSET_RE.fullmatch(word)) and compact[2] in _UNITS:
             return int(compact[1]), _UNITS[compact[2]], i + 2
         amount = int(word) if word.isdecimal() and len(word) <= 4 else _NUMBERS.get(word)
-        if amount is not None and self.word(i + 2) in _FORTNIGHTS:
+        if amount is not None and self.word(i + 2) in FORTNIGHTS:
             return 2 * amount, "weeks", i + 3
         unit = _UNITS.get(self.word(i + 2))
         return None if amount is None or unit is None else (amount, unit, i + 3)
