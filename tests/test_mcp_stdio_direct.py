@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -31,10 +32,14 @@ class Client:
         if request:
             self.ids += 1
             message["id"] = self.ids
+        self.write(message)
+        return self.ids
+
+    def write(self, message: dict[str, Any]) -> None:
+        """Any message, as given."""
         assert self.process.stdin is not None
         self.process.stdin.write(json.dumps(message).encode() + b"\n")
         self.process.stdin.flush()
-        return self.ids
 
     def answer(self) -> dict[str, Any]:
         assert self.process.stdout is not None
@@ -50,6 +55,17 @@ class Client:
 
     def call(self, name: str, **arguments: Any) -> dict[str, Any]:
         return self.ask("tools/call", {"name": name, "arguments": arguments})["result"]
+
+
+@contextmanager
+def write_lock(database: str) -> Iterator[Callable[[], object]]:
+    """Another process's hold on SQLite's write lock; what the block gets lets go of it (so does leaving)."""
+    holder = sqlite3.connect(database, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        yield lambda: holder.execute("COMMIT")
+    finally:
+        holder.close()
 
 
 @pytest.fixture
@@ -107,19 +123,15 @@ def test_a_call_held_up_on_the_write_lock_blocks_no_ping_and_can_be_cancelled(cl
     """Through the SDK's session alone, a cancelled call still running in its worker thread answered once more when
     it finished, and the session's assertion against that stopped the server."""
     client.send("notifications/initialized", request=False)
-    holder = sqlite3.connect(database, isolation_level=None)
-    try:
-        holder.execute("BEGIN IMMEDIATE")  # another process holds SQLite's write lock
+    with write_lock(database) as release:
         held = client.send("tools/call", {"name": "add_task", "arguments": {"title": "held up"}})
         cancelled = client.send("tools/call", {"name": "add_task", "arguments": {"title": "given up"}})
         assert client.ask("ping")["result"] == {}
         client.send("notifications/cancelled", {"requestId": cancelled}, request=False)
         error = {"code": 0, "message": "Request cancelled"}  # as the SDK answers it
         assert client.answer() == {"jsonrpc": "2.0", "id": cancelled, "error": error}
-        holder.execute("COMMIT")
+        release()
         answer = client.answer()
-    finally:
-        holder.close()
     assert answer["id"] == held
     assert answer["result"]["structuredContent"]["title"] == "held up"
     # The cancelled call is never answered a second time; the next answer is the next request's.
@@ -131,13 +143,10 @@ def test_a_call_held_up_on_the_write_lock_blocks_no_ping_and_can_be_cancelled(cl
 def test_a_call_under_way_when_the_input_ends_is_still_answered(client, database):
     """A client may close its side after its last request; the SDK's session dropped that answer."""
     client.send("notifications/initialized", request=False)
-    holder = sqlite3.connect(database, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
-    held = client.send("tools/call", {"name": "add_task", "arguments": {"title": "last words"}})
-    assert client.process.stdin is not None
-    client.process.stdin.close()
-    holder.execute("COMMIT")
-    holder.close()
+    with write_lock(database):
+        held = client.send("tools/call", {"name": "add_task", "arguments": {"title": "last words"}})
+        assert client.process.stdin is not None
+        client.process.stdin.close()
     answer = client.answer()
     assert (answer["id"], answer["result"]["structuredContent"]["title"]) == (held, "last words")
     assert client.process.wait(timeout=30) == 0
@@ -154,9 +163,7 @@ def test_a_call_under_way_when_the_input_ends_is_still_answered(client, database
 )
 def test_a_request_that_cannot_be_read_is_answered_invalid_request(client, request_line):
     """The SDK's session only logged these, and the client waited for an answer forever."""
-    assert client.process.stdin is not None
-    client.process.stdin.write(json.dumps(request_line).encode() + b"\n")
-    client.process.stdin.flush()
+    client.write(request_line)
     answer = client.answer()
     assert (answer["id"], answer["error"]["code"]) == ("odd", -32600)
     assert client.ask("ping")["result"] == {}
@@ -165,16 +172,12 @@ def test_a_request_that_cannot_be_read_is_answered_invalid_request(client, reque
 def test_a_cancelled_call_the_sdks_session_runs_is_answered_once_and_the_server_keeps_serving(client, database):
     """Before `notifications/initialized` the SDK's session runs calls; cancelling one that was finishing stopped
     the server. Such a cancellation is dropped now, as the protocol allows: the call is answered as usual."""
-    holder = sqlite3.connect(database, isolation_level=None)
-    try:
-        holder.execute("BEGIN IMMEDIATE")
+    with write_lock(database) as release:
         held = client.send("tools/call", {"name": "add_task", "arguments": {"title": "held up"}})
         client.send("notifications/cancelled", {"requestId": held}, request=False)
         assert client.ask("ping")["result"] == {}
-        holder.execute("COMMIT")
+        release()
         answer = client.answer()
-    finally:
-        holder.close()
     assert (answer["id"], answer["result"]["structuredContent"]["title"]) == (held, "held up")
     assert client.ask("ping")["result"] == {}
 
@@ -182,21 +185,11 @@ def test_a_cancelled_call_the_sdks_session_runs_is_answered_once_and_the_server_
 def test_a_cancellation_naming_true_cancels_no_call_with_id_1(client, database):
     """JSON's true equals Python's 1: read loosely, `requestId: true` would cancel the call whose id is 1."""
     client.send("notifications/initialized", request=False)
-    holder = sqlite3.connect(database, isolation_level=None)
-    try:
-        holder.execute("BEGIN IMMEDIATE")
-        call = {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "tools/call",
-            "params": {"name": "add_task", "arguments": {"title": "one"}},
-        }
-        assert client.process.stdin is not None
-        client.process.stdin.write(json.dumps(call).encode() + b"\n")
+    call = {"name": "add_task", "arguments": {"title": "one"}}
+    with write_lock(database) as release:
+        client.write({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": call})
         client.send("notifications/cancelled", {"requestId": True}, request=False)
         assert client.ask("ping")["result"] == {}
-        holder.execute("COMMIT")
+        release()
         answer = client.answer()
-    finally:
-        holder.close()
     assert (answer["id"], answer["result"]["structuredContent"]["title"]) == (1, "one")
