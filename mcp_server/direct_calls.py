@@ -20,6 +20,7 @@ from anyio.abc import TaskGroup
 from mcp.types import CallToolResult, TextContent
 
 from mcp_server.arguments import StrictToolServer
+from mcp_server.telemetry import direct_call_meta
 
 # What a call may carry for this path; `task` (task-augmented execution) and anything newer go to the SDK.
 PARAMETERS = frozenset({"name", "arguments", "_meta"})
@@ -61,21 +62,27 @@ class DirectToolCalls:
             return True
         return False
 
-    def _call(self, message: dict[str, Any]) -> tuple[int | str, str, dict[str, Any]] | None:
-        """The id, tool and arguments of a call this path answers exactly as the SDK would, else None."""
+    def _call(self, message: dict[str, Any]) -> tuple[int | str, str, dict[str, Any], dict[str, Any]] | None:
+        """The id, tool, arguments and `_meta` of a call this path answers exactly as the SDK would, else None."""
         call_id, params = allowed_id(message.get("id")), message.get("params")
         if call_id is None or call_id in self._running:
             return None
         if not isinstance(params, dict) or not params.keys() <= PARAMETERS:
             return None
-        name, arguments = params.get("name"), params.get("arguments") or {}
-        if not isinstance(name, str) or not isinstance(arguments, dict) or not self._server.answers_directly(name):
+        name, arguments, meta = params.get("name"), params.get("arguments") or {}, params.get("_meta") or {}
+        if not isinstance(name, str) or not isinstance(arguments, dict) or not isinstance(meta, dict):
             return None
-        return call_id, name, arguments
+        return (call_id, name, arguments, meta) if self._server.answers_directly(name) else None
 
     async def _answer(
-        self, scope: anyio.CancelScope, request_id: int | str, name: str, arguments: dict[str, Any]
+        self,
+        scope: anyio.CancelScope,
+        request_id: int | str,
+        name: str,
+        arguments: dict[str, Any],
+        meta: dict[str, Any],
     ) -> None:
+        direct_call_meta.set(meta)  # this task's own context: the trace the caller sent, for the call's span
         with scope:
             try:
                 result = await self._server.call_tool(name, arguments)

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache, wraps
@@ -240,6 +241,9 @@ class _ToolServer(Protocol):
 
 ToolCall = Callable[[Any, str, dict[str, Any]], Awaitable[R]]
 
+# The `_meta` of a tool call that a transport answers itself: such a call has no SDK request context to hold it.
+direct_call_meta: ContextVar[dict[str, Any] | None] = ContextVar("direct_call_meta", default=None)
+
 
 def served_tool_call(call: ToolCall[R]) -> ToolCall[R]:
     """Decorates a tool server's `call_tool`: a span continuing the caller's trace, and the latency histogram."""
@@ -259,6 +263,14 @@ def served_tool_call(call: ToolCall[R]) -> ToolCall[R]:
     return observed
 
 
+def _caller_meta(server: _ToolServer) -> dict[str, Any] | None:
+    """What the caller of the tool call being served sent in `_meta` (trace headers among it), if anything."""
+    if (meta := direct_call_meta.get()) is not None:
+        return meta
+    request_meta = server.get_context().request_context.meta
+    return (request_meta.model_extra or {}) if request_meta is not None else None
+
+
 def _served_span(server: _ToolServer, name: str) -> AbstractContextManager[Any]:
     """The server's span of a tool call, continuing the trace the caller sent in `_meta`."""
     if not _tracing:
@@ -266,8 +278,7 @@ def _served_span(server: _ToolServer, name: str) -> AbstractContextManager[Any]:
     from opentelemetry.propagate import extract
     from opentelemetry.trace import SpanKind
 
-    meta = server.get_context().request_context.meta
-    parent = extract(meta.model_extra or {}) if meta is not None else None
+    parent = extract(meta) if (meta := _caller_meta(server)) is not None else None
     attributes = {"mcp.tool": name}
     return _tracer().start_as_current_span(f"tool {name}", context=parent, kind=SpanKind.SERVER, attributes=attributes)
 

@@ -33,14 +33,14 @@ def taskflow_env(database_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def stdio_server(database: str, user: str) -> subprocess.Popen[bytes]:
+def stdio_server(database: str, user: str, **env: str) -> subprocess.Popen[bytes]:
     """`taskflow mcp` for `user` on a SQLite file, spoken to over its pipes (its standard error is dropped)."""
     return subprocess.Popen(
         ["taskflow", "mcp", "--user", user],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
-        env=taskflow_env(f"sqlite:///{database}"),
+        env=taskflow_env(f"sqlite:///{database}", **env),
     )
 
 

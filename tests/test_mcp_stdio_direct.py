@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
 
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from tests.processes import stdio_server
 
@@ -23,8 +26,8 @@ VARYING = ("id", "created_at", "updated_at")
 class Client:
     """A bare JSON-RPC client over the server's pipes, so the exact JSON of every answer can be compared."""
 
-    def __init__(self, database: str) -> None:
-        self.process = stdio_server(database, "kim")
+    def __init__(self, database: str, **env: str) -> None:
+        self.process = stdio_server(database, "kim", **env)
         self.ids = 0
 
     def send(self, method: str, params: dict[str, Any] | None = None, *, request: bool = True) -> int:
@@ -193,3 +196,56 @@ def test_a_cancellation_naming_true_cancels_no_call_with_id_1(client, database):
         release()
         answer = client.answer()
     assert (answer["id"], answer["result"]["structuredContent"]["title"]) == (1, "one")
+
+
+class Collector(BaseHTTPRequestHandler):
+    """An OTLP/HTTP trace collector: keeps the spans every export request carries."""
+
+    spans: ClassVar[list[Any]] = []
+
+    def do_POST(self) -> None:  # noqa: N802 (the name http.server calls)
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        exported = ExportTraceServiceRequest.FromString(body)
+        for resource in exported.resource_spans:
+            for scope in resource.scope_spans:
+                self.spans.extend(scope.spans)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.end_headers()
+
+    def log_message(self, *_: object) -> None:
+        """Quiet."""
+
+
+@pytest.fixture
+def collector() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    Collector.spans = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_with_tracing_configured_every_call_is_served_and_continues_the_callers_trace(database, collector):
+    """The trace context a caller sends in `_meta` parents the server's span, whichever path answers the call."""
+    client = Client(database, OTEL_EXPORTER_OTLP_ENDPOINT=collector)
+    trace_id, span_id = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+    meta = {"traceparent": f"00-{trace_id}-{span_id}-01"}
+    try:
+        client.ask("initialize", HELLO)
+        through_sdk = client.ask("tools/call", {"name": "add_task", "arguments": {"title": "a"}, "_meta": meta})
+        client.send("notifications/initialized", request=False)
+        direct = client.ask("tools/call", {"name": "add_task", "arguments": {"title": "b"}, "_meta": meta})
+        untraced = client.ask("tools/call", {"name": "add_task", "arguments": {"title": "c"}})
+    finally:
+        client.process.stdin.close()  # the spans are exported as the server ends
+        client.process.wait(timeout=60)
+    assert [answer["result"].get("isError", False) for answer in (through_sdk, direct, untraced)] == [False] * 3
+    spans = [span for span in Collector.spans if span.name == "tool add_task"]
+    assert len(spans) == 3
+    continued = [span for span in spans if span.trace_id.hex() == trace_id]
+    assert [span.parent_span_id.hex() for span in continued] == [span_id, span_id]
+    assert len({span.trace_id for span in spans}) == 2  # the call without `_meta` starts a trace of its own
