@@ -8,6 +8,7 @@ JSON numbers and JSON booleans (never "yes" or 1), and validation errors worded 
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import types
 from collections.abc import Callable, Sequence
 from functools import cache
@@ -23,6 +24,7 @@ from mcp_server.result_schemas import client_schema
 from mcp_server.telemetry import served_tool_call
 
 NAMES_SHOWN = 40  # characters of an unknown argument name echoed back
+JSON_WHITESPACE = " \t\n\r"
 
 
 def storable(value: str) -> str:
@@ -90,15 +92,44 @@ def _returns_result(fn: Callable[..., Any]) -> bool:
     return CallToolResult in (returned, *get_args(returned)[:1])
 
 
+@cache
+def _json_fields(arg_model: type[BaseModel]) -> frozenset[str]:
+    """The names (and aliases) of the fields whose string values are read as JSON: those that take no text."""
+    text_fields = _text_fields(arg_model)
+    return frozenset(
+        key
+        for name, field in arg_model.model_fields.items()
+        if name not in text_fields and field.annotation is not str
+        for key in (name, field.alias)
+        if key is not None
+    )
+
+
+def _may_hold_json_value(text: str) -> bool:
+    """Whether the text can be JSON for a list, an object or null: the only values FastMCP keeps of what it reads."""
+    stripped = text.strip(JSON_WHITESPACE)
+    return stripped[:1] in ("[", "{") or stripped == "null"
+
+
 class _TextKeepingMetadata(FuncMetadata):
     """FastMCP reads a string argument as JSON when its field is not exactly `str` (for clients that send a list
     as '["a"]'); a text field such as `description: str | None` would then store "null" as nothing and refuse
-    '[1, 2]'. Text fields keep what was typed; other fields are still read."""
+    '[1, 2]'. Text fields keep what was typed; other fields are still read, as FastMCP reads them, but only text
+    that can be JSON for a list, an object or null is parsed: FastMCP tried every string (a priority, a date) and
+    dropped what it got unless it was one of those."""
 
     def pre_parse_json(self, data: dict[str, Any]) -> dict[str, Any]:
-        text_fields = _text_fields(self.arg_model)
-        text = {name: value for name, value in data.items() if name in text_fields}
-        return super().pre_parse_json({name: value for name, value in data.items() if name not in text}) | text
+        json_fields = _json_fields(self.arg_model)
+        parsed = dict(data)
+        for name, value in data.items():
+            if name in json_fields and isinstance(value, str) and _may_hold_json_value(value):
+                try:
+                    read = json.loads(value)
+                except ValueError:
+                    continue
+                if not isinstance(read, str | int | float):
+                    parsed[name] = read
+        return parsed
 
 
 class StrictToolServer(FastMCP):
