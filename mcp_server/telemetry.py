@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache, wraps
@@ -240,6 +241,10 @@ class _ToolServer(Protocol):
 
 ToolCall = Callable[[Any, str, dict[str, Any]], Awaitable[R]]
 
+# The `_meta` of a tool call answered outside the SDK's request handling (direct_calls), which has no request
+# context to read it from; unset for a call the SDK's session serves.
+direct_call_meta: ContextVar[dict[str, Any] | None] = ContextVar("taskflow_direct_call_meta")
+
 
 def served_tool_call(call: ToolCall[R]) -> ToolCall[R]:
     """Decorates a tool server's `call_tool`: a span continuing the caller's trace, and the latency histogram."""
@@ -266,8 +271,12 @@ def _served_span(server: _ToolServer, name: str) -> AbstractContextManager[Any]:
     from opentelemetry.propagate import extract
     from opentelemetry.trace import SpanKind
 
-    meta = server.get_context().request_context.meta
-    parent = extract(meta.model_extra or {}) if meta is not None else None
+    try:
+        carried = direct_call_meta.get()
+    except LookupError:
+        meta = server.get_context().request_context.meta
+        carried = None if meta is None else meta.model_extra or {}
+    parent = extract(carried) if carried is not None else None
     attributes = {"mcp.tool": name}
     return _tracer().start_as_current_span(f"tool {name}", context=parent, kind=SpanKind.SERVER, attributes=attributes)
 
