@@ -53,7 +53,7 @@ def direct_call(server: StrictToolServer, message: object) -> ToolCall | None:
     if message.get("jsonrpc") != "2.0" or message.get("method") != "tools/call":
         return None
     call_id, params = allowed_id(message.get("id")), message.get("params")
-    if call_id is None or not isinstance(params, dict) or not params.keys() <= PARAMETERS:
+    if call_id is None or not _unicode(call_id) or not isinstance(params, dict) or not params.keys() <= PARAMETERS:
         return None
     name, arguments, meta = params.get("name"), params.get("arguments"), params.get("_meta")
     if arguments is None:
@@ -61,6 +61,17 @@ def direct_call(server: StrictToolServer, message: object) -> ToolCall | None:
     if not isinstance(name, str) or not isinstance(arguments, dict) or not _plain_meta(meta):
         return None
     return ToolCall(call_id, name, arguments, meta) if server.answers_directly(name) else None
+
+
+def _unicode(call_id: int | str) -> bool:
+    """Whether the id can be written back: JSON's escapes can spell a lone surrogate, which UTF-8 cannot encode."""
+    if isinstance(call_id, int):
+        return True
+    try:
+        call_id.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _plain_meta(meta: object) -> bool:
