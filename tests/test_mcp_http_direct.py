@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from opentelemetry.propagate import inject
 from opentelemetry.trace import get_tracer
@@ -221,7 +221,7 @@ arguments = st.dictionaries(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None)
 @given(
     request_id=json_values,
     name=st.sampled_from(["add_task", "get_task", "list_tasks", "undo"]),
