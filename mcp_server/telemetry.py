@@ -241,8 +241,9 @@ class _ToolServer(Protocol):
 
 ToolCall = Callable[[Any, str, dict[str, Any]], Awaitable[R]]
 
-# The `_meta` of a tool call that a transport answers itself: such a call has no SDK request context to hold it.
-direct_call_meta: ContextVar[dict[str, Any] | None] = ContextVar("direct_call_meta", default=None)
+# The `_meta` of a tool call answered outside the SDK's request handling (direct_calls), which has no request
+# context to read it from; unset for a call the SDK's session serves.
+direct_call_meta: ContextVar[dict[str, Any] | None] = ContextVar("taskflow_direct_call_meta")
 
 
 def served_tool_call(call: ToolCall[R]) -> ToolCall[R]:
@@ -263,14 +264,6 @@ def served_tool_call(call: ToolCall[R]) -> ToolCall[R]:
     return observed
 
 
-def _caller_meta(server: _ToolServer) -> dict[str, Any] | None:
-    """What the caller of the tool call being served sent in `_meta` (trace headers among it), if anything."""
-    if (meta := direct_call_meta.get()) is not None:
-        return meta
-    request_meta = server.get_context().request_context.meta
-    return (request_meta.model_extra or {}) if request_meta is not None else None
-
-
 def _served_span(server: _ToolServer, name: str) -> AbstractContextManager[Any]:
     """The server's span of a tool call, continuing the trace the caller sent in `_meta`."""
     if not _tracing:
@@ -278,7 +271,12 @@ def _served_span(server: _ToolServer, name: str) -> AbstractContextManager[Any]:
     from opentelemetry.propagate import extract
     from opentelemetry.trace import SpanKind
 
-    parent = extract(meta) if (meta := _caller_meta(server)) is not None else None
+    try:
+        carried = direct_call_meta.get()
+    except LookupError:
+        meta = server.get_context().request_context.meta
+        carried = None if meta is None else meta.model_extra or {}
+    parent = extract(carried) if carried is not None else None
     attributes = {"mcp.tool": name}
     return _tracer().start_as_current_span(f"tool {name}", context=parent, kind=SpanKind.SERVER, attributes=attributes)
 

@@ -91,7 +91,7 @@ def create_mcp_server(
     *,
     token_verifier: TokenVerifier | None = None,
     public_url: str = "http://localhost:8000",
-) -> FastMCP:
+) -> StrictToolServer:
     """The task tools over MCP; with a token verifier every HTTP request must carry a valid bearer token."""
     auth = AuthSettings(issuer_url=public_url, resource_server_url=None) if token_verifier else None  # type: ignore[arg-type]
     allowed = runtime.settings.mcp_allowed_hosts

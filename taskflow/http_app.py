@@ -12,6 +12,7 @@ from events.health import health_router
 from events.subscriptions import subscription_router
 from mcp_server import telemetry
 from mcp_server.config import load_settings
+from mcp_server.http_direct_calls import answer_tool_calls_directly
 from mcp_server.runtime import Runtime
 from mcp_server.token_auth import AnswerTokenStoreOutages, DatabaseTokenVerifier
 from mcp_server.tools import create_mcp_server
@@ -27,6 +28,7 @@ def app_from_settings() -> FastAPI:
 def create_http_app(runtime: Runtime) -> FastAPI:
     mcp = create_mcp_server(runtime, token_verifier=DatabaseTokenVerifier(runtime.engine))
     mcp_app = mcp.streamable_http_app()
+    answer_tool_calls_directly(mcp_app, mcp)
     mcp_app.add_middleware(AnswerTokenStoreOutages)
 
     consumers = consumers_for(runtime)

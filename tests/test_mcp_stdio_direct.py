@@ -198,6 +198,15 @@ def test_a_cancellation_naming_true_cancels_no_call_with_id_1(client, database):
     assert (answer["id"], answer["result"]["structuredContent"]["title"]) == (1, "one")
 
 
+def test_a_call_whose_arguments_are_not_an_object_is_answered_as_the_sdk_answers_it(client):
+    """Read as `arguments or {}`, a list, 0 or false stood for no arguments, where the SDK refuses them."""
+    odd = [{"name": "delete_completed_tasks", "arguments": arguments} for arguments in ([], 0, False, "")]
+    through_sdk = [client.ask("tools/call", params) for params in odd]
+    client.send("notifications/initialized", request=False)
+    direct = [client.ask("tools/call", params) for params in odd]
+    assert [answer["error"] for answer in direct] == [answer["error"] for answer in through_sdk]
+
+
 class Collector(BaseHTTPRequestHandler):
     """An OTLP/HTTP trace collector: keeps the spans every export request carries."""
 
