@@ -3,7 +3,8 @@
 Every server is driven by the same bare JSON-RPC client over buffered pipes (no SDK), one request at a time, so the
 round trip is mostly the server's own work: `ping` (the protocol floor), adding a task, and listing 20 tasks. The
 servers take turns in alternating rounds, so load on the machine hits them alike. Then the same calls go through the
-official Python client (`mcp.ClientSession.call_tool`) against `taskflow mcp`, as Python agents make them.
+official Python client (`mcp.ClientSession.call_tool`) against `taskflow mcp`, as Python agents make them, beside the
+floor of that client: the same session against a bare FastMCP tool with a tiny result.
 
 The peer is installed with npm into a scratch folder when asked (--install); without npm or the packages it is
 skipped, saying why. Run from the repository root: python -m bench.peers --help
@@ -34,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # also runnable as
 import jsonschema
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
+from pydantic import BaseModel
 from referencing import Registry
 
 from bench.common import (
@@ -52,6 +54,7 @@ from bench.common import (
     taskflow_module_command,
     verdict,
 )
+from mcp_server.result_schemas import client_schema
 
 ORCHESTRATOR = "@allpepper/task-orchestrator@3.3.3"
 BUN = "bun@1.4.5"
@@ -62,6 +65,9 @@ GOAL_POSTGRES_RATIO = 1.5
 GOAL_SDK_ADD_MS = 3.0
 GOAL_SDK_LIST_MS = 5.0
 CALLS = ("ping", "add", f"list {LIST_LIMIT}")
+FLOOR = "bare FastMCP"
+# A series through ClientSession: its name, and the tool and arguments of its i-th call.
+SdkSeries = list[tuple[str, Callable[[int], tuple[str, dict[str, Any]]]]]
 
 
 def parse_args() -> argparse.Namespace:
@@ -74,6 +80,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=30, help="unmeasured calls of each kind first (default 30)")
     parser.add_argument("--sdk-iterations", type=int, default=150, help="calls per series through ClientSession")
     parser.add_argument("--no-postgres", action="store_true", help="measure taskflow on SQLite only")
+    parser.add_argument("--serve-floor", action="store_true", help=argparse.SUPPRESS)  # the floor's process
     options = parser.parse_args()
     if options.iterations < options.rounds or options.rounds < 1 or options.warmup < LIST_LIMIT:
         parser.error(f"--iterations must be at least --rounds (>= 1); --warmup at least {LIST_LIMIT} (tasks to list)")
@@ -311,14 +318,37 @@ def report_raw(servers: list[Server], found: Measured, floor_ms: float) -> None:
             )
 
 
-async def sdk_series(
-    name: str, env: dict[str, str], options: argparse.Namespace, errlog: IO[str]
-) -> list[list[object]]:
-    """add_task, list 20 and list 200 through ClientSession.call_tool against `taskflow mcp`, with where each call's
-    time goes: the server's CPU, and the caller's CPU split into schema validation and the rest of the SDK."""
-    command = taskflow_module_command("mcp")
-    parameters = StdioServerParameters(command=command[0], args=command[1:], env=env)
-    series = [
+class FloorResult(BaseModel):
+    ok: bool
+
+
+def serve_floor() -> None:
+    """The floor: a bare FastMCP stdio server with a tool whose tiny structured result has its output schema restated
+    as draft-07 (as taskflow's are: the cheapest for the client to check), and a tool that returns text only."""
+    from mcp.server.fastmcp import FastMCP
+
+    mcp = FastMCP("floor", log_level="WARNING")
+
+    @mcp.tool(structured_output=True)
+    def tiny() -> FloorResult:
+        """A tiny structured result."""
+        return FloorResult(ok=True)
+
+    @mcp.tool(structured_output=False)
+    def text() -> str:
+        """Text only: no output schema, so nothing for the client to check."""
+        return "ok"
+
+    tool = mcp._tool_manager.get_tool("tiny")
+    assert tool is not None
+    assert tool.fn_metadata.output_schema is not None
+    tool.fn_metadata.output_schema = client_schema(tool.fn_metadata.output_schema)
+    mcp.run("stdio")
+
+
+def taskflow_sdk_series() -> SdkSeries:
+    """add_task, list 20 and list 200."""
+    return [
         (
             "add",
             lambda i: (
@@ -329,6 +359,17 @@ async def sdk_series(
         (f"list {LIST_LIMIT}", lambda _i: ("list_tasks", {"limit": LIST_LIMIT})),
         ("list 200", lambda _i: ("list_tasks", {"limit": 200})),
     ]
+
+
+async def sdk_series(
+    name: str,
+    parameters: StdioServerParameters,
+    series: SdkSeries,
+    options: argparse.Namespace,
+    errlog: IO[str],
+) -> list[list[object]]:
+    """Each series through ClientSession.call_tool against a stdio server, with where each call's time goes: the
+    server's CPU, and the caller's CPU split into schema validation and the rest of the SDK."""
     rows: list[list[object]] = []
     async with stdio_client(parameters, errlog=errlog) as (read, write), ClientSession(read, write) as session:
         await session.initialize()
@@ -348,7 +389,7 @@ async def sdk_series(
                     latencies.append(time.perf_counter() - started)
             client_ms = (time.process_time() - client_cpu) / len(latencies) * 1000
             server_ms = (process_cpu_seconds(server) - server_cpu) / len(latencies) * 1000
-            validation_ms = validation_cpu_ms(schemas[tool], result.structuredContent)
+            validation_ms = validation_cpu_ms(schemas.get(tool), result.structuredContent)
             s = stats(latencies)
             rows.append([name, kind, s.n, s.p50, s.p99, server_ms, client_ms - validation_ms, validation_ms])
     return rows
@@ -382,6 +423,12 @@ def report_sdk(rows: list[list[object]]) -> None:
         if goal is not None:
             p50 = float(row[3])  # type: ignore[arg-type]
             print(f"{row[0]} {row[1]} via ClientSession p50 {p50:.2f} ms, goal <= {goal:g} ms: {verdict(p50 <= goal)}")
+    for name, kind, _calls, p50, _p99, _server, sdk, check in rows:
+        if name == FLOOR:
+            print(
+                f"floor ({FLOOR} {kind}): p50 {p50:.2f} ms; the caller's CPU {sdk:.2f} ms + schema check {check:.2f} ms"
+                " per call, the least a call through ClientSession costs here"
+            )
     print(
         "(CPU per call: the server process; the calling process apart from the schema check; and the check itself,\n"
         " ClientSession's jsonschema.validate of each structured result against the tool's outputSchema, re-timed\n"
@@ -433,15 +480,33 @@ def run(options: argparse.Namespace) -> None:
             "on the databases filled above:\n",
             flush=True,
         )
+        command = taskflow_module_command("mcp")
+        floor = [sys.executable, str(Path(__file__).resolve()), "--serve-floor"]
+        sdk_servers = [
+            (name, StdioServerParameters(command=command[0], args=command[1:], env=env), taskflow_sdk_series())
+            for name, env in envs.items()
+        ]
+        sdk_servers.append(
+            (
+                FLOOR,
+                StdioServerParameters(command=floor[0], args=floor[1:], env=checkout_env()),
+                [("text", lambda _i: ("text", {})), ("tiny", lambda _i: ("tiny", {}))],
+            )
+        )
         with tempfile.TemporaryFile("w+") as errlog:  # the servers' standard error, kept out of the report
-            rows = [row for name, env in envs.items() for row in asyncio.run(sdk_series(name, env, options, errlog))]
+            rows = [
+                row
+                for name, parameters, series in sdk_servers
+                for row in asyncio.run(sdk_series(name, parameters, series, options, errlog))
+            ]
         report_sdk(rows)
         print(f"\nmachine at the end: {machine()}")
 
 
 def main() -> None:
     """Entry point."""
-    run(parse_args())
+    options = parse_args()
+    serve_floor() if options.serve_floor else run(options)
 
 
 if __name__ == "__main__":

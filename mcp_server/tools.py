@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 import traceback
@@ -81,9 +80,12 @@ UndoneResult = Annotated[CallToolResult, UndoResult]
 
 
 def structured(result: BaseModel) -> CallToolResult:
-    """A tool result carrying the model as structured content, and as JSON text for clients that read only text."""
-    data = result.model_dump(mode="json")
-    return CallToolResult(content=[TextContent(type="text", text=json.dumps(data))], structuredContent=data)
+    """A tool result carrying the model as structured content, and as JSON text for clients that read only text.
+
+    The text is compact JSON with non-ASCII characters as they are: clients parse every byte of it beside the
+    structured copy, and json.dumps' defaults pad each separator and spell each accented letter as six bytes."""
+    text = TextContent(type="text", text=result.model_dump_json())
+    return CallToolResult(content=[text], structuredContent=result.model_dump(mode="json"))
 
 
 def create_mcp_server(

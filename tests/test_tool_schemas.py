@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import jsonschema
 import pytest
 from jsonschema import Draft7Validator, ValidationError
@@ -138,3 +140,12 @@ async def test_wrong_shapes_are_refused(client):
         conforms(schemas["list_tasks"], {"tasks": [task], "next_cursor": 3})
     with pytest.raises(ValidationError):
         conforms(schemas["delete_completed_tasks"], {"deleted": "1", "would_delete": 0, "message": "done"})
+
+
+async def test_text_block_is_the_structured_content_as_compact_json(client):
+    """Clients parse both copies of a result: the text one carries no padding and keeps letters as UTF-8."""
+    result = await client.call_tool("add_task", {"title": "café à côté", "tags": ["été"]})
+    (block,) = result.content
+    assert block.type == "text"
+    assert json.loads(block.text) == result.structuredContent
+    assert block.text == json.dumps(result.structuredContent, separators=(",", ":"), ensure_ascii=False)
