@@ -39,7 +39,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 BASE = "http://127.0.0.1:8000"  # a host the DNS-rebinding guard allows
 HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 # What differs between two equal calls answered by two apps: the task's id, and the id of an unexpected error.
-VARYING = re.compile(rb'(\\"id\\": |"structuredContent":\{"id":)\d+|(error id )[0-9a-f]{8}')
+VARYING = re.compile(rb'(\\"id\\": ?|"structuredContent":\{"id":)\d+|(error id )[0-9a-f]{8}')
 
 
 @dataclass
