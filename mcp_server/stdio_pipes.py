@@ -5,6 +5,11 @@ to a worker thread and back. When standard input and output are pipes (as MCP cl
 watched by the event loop instead; the messages and their framing (one JSON-RPC message per line, UTF-8) are the
 same. Anything else (a file of requests, /dev/null, a terminal) is read and written in a worker thread, through the
 same pump: tool calls answered directly, unreadable requests answered, calls under way answered when input ends.
+
+What the server needs before its first tool request (its tools, and the database they use) can be prepared in a
+worker thread while `initialize` is answered: MCP clients bound the wait for that answer, and loading the database
+layer costs as much as the rest of start-up. Every other message waits, in order, until the preparation is done; a
+preparation that fails ends the server with its error.
 """
 
 from __future__ import annotations
@@ -36,15 +41,16 @@ UNREADABLE = {
 Streams = tuple[MemoryObjectReceiveStream[SessionMessage | Exception], MemoryObjectSendStream[SessionMessage]]
 
 
-async def serve_stdio(server: StrictToolServer) -> None:
-    """Serve `server` to the client on standard input and output until the input ends."""
+async def serve_stdio(server: StrictToolServer, prepare: Callable[[], object]) -> None:
+    """Serve `server` to the client on standard input and output until the input ends; `prepare` runs in a worker
+    thread meanwhile, and only `initialize` is answered before it returns."""
     lowlevel = server._mcp_server  # FastMCP's own run_stdio_async does the same with the SDK's transport
-    async with stdio_streams(server) as (read_stream, write_stream):
+    async with stdio_streams(server, prepare) as (read_stream, write_stream):
         await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
 
 
 @asynccontextmanager
-async def stdio_streams(server: StrictToolServer) -> AsyncIterator[Streams]:
+async def stdio_streams(server: StrictToolServer, prepare: Callable[[], object]) -> AsyncIterator[Streams]:
     """The session's message streams over this process's stdin and stdout; tool calls `server` answers itself
     (see direct_calls) bypass them."""
     # Duplicates, because a pipe transport closes what it was given; stdin and stdout stay open for the process.
@@ -55,7 +61,7 @@ async def stdio_streams(server: StrictToolServer) -> AsyncIterator[Streams]:
         # thread, as the SDK's own transport does for everything.
         with reading, writing:
             source, sink = anyio.wrap_file(reading), anyio.wrap_file(writing)
-            async with _pumped(partial(source.read, CHUNK), sink.write, server) as streams:
+            async with _pumped(partial(source.read, CHUNK), sink.write, server, prepare) as streams:
                 yield streams
         return
     loop = asyncio.get_running_loop()
@@ -69,7 +75,7 @@ async def stdio_streams(server: StrictToolServer) -> AsyncIterator[Streams]:
         await writer.drain()
 
     try:
-        async with _pumped(partial(reader.read, CHUNK), write, server) as streams:
+        async with _pumped(partial(reader.read, CHUNK), write, server, prepare) as streams:
             yield streams
     finally:
         incoming.close()
@@ -88,7 +94,7 @@ def _pollable(file: io.FileIO) -> bool:
 
 @asynccontextmanager
 async def _pumped(
-    read: Callable[[], Awaitable[bytes]], write: Write, server: StrictToolServer
+    read: Callable[[], Awaitable[bytes]], write: Write, server: StrictToolServer, prepare: Callable[[], object]
 ) -> AsyncIterator[Streams]:
     """Lines from `read` (which returns b"" at the end) to the session or the direct calls; their answers to `write`."""
     incoming_writer, incoming = anyio.create_memory_object_stream[SessionMessage | Exception](0)
@@ -104,17 +110,28 @@ async def _pumped(
         else:
             await incoming_writer.send(message)
 
+    prepared = anyio.Event()
+
+    async def take(line: bytes, direct: DirectToolCalls) -> None:
+        if not line.strip():  # blank lines (a trailing newline, say) carry no message
+            return
+        if not (prepared.is_set() or _is_initialize(line)):
+            await prepared.wait()
+        if not direct.take(line):
+            await hand_on(line)
+
     async def read_lines(direct: DirectToolCalls) -> None:
         async with incoming_writer:
             pending = b""
             while chunk := await read():
                 *lines, pending = (pending + chunk).split(b"\n")
                 for line in lines:
-                    # Blank lines (a trailing newline, say) carry no message.
-                    if line.strip() and not direct.take(line):
-                        await hand_on(line)
-            if pending.strip() and not direct.take(pending):
-                await hand_on(pending)
+                    await take(line, direct)
+            await take(pending, direct)
+
+    async def prepare_server() -> None:
+        await anyio.to_thread.run_sync(prepare)
+        prepared.set()
 
     async def write_lines() -> None:
         async with outgoing_reader:
@@ -124,9 +141,21 @@ async def _pumped(
 
     # The group also runs the direct calls: when the input ends, calls under way still get their answers.
     async with anyio.create_task_group() as group:
+        group.start_soon(prepare_server)
         group.start_soon(read_lines, DirectToolCalls(server, group, write))
         group.start_soon(write_lines)
         yield incoming, outgoing  # the session closes both when the input ends; then the pumps end too
+
+
+def _is_initialize(line: bytes) -> bool:
+    """Whether the line is an `initialize` request, which the server answers before it is prepared."""
+    if b"initialize" not in line:  # the check most lines end at
+        return False
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(message, dict) and message.get("method") == "initialize"
 
 
 def _request_id(line: bytes) -> int | str | None:

@@ -14,10 +14,8 @@ from zoneinfo import ZoneInfo
 import anyio
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import TokenVerifier
-from mcp.server.auth.settings import AuthSettings
 from mcp.server.fastmcp import FastMCP
 from mcp.server.fastmcp.exceptions import ToolError
-from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 from sqlmodel import Session
@@ -28,19 +26,12 @@ from mcp_server.errors import TaskError
 from mcp_server.models import RECURRENCE_MAX, BulkDeleteResult, Priority, TaskPage, TaskPublic, UndoResult
 from mcp_server.runtime import Runtime
 from mcp_server.service import Actor, TaskChanges, TaskCreate, TaskFilter
+from mcp_server.tool_server import tool_server
 
 log = logging.getLogger(__name__)
 
 # Whom an in-process connection acts for (one server serves every chat user); HTTP requests carry a token instead.
 ACTING_AS: ContextVar[Actor | None] = ContextVar("taskflow_acting_as", default=None)
-
-INSTRUCTIONS = """\
-TaskFlow keeps one person's tasks. Tasks have a title, optional description, priority (high/medium/low),
-tags, a due date (all-day YYYY-MM-DD or a date and time), an optional RFC 5545 recurrence and a reminder.
-Dates may be ISO 8601 (naive values are in the person's time zone) or short phrases such as
-"tomorrow 5pm", "next friday", "in 2 hours". Find ids with list_tasks (query= searches words).
-Delete completed tasks in bulk only after the person has confirmed. undo_last_change reverses the person's latest
-change when they ask to undo or revert it."""
 
 TaskId = Annotated[WholeNumber, Field(description="The task's id, as add_task or list_tasks returned it")]
 PriorityName = Literal["high", "medium", "low"]
@@ -95,23 +86,13 @@ def create_mcp_server(
     public_url: str = "http://localhost:8000",
 ) -> StrictToolServer:
     """The task tools over MCP; with a token verifier every HTTP request must carry a valid bearer token."""
-    auth = AuthSettings(issuer_url=public_url, resource_server_url=None) if token_verifier else None  # type: ignore[arg-type]
-    allowed = runtime.settings.mcp_allowed_hosts
-    security = TransportSecuritySettings(
-        enable_dns_rebinding_protection="*" not in allowed,
-        allowed_hosts=allowed,
-        allowed_origins=[f"http://{host}" for host in allowed],
-    )
-    mcp = StrictToolServer(
-        "taskflow",
-        instructions=INSTRUCTIONS,
-        token_verifier=token_verifier,
-        auth=auth,
-        transport_security=security,
-        stateless_http=True,
-        json_response=True,
-        log_level="WARNING",  # the SDK logs every request at INFO otherwise
-    )
+    mcp = tool_server(runtime.settings, token_verifier=token_verifier, public_url=public_url)
+    add_task_tools(mcp, runtime)
+    return mcp
+
+
+def add_task_tools(mcp: StrictToolServer, runtime: Runtime) -> None:
+    """The task tools, acting on `runtime`'s database."""
 
     async def run(work: Callable[[Session, Actor, datetime], BaseModel]) -> CallToolResult:
         """Run one operation in its own unit of work, off the event loop; expected failures become tool errors."""
@@ -288,8 +269,6 @@ def create_mcp_server(
         from mcp_server import undo  # with the event tables: loaded by the first undo or write, not at start-up
 
         return await run(lambda s, actor, now: undo.undo_last_change(s, actor=actor, now=now))
-
-    return mcp
 
 
 def in_process_server(runtime: Runtime) -> FastMCP:

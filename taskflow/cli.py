@@ -15,32 +15,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import click
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from agent.render import is_overdue
-from mcp_server import service, telemetry
-from mcp_server.accounts import (
-    actor_for,
-    add_user,
-    check_zone,
-    create_token,
-    find_existing_user,
-    list_tokens,
-    list_users,
-    parse_lifetime,
-    revoke_token,
-    update_user,
-)
+from mcp_server import telemetry
 from mcp_server.config import ConfigError, Settings, load_settings
-from mcp_server.db import create_db_engine, unit_of_work
 from mcp_server.errors import InvalidField, TaskError
-from mcp_server.migrate import SchemaOutdated, upgrade
-from mcp_server.models import ApiToken, TaskPublic, utcnow
-from mcp_server.runtime import Runtime
-from mcp_server.service import Actor, TaskFilter
 
+# Each command imports what it uses: the database layer alone costs more than the rest of a command's start-up, and
+# `taskflow mcp` answers `initialize` before loading it.
 if TYPE_CHECKING:
     from agent.conversation import Model
+    from mcp_server.arguments import StrictToolServer
+    from mcp_server.models import ApiToken, TaskPublic
+    from mcp_server.runtime import Runtime
+    from mcp_server.service import Actor
 
 PORT = click.IntRange(1, 65535)
 USER_OPTION = click.option("--user", "user_name", help="Act as this user (default: TASKFLOW_USER, the login name).")
@@ -55,17 +42,16 @@ PASSWORD_STDIN_OPTION = click.option(
 )
 
 
-def _settings() -> Settings:
+def _settings(user_name: str | None = None) -> Settings:
     settings = load_settings()
     telemetry.configure(settings)
-    return settings
+    return settings.model_copy(update={"user": user_name}) if user_name else settings
 
 
 def _runtime(user_name: str | None = None) -> Runtime:
-    settings = _settings()
-    if user_name:
-        settings = settings.model_copy(update={"user": user_name})
-    return Runtime.start(settings)
+    from mcp_server.runtime import Runtime
+
+    return Runtime.start(_settings(user_name))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -81,6 +67,9 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Bring the database schema up to date."""
+    from mcp_server.db import create_db_engine
+    from mcp_server.migrate import upgrade
+
     engine = create_db_engine(_settings().database_url)
     upgrade(engine)
     click.echo("database is up to date")
@@ -98,9 +87,11 @@ def user() -> None:
 @PASSWORD_STDIN_OPTION
 def user_add(name: str, timezone: str | None, with_password: bool, password_stdin: bool) -> None:
     """Create a user."""
+    from mcp_server.accounts import add_user
+
     password_hash = _new_password_hash(with_password, password_stdin)
     runtime = _runtime()
-    with unit_of_work(runtime.engine) as session:
+    with runtime.unit_of_work() as session:
         created = add_user(session, name=name, timezone=timezone or runtime.settings.timezone)
         created.password_hash = password_hash
     click.echo(f"created user {created.name} ({created.timezone})" + (" with a password" if password_hash else ""))
@@ -113,15 +104,17 @@ def user_add(name: str, timezone: str | None, with_password: bool, password_stdi
 @PASSWORD_STDIN_OPTION
 def user_set(name: str, timezone: str | None, with_password: bool, password_stdin: bool) -> None:
     """Change a user's time zone or chat password."""
+    from mcp_server.accounts import check_zone, find_existing_user, update_user
+
     if timezone is None and not (with_password or password_stdin):
         raise TaskError("nothing to change; give --timezone, --password or --password-stdin")
     runtime = _runtime()
-    with unit_of_work(runtime.engine) as session:  # refuse an unknown user or zone before asking for a password
+    with runtime.unit_of_work() as session:  # refuse an unknown user or zone before asking for a password
         find_existing_user(session, name)
     if timezone is not None:
         check_zone(timezone)
     password_hash = _new_password_hash(with_password, password_stdin)
-    with unit_of_work(runtime.engine) as session:
+    with runtime.unit_of_work() as session:
         changed = update_user(session, name, timezone=timezone, password_hash=password_hash)
     click.echo(f"updated user {changed.name} ({changed.timezone})" + (" with a new password" if password_hash else ""))
 
@@ -130,8 +123,10 @@ def user_set(name: str, timezone: str | None, with_password: bool, password_stdi
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of users.")
 def user_list(as_json: bool) -> None:
     """List users: time zone, whether they have a chat password, how many tokens."""
+    from mcp_server.accounts import list_users
+
     runtime = _runtime()
-    with unit_of_work(runtime.engine) as session:
+    with runtime.unit_of_work() as session:
         found = list_users(session)
     if as_json:
         click.echo(json.dumps([dataclasses.asdict(summary) for summary in found], ensure_ascii=False, indent=2))
@@ -170,10 +165,13 @@ def token() -> None:
 @click.option("--expires", "lifetime", help="Refuse the token after this long: 12h, 30d, 1w (default: never).")
 def token_create(user_name: str | None, label: str, lifetime: str | None) -> None:
     """Create a token and print it once; only its hash is stored."""
+    from mcp_server.accounts import create_token, parse_lifetime
+    from mcp_server.models import utcnow
+
     expires_at = utcnow() + parse_lifetime(lifetime) if lifetime is not None else None
     runtime = _runtime()
     actor = _actor(runtime, user_name)
-    with unit_of_work(runtime.engine) as session:
+    with runtime.unit_of_work() as session:
         secret = create_token(session, user_id=actor.user_id, name=label, expires_at=expires_at)
     click.echo(secret)
 
@@ -183,9 +181,12 @@ def token_create(user_name: str | None, label: str, lifetime: str | None) -> Non
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of tokens.")
 def token_list(user_name: str | None, as_json: bool) -> None:
     """List a user's tokens by id, name and prefix (the tokens themselves are never stored)."""
+    from mcp_server.accounts import list_tokens
+    from mcp_server.models import utcnow
+
     runtime = _runtime()
     actor = _actor(runtime, user_name)
-    with unit_of_work(runtime.engine) as session:
+    with runtime.unit_of_work() as session:
         found = list_tokens(session, actor.user_id)
     now = utcnow()
     if as_json:
@@ -210,8 +211,10 @@ def token_list(user_name: str | None, as_json: bool) -> None:
 @click.argument("token_id", metavar="ID", type=int)
 def token_revoke(token_id: int) -> None:
     """Revoke a token by id; every server refuses it within a second."""
+    from mcp_server.accounts import revoke_token
+
     runtime = _runtime()
-    with unit_of_work(runtime.engine) as session:
+    with runtime.unit_of_work() as session:
         revoked = revoke_token(session, token_id)
     click.echo(f"revoked token {revoked.id} ({revoked.name})")
 
@@ -267,17 +270,21 @@ def undo(user_name: str | None, as_json: bool) -> None:
 
 def _actor(runtime: Runtime, user_name: str | None) -> Actor:
     """A named user must exist; the default local user is created on first use."""
+    from mcp_server.accounts import actor_for, find_existing_user
+
     if not user_name:
         return runtime.local_actor
-    with unit_of_work(runtime.engine) as session:
+    with runtime.unit_of_work() as session:
         return actor_for(find_existing_user(session, user_name))
 
 
 def _all_tasks(runtime: Runtime, actor: Actor, status: str) -> Iterator[TaskPublic]:
+    from mcp_server import service
+
     cursor: str | None = None
     while True:
-        spec = TaskFilter(status=status, limit=service.LIMIT_MAX, cursor=cursor)  # type: ignore[arg-type]
-        with unit_of_work(runtime.engine) as session:
+        spec = service.TaskFilter(status=status, limit=service.LIMIT_MAX, cursor=cursor)  # type: ignore[arg-type]
+        with runtime.unit_of_work() as session:
             page = service.list_tasks(session, actor=actor, spec=spec, now=runtime.clock())
         yield from page.tasks
         if page.next_cursor is None:
@@ -286,6 +293,8 @@ def _all_tasks(runtime: Runtime, actor: Actor, status: str) -> Iterator[TaskPubl
 
 
 def _task_table(tasks: list[TaskPublic], now: datetime) -> str:
+    from agent.render import is_overdue
+
     header = ("id", "status", "title", "due", "priority", "tags")
     rows = [
         (
@@ -338,11 +347,21 @@ def mcp_stdio(context: click.Context, user_name: str | None) -> None:
 
     from mcp_server.serving import run_until_signal
     from mcp_server.stdio_pipes import serve_stdio
-    from mcp_server.tools import create_mcp_server
+    from mcp_server.tool_server import tool_server
 
-    runtime = _runtime(user_name)
-    runtime.local_actor  # noqa: B018  (create the local user before the first request)
-    anyio.run(run_until_signal, partial(serve_stdio, create_mcp_server(runtime)))
+    settings = _settings(user_name)  # a bad setting stops the server before it answers anything
+    server = tool_server(settings)
+    anyio.run(run_until_signal, partial(serve_stdio, server, partial(_add_task_tools, server, settings)))
+
+
+def _add_task_tools(server: StrictToolServer, settings: Settings) -> None:
+    """The stdio server's tools, on the database opened and the local user created before the first tool request."""
+    from mcp_server.runtime import Runtime
+    from mcp_server.tools import add_task_tools
+
+    runtime = Runtime.start(settings)
+    runtime.local_actor  # noqa: B018
+    add_task_tools(server, runtime)
 
 
 @mcp_stdio.command("config")
@@ -562,13 +581,6 @@ def _fail(message: str) -> NoReturn:
     sys.exit(1)
 
 
-def _is_model_failure(error: Exception) -> bool:
-    """Whether the chat model could not be reached or stopped mid-turn; only `chat` loads the agent, so other
-    commands never check."""
-    conversation = sys.modules.get("agent.conversation")
-    return conversation is not None and isinstance(error, (conversation.ModelUnavailable, conversation.TurnInterrupted))
-
-
 def main() -> None:
     """Entry point: expected failures end with one line on stderr, never a traceback."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
@@ -579,21 +591,41 @@ def main() -> None:
     except click.ClickException as error:
         error.show()
         sys.exit(error.exit_code)
-    except (ConfigError, TaskError, SchemaOutdated) as error:
-        _fail(str(error))
-    except OperationalError as error:
-        _fail(f"cannot use the database: {str(error.orig).strip().splitlines()[0]}")
-    except SQLAlchemyError as error:
-        _fail(f"database error: {type(error).__name__}")
-    except OSError as error:
-        if error.filename is None:  # not a file TaskFlow needs: a surprise, worth its traceback
-            raise
-        reason = "a file is in the way" if isinstance(error, (NotADirectoryError, FileExistsError)) else error.strerror
-        _fail(f"cannot use {error.filename}: {reason} (choose another TASKFLOW_DATABASE_URL or XDG_DATA_HOME)")
     except Exception as error:
-        if not _is_model_failure(error):
+        message = _expected_failure(_sole_failure(error))
+        if message is None:  # a surprise, worth its traceback
             raise
-        _fail(str(error))
+        _fail(message)
+
+
+def _sole_failure(error: BaseException) -> BaseException:
+    """The one failure task groups wrapped (the stdio server prepares its tools in one), else the error itself."""
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error
+
+
+def _expected_failure(error: BaseException) -> str | None:
+    """What went wrong and what to do, in one line, for a failure TaskFlow expects; None for any other."""
+    if isinstance(error, ConfigError | TaskError) or _raised_by(error, "mcp_server.migrate", "SchemaOutdated"):
+        return str(error)
+    if _raised_by(error, "sqlalchemy.exc", "OperationalError"):
+        return f"cannot use the database: {str(error.orig).strip().splitlines()[0]}"  # type: ignore[attr-defined]
+    if _raised_by(error, "sqlalchemy.exc", "SQLAlchemyError"):
+        return f"database error: {type(error).__name__}"
+    if isinstance(error, OSError) and error.filename is not None:  # else not a file TaskFlow needs
+        reason = "a file is in the way" if isinstance(error, (NotADirectoryError, FileExistsError)) else error.strerror
+        return f"cannot use {error.filename}: {reason} (choose another TASKFLOW_DATABASE_URL or XDG_DATA_HOME)"
+    if _raised_by(error, "agent.conversation", "ModelUnavailable", "TurnInterrupted"):  # the chat model
+        return str(error)
+    return None
+
+
+def _raised_by(error: BaseException, module: str, *names: str) -> bool:
+    """Whether `error` is one of these exceptions of `module`. A command that never loaded the module (most load
+    neither the database layer nor the agent) cannot have raised them, so it is looked up, never imported here."""
+    loaded = sys.modules.get(module)
+    return loaded is not None and isinstance(error, tuple(getattr(loaded, name) for name in names))
 
 
 if __name__ == "__main__":  # `python -m taskflow.cli`, for clients that cannot find the `taskflow` script

@@ -1,5 +1,6 @@
 """Commands load only what they use: listing tasks starts without the MCP SDK, the migrations, the event tables,
-the chat UI or the telemetry libraries; the stdio server starts without the event tables or the telemetry libraries;
+the chat UI or the telemetry libraries; the stdio server starts without the event tables or the telemetry libraries,
+and answers `initialize` before it loads the database layer;
 a chat turn that names no existing task leaves fuzzy matching unloaded; no command on SQLite loads PostgreSQL's
 dialect or driver, and none loads OpenTelemetry while nothing is traced."""
 
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 
 import pytest
 
@@ -27,6 +29,10 @@ NOT_FOR_LISTING = (
 )
 # The stdio server until its first tool call: metrics are registered when first recorded, undo loads the event tables.
 NOT_FOR_SERVING = (*NOT_ON_SQLITE, *UNTRACED, "agent.session", "events", "mcp_server.event_models", "prometheus_client")
+
+# Loaded by a worker thread while the stdio server answers `initialize`: SQLAlchemy and our tables cost as much as
+# the rest of its start-up.
+DATABASE_LAYER = ("sqlalchemy", "sqlmodel", "mcp_server.models", "mcp_server.runtime", "mcp_server.tools")
 
 
 def imported_by(*args: str, env: dict[str, str]) -> set[str]:
@@ -68,3 +74,21 @@ def test_an_offline_chat_turn_and_the_stdio_server_import_nothing_sqlite_does_no
     assert "mcp_server.tools" in serve
     assert among(chat, (*NOT_ON_SQLITE, *UNTRACED, "rapidfuzz")) == [], "adding names no existing task"
     assert among(serve, NOT_FOR_SERVING) == []
+
+
+def test_the_stdio_server_loads_the_database_layer_only_after_it_can_answer_initialize(env):
+    """The command line's own imports (which `taskflow mcp config` shows), then what the stdio server imports to
+    answer `initialize`: the tool server without its tools, the transport, the signal handling."""
+    assert among(imported_by("mcp", "config", env=env), DATABASE_LAYER) == []
+    serving = "mcp_server.tool_server, mcp_server.stdio_pipes, mcp_server.serving"
+    done = subprocess.run(
+        [sys.executable, "-c", f"import sys, {serving}; print(*sys.modules)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    modules = set(done.stdout.split())
+    assert "mcp_server.tool_server" in modules
+    assert among(modules, DATABASE_LAYER) == []

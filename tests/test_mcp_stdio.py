@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import uuid
 from importlib import metadata
@@ -60,6 +61,25 @@ def exchange(process: subprocess.Popen[bytes], message: dict) -> dict | None:
     while (answer := json.loads(process.stdout.readline()))["id"] != message["id"]:
         pass
     return answer["result"]
+
+
+def test_initialize_is_answered_while_the_database_opens_and_a_database_that_fails_then_ends_the_server():
+    """Clients bound their wait for `initialize`: the server answers it while it opens its database, here a
+    PostgreSQL that never answers (given up after CONNECT_TIMEOUT). The requests after it wait for the database, and
+    failing to open it still ends the server with one line, as before it answered anything."""
+    hello = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}
+    requests = [{"id": 1, "method": "initialize", "params": hello}, {"id": 2, "method": "tools/list"}]
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()  # connections complete in the backlog, and nothing ever answers them
+        env = taskflow_env(f"postgresql://postgres@127.0.0.1:{silent.getsockname()[1]}/taskflow")
+        lines = "".join(json.dumps({"jsonrpc": "2.0", **request}) + "\n" for request in requests)
+        done = subprocess.run(["taskflow", "mcp"], input=lines, env=env, capture_output=True, text=True, timeout=90)
+    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [answer["id"] for answer in answers] == [1]
+    assert answers[0]["result"]["serverInfo"]["name"] == "taskflow"
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == ["taskflow: cannot use the database: connection timeout expired"]
 
 
 def test_a_task_the_stdio_server_confirmed_survives_killing_it_and_was_fsynced(tmp_path):

@@ -81,6 +81,9 @@ def client(database) -> Iterator[Client]:
     client = Client(database)
     try:
         client.ask("initialize", HELLO)
+        # As clients do, list the tools: answered once the server has opened its database (it answers `initialize`
+        # before), so the write locks the tests take are never in the way of its start.
+        client.ask("tools/list")
         yield client
     finally:
         client.process.kill()
