@@ -29,6 +29,7 @@ from agent.interpreter import (
     interpret,
 )
 from agent.render import describe, task_list, when_text
+from agent.schedules import moved_rule
 
 HELP = (
     "I can add, list, find, change, complete, reopen and delete tasks, and undo your last change. Try “add buy "
@@ -294,7 +295,8 @@ def _candidates(
 
 def _update_arguments(task: dict[str, Any], changes: dict[str, Any], today: date) -> dict[str, Any]:
     """Interpreter changes made concrete against the task: tags added to or taken from its own, a new time on its
-    own day, a due day moved relative to its own (to today's, for a task without one), a priority one step away."""
+    own day, a due day moved relative to its own (to today's, for a task without one), a priority one step away;
+    a series whose day moves repeats on the new day."""
     relative = ("add_tags", "remove_tags", "due_time", "shift", "priority_step", "remind_before")
     arguments = {key: value for key, value in changes.items() if key not in relative}
     if "add_tags" in changes:
@@ -311,12 +313,14 @@ def _update_arguments(task: dict[str, Any], changes: dict[str, Any], today: date
     if "shift" in changes:
         moment = (date.fromisoformat(due) if len(due) == 10 else datetime.fromisoformat(due)) if due else today
         arguments["due"] = (moment + relativedelta(**changes["shift"])).isoformat()
-        return arguments
-    if "due_time" in changes:
+    elif "due_time" in changes:
         day = due[:10] if due else today.isoformat()
         arguments["due"] = f"{day}T{changes['due_time']}"
     elif isinstance(arguments.get("due"), str) and len(arguments["due"]) == 10 and due and len(due) > 10:
         arguments["due"] = f"{arguments['due']}T{due[11:16]}"  # moved to another day at the same time
+    if task.get("recurrence") and due and arguments.get("due") and "recurrence" not in arguments:
+        rule = moved_rule(task["recurrence"], date.fromisoformat(due[:10]), date.fromisoformat(arguments["due"][:10]))
+        arguments |= {"recurrence": rule} if rule != task["recurrence"] else {}  # the series moves with its day
     return arguments
 
 

@@ -364,3 +364,12 @@ async def test_asking_whether_a_task_is_done_answers_and_changes_nothing(runtime
         "prepare the report": "open",
         "sweep the yard": "completed",
     }
+
+
+async def test_moving_a_weekly_task_to_another_day_moves_its_series(runtime):
+    await say(runtime, "add water the plants every sunday")
+    assert (
+        await say(runtime, "move the plants to saturday")
+        == "Updated: water the plants — due Sat 5 Dec · every Saturday."
+    )
+    assert tasks(runtime)[0]["recurrence"] == "FREQ=WEEKLY;BYDAY=SA"
