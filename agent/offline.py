@@ -226,8 +226,9 @@ def _act_on(command: ChangeTask, task: dict[str, Any], results: list[ToolResult]
 
 
 def _chosen(text: str, command: Command, before: list[Message], now: datetime) -> tuple[ChangeTask, dict] | None:
-    """The task picked in answer to "which one did you mean?" (by title, part of it, or position), if that was asked."""
-    if not isinstance(command, Unclear | Answer):
+    """The task picked in answer to "which one did you mean?" (by title, part of it, or position), if that was asked;
+    a title alone ('call bob') would otherwise read as a new task."""
+    if not isinstance(command, Unclear | Answer | AddTask):
         return None  # a new command of its own
     previous = _last_said(before)
     if previous < 0:
@@ -238,6 +239,8 @@ def _chosen(text: str, command: Command, before: list[Message], now: datetime) -
         return None
     candidates = _candidates(results[0].content["tasks"], asked, _previous_task(before[:previous]))
     picked = _pick(text, candidates) if len(candidates) > 1 else None
+    if isinstance(command, AddTask) and picked and _fold(picked["title"]) != _fold(text).strip(" .!"):
+        return None
     return (asked, picked) if picked else None
 
 

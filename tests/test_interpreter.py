@@ -669,6 +669,27 @@ def test_statements_without_a_verb_are_tasks(text: str) -> None:
     assert isinstance(interpret(text, now=NOW), AddTask)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "buy eggs, milk and bread",
+        "call the plumber about the leak",
+        "fix the leaking tap",
+        "walk the dog",
+        "go to the gym",
+    ],
+)
+def test_a_to_do_said_alone_is_a_task(text: str) -> None:
+    assert add(text).title == text
+
+
+@pytest.mark.parametrize(
+    "text", ["take care", "hows it going", "ok cool", "call you later", "is the rent paid?", "get well soon"]
+)
+def test_talk_and_questions_add_no_task(text: str) -> None:
+    assert not isinstance(interpret(text, now=NOW), AddTask)
+
+
 def test_now_must_be_aware() -> None:
     with pytest.raises(ValueError, match="aware"):
         interpret("add buy milk", now=datetime(2026, 11, 29, 10, 0))
