@@ -60,12 +60,19 @@ def respond(request: ModelRequest) -> list[str | ToolCall]:
     choice = _chosen(history[start].text, command, history[:start], request.context.now)
     if choice is not None:
         return _act_on(*choice, results, today)
+    return _step(command, results, today, history[:start])
+
+
+def _step(command: Command, results: list[ToolResult], today: date, before: list[Message]) -> list[str | ToolCall]:
+    """The next step for a command, given the tool results of this turn so far."""
+    if instead := _instead(command, results, before):  # 'put the bins out on thursday' names no task: it adds one
+        return [_apart(part) for part in _step(instead, results[1:], today, before)]
     if isinstance(command, Unclear):
         return [_unclear(command)]
     if isinstance(command, Answer):
-        return _answer(command, history[:start], results)
+        return _answer(command, before, results)
     if isinstance(command, ChangeTask):
-        return _change(command, results, today, _previous_task(history[:start]))
+        return _change(command, results, today, _previous_task(before))
     if isinstance(command, Undo):
         return _undo(results)
     if isinstance(command, MoveTasks):
@@ -80,6 +87,23 @@ def respond(request: ModelRequest) -> list[str | ToolCall]:
     if isinstance(command, ListTasks):
         return [_listing(command, last.content, today)]
     return [_bulk_delete_question(last.content)]
+
+
+def _instead(command: Command, results: list[ToolResult], before: list[Message]) -> Command | None:
+    """What to do instead when the tasks a command looked for are not there, if it says."""
+    if not isinstance(command, ChangeTask | MoveTasks) or command.otherwise is None:
+        return None
+    if not results or results[0].is_error or results[0].name != "list_tasks":
+        return None
+    found = results[0].content["tasks"]
+    if found if isinstance(command, MoveTasks) else _candidates(found, command, _previous_task(before)):
+        return None
+    return command.otherwise
+
+
+def _apart(part: str | ToolCall) -> str | ToolCall:
+    """A call of the fallback command, with an id apart from the search's before it."""
+    return part.model_copy(update={"id": f"otherwise_{part.id}"}) if isinstance(part, ToolCall) else part
 
 
 def _unclear(command: Unclear) -> str:
@@ -217,6 +241,10 @@ def _act_on(command: ChangeTask, task: dict[str, Any], results: list[ToolResult]
     """The action on the one task meant, then the reply once the tool has answered."""
     if results:
         return [_failure(results[-1]) if results[-1].is_error else _changed(command, results[-1].content, today)]
+    if command.action == "ask":
+        if task["status"] == "completed":
+            return [f"Yes, “{task['title']}” is done."]
+        return [f"Not yet; it's still open: {describe(task, today)}."]
     if "remind_before" in command.changes and not task.get("due"):
         return [f"“{task['title']}” has no due date to remind you before; say when to remind you instead."]
     arguments = {"task_id": task["id"]}
