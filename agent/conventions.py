@@ -9,7 +9,8 @@ CONVENTIONS = (
     "'next week' is the Monday of the next week; 'this weekend' is the first Saturday on or after today, "
     "'next weekend' the one after.",
     "'end of the week' and 'eow' are the coming Friday (today, on a Friday), 'end of next week' the Friday after; "
-    "'end of the month' is its last day; 'a fortnight' is two weeks.",
+    "'end of the month' is its last day; 'a fortnight' is two weeks; 'in a couple of days' is two days, 'in a few "
+    "days' three.",
     "'morning' is 09:00, 'afternoon' 15:00, 'evening' 19:00, 'tonight' and 'night' 20:00; 'end of day' and "
     "'eod' are 17:00 of that day.",
     "An hour said with 'morning', before or after it, is before noon ('7 in the morning' and 'tomorrow morning "

@@ -8,7 +8,7 @@ tags); what remains is the title, in the person's own words.
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from dateutil.relativedelta import relativedelta
@@ -44,11 +44,13 @@ class ListTasks:
 
 @dataclass(frozen=True)
 class ChangeTask:
-    """An action (complete | reopen | delete | update) on the task named by (part of) its title."""
+    """An action (complete | reopen | delete | update, or ask: whether it is done) on the task named by (part of)
+    its title."""
 
     action: str
     name: str  # the words that name the task, as the person said them
     changes: dict = field(default_factory=dict)  # update_task arguments, plus add_tags and due_time
+    otherwise: AddTask | None = None  # the task the sentence adds when none has that name ('the bins out' below)
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class MoveTasks:
 
     selection: dict  # list_tasks arguments
     due: str  # the new day, YYYY-MM-DD, or an ISO 8601 datetime when a time was said
+    otherwise: ChangeTask | None = None  # 'move the tax stuff to next week' with no tasks tagged tax: the one task
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,18 @@ _ADD_VERBS = "|".join((
     r"(?:don['’]?t|do not) (?:let me )?forget(?: to| about)?", r"make sure (?:to|i)",
     r"(?:i |we )?(?:gotta|have got to|must)", r"remember to", r"(?:note|reminder|memo) to (?:self|me)",
 ))  # fmt: skip
+# The verbs a to-do starts with: said alone with what follows ('buy eggs, milk and bread', 'call the plumber'),
+# such a sentence is a task, as typed into a to-do app; 'take care', 'get well' or 'call you later' is talk.
+_TODO_VERBS = (
+    "apply ask back bake book bring buy call change charge check clean clear collect confirm contact cook declutter "
+    "draft email empty feed file fill fix follow get go grab hang help hire install invite iron learn mail make meet "
+    "message mop mow order organise organize pack paint pay phone pick plan post practice practise prepare print rake "
+    "read rebook register renew repair replace reply research reserve respond return review ring schedule send sign "
+    "study submit sweep take text thank tidy unpack upload vacuum visit walk wash water wrap write"
+)
+_TODO_RE = re.compile(
+    rf"(?i)(?:{'|'.join(_TODO_VERBS.split())})\s+(?!(?:you|u|ya|me|it|that|this|care|sense|well|lost|real)\b)\w"
+)
 _HAVE_A_RE = re.compile(
     r"(?i)^(?:i|we)(?:\s+(?:have|got)|['’]?ve\s+got|\s+have\s+got)\s+(?!to\b)(?:(?:an?|my|our)\s+)?"
 )
@@ -158,7 +173,7 @@ _ANY_ADJECTIVE_RE = re.compile(rf"(?i){_START}(?P<not>not\s+)?(?P<a>urgent|impor
 _HASHTAG_RE = re.compile(r"(?<![\w&/])[#@](?P<tag>\w[\w-]*)")
 _TAG_WORDS_RE = re.compile(
     r"(?i)[\s,]*(?:\band\s+)?(?:\b(?:tagged|labell?ed)\s+(?:(?:with|as)\s+)?|\b(?:tag|label)\s+(?:it|this)\s+"
-    r"(?:with|as)\s+|\bwith\s+(?:the\s+)?(?:tags?|labels?)\s*:?\s*|\b(?:tags?|labels?)\s*:\s*)"
+    r"(?:(?:with|as)\s+)?|\bwith\s+(?:the\s+)?(?:tags?|labels?)\s*:?\s*|\b(?:tags?|labels?)\s*:\s*)"
     r"(?P<list>[\w-]+(?:\s*(?:,|\band\b|&)\s*[\w-]+)*)"
 )
 _LIST_SPLIT_RE = re.compile(r"(?i)\s*(?:,|\band\b|&)\s*")
@@ -169,7 +184,7 @@ _REMINDER_RE = re.compile(
 _AHEAD = r"(?:the\s+(?P<the>day|week)|(?P<n>half an?|\w+)\s+(?P<unit>min(?:ute)?s?|m|hours?|hrs?|h|days?|weeks?))"
 _OFFSET_RE = re.compile(rf"(?i){_AHEAD}\s+(?:before|earlier|ahead|prior|in advance)\b")
 _UNIT_NAMES = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-_EDGE_WORDS = r"(?:to|on|at|by|for|and|with|due|from|in|before|until|starting|also|then|that|is|it's|sometime)"
+_EDGE_WORDS = r"(?:to|on|at|by|for|and|with|due|from|in|before|until|starting|also|then|that|is|are|it's|sometime)"
 # A dash standing alone ('call mom - urgent') joins phrases; one inside a word ('e-mail') belongs to it.
 _LEADING_RE = re.compile(
     rf"(?i)^(?:[\s,;:]+|[-–—](?=\s)|{_EDGE_WORDS}{_END}\s*|(?:an?\s+)?(?:new\s+)?(?:task|todo|to-do)\s*:)"
@@ -389,7 +404,7 @@ def _adding(text: str, now: datetime, *, allow_verbless: bool) -> AddTask | None
         tags = tuple(dict.fromkeys((*tags, place["name"].lower())))
     title = _unquoted(_tidy(draft.left()))  # quotes around the whole title only protect it
     said_more = quoted or any(found is not None for found in (description, repeat, reminder, when, priority, place))
-    said_more = said_more or tags
+    said_more = said_more or tags or (allow_verbless and _TODO_RE.match(text))
     if not title or not (verb or said_more):
         return None
     due = _series_start(repeat, when, clock, now) if repeat else when
@@ -636,7 +651,10 @@ def _moving(text: str, now: datetime) -> MoveTasks | None:
     selection.pop("status", None)  # only open tasks move
     if any(word.lower() not in _MOVE_FILLERS for word in _unfilled(draft).split()):
         return None  # words no filter read: 'move the tasks for the party' names tasks another way
-    return MoveTasks(selection or {"due_before": now.date().isoformat()}, _iso(target))
+    # 'the tax stuff' may be the task about tax rather than the tasks tagged tax; 'my work tasks' are those
+    vague = list(selection) == ["tags"] and re.search(r"(?i)\b(?:stuff|things?)\b", match["which"])
+    otherwise = _changing(text, now) if vague else None
+    return MoveTasks(selection or {"due_before": now.date().isoformat()}, _iso(target), otherwise)
 
 
 # ---------------------------------------------------------------- changing a named task
@@ -646,7 +664,7 @@ _NAME = r"(?:the\s+task\s+|task\s+|my\s+)?(?!an?\s+reminder\b)(?P<name>.+?)"  # 
 _DONE = r"(?:done|complete[d]?|finished|sorted|taken\s+care\s+of|dealt\s+with|handled)"
 _LEVEL_PHRASE = r"(?P<value>(?:an?\s+)?(?:high|medium|normal|low|top)(?:[\s-]*priority)?|urgent|important|p[123])"
 _NAME_CONNECTOR_RE = re.compile(
-    r"(?i)(?:'s)?(?:\s+(?:back|forward|out|over)|\s+(?:due\s+)?(?:date|deadline|time))?\s+(?:to|for|until|till|on|due)$"
+    r"(?i)(?:'s)?(?:\s+(?:back|forward|out|over|off)|\s+(?:due\s+)?(?:date|deadline|time))?\s+(?:to|for|until|till|on|due)$"
 )
 
 
@@ -710,9 +728,7 @@ def _due_change(*, strict: bool) -> _Handler:
     """
 
     def handle(match: re.Match[str], now: datetime) -> ChangeTask | None:
-        rest = match["rest"]
-        for word in re.finditer(r"\S+", rest):
-            head, tail = rest[: word.start()].strip(), rest[word.start() :]
+        for head, tail in _splits(match["rest"]):
             changes = _new_due(tail, now)
             if changes and head and (
                 not strict or re.match(r"(?i)due\b", tail) or re.search(r"(?i)\s(?:to|due)$", f" {head}")
@@ -721,6 +737,91 @@ def _due_change(*, strict: bool) -> _Handler:
         return None
 
     return handle
+
+
+def _splits(rest: str) -> list[tuple[str, str]]:
+    """Every way to cut the words in two, the shortest head first: where the name ends and the date begins."""
+    return [(rest[: word.start()].strip(), rest[word.start() :]) for word in re.finditer(r"\S+", rest)]
+
+
+def _remind_change(match: re.Match[str], now: datetime) -> ChangeTask | None:
+    """'remind me about the dentist tomorrow at 9': a reminder at that moment (a day reminds in the morning)."""
+    for head, tail in _splits(match["rest"]):
+        try:
+            value = parse_when(tail, now=now)
+        except WhenError:
+            continue
+        moment = _moment(value, now.tzinfo)
+        return ChangeTask("update", _name(head), {"remind_at": _iso(moment)}) if head and moment else None
+    return None
+
+
+def _or_new(handler: _Handler) -> _Handler:
+    """A sentence that changes the task it names, or adds the task it describes when none has that name
+    ('the report is urgent', 'put the bins out on thursday'); one saying more than a change can (a repetition,
+    a note) adds."""
+
+    def handle(match: re.Match[str], now: datetime) -> ChangeTask | None:
+        if (change := handler(match, now)) is None or _LIST_PLACE_RE.search(match.string):
+            return None  # 'put oil change on the list for friday' adds to a list
+        added = _adding(match.string, now, allow_verbless=True)
+        return None if added and (added.recurrence or added.description) else replace(change, otherwise=added)
+
+    return handle
+
+
+def _statement(handler: _Handler) -> _Handler:
+    """'the report is urgent', 'the dentist is on friday': a change told about the task named first, or the task
+    it adds; a sentence that begins by adding ('i need to finish the report by friday, it's urgent') or names a day
+    before the change is a new task."""
+    update = _or_new(handler)
+
+    def handle(match: re.Match[str], now: datetime) -> ChangeTask | None:
+        name = match["name"]
+        return None if _ADD_RE.match(name) or find_when(name, now=now) else update(match, now)
+
+    return handle
+
+
+def _stated_priority(value: str) -> dict | None:
+    """'urgent', 'not important', 'low priority', 'a priority', 'my top priority' -> {'priority': level}."""
+    if re.match(r"(?i)not\b", value):
+        return {"priority": "low"}
+    return _priority_change(value) or ({"priority": "high"} if value.lower().endswith("priority") else None)
+
+
+def _untag(match: re.Match[str], _now: datetime) -> ChangeTask:
+    """'untag X', 'clear the tags on X', 'remove the work tag' (from the task last touched): tags taken off."""
+    said = match.groupdict()
+    name = _name(said["name"]) if said.get("name") else PREVIOUS
+    if said.get("value"):
+        return ChangeTask("update", name, {"remove_tags": _tag_change(said["value"])["add_tags"]})
+    return ChangeTask("update", name, {"tags": []})
+
+
+_DID_I_RE = re.compile(
+    r"(?i)(?:did|have|had)\s+(?:i|we)\s+(?:already\s+|ever\s+|actually\s+)?(?P<verb>[a-z]+)\s+(?P<name>.+?)"
+    r"(?:\s+(?:yet|already|today))?"
+)
+_IS_DONE_RE = re.compile(
+    r"(?i)(?:is|are|was|were|has|have)\s+(?P<name>.+?)\s+(?:been\s+|already\s+|all\s+)?(?P<verb>[a-z]+)"
+    r"(?:\s+(?:yet|already))?"
+)
+_NOT_ASKED = {"have", "get", "need", "want", "add", "forget", "say", "tell", "ask", "mean"}
+
+
+def _asked_state(text: str) -> ChangeTask | None:
+    """'did i pay the rent?', 'is the rent paid?', 'have i booked the flights': whether a task is done, asked;
+    the task is named by its verb and object, as 'just paid the rent' names it."""
+    if match := _DID_I_RE.fullmatch(text):
+        verb = _base_verb(match["verb"]) or match["verb"].lower()
+    elif match := _IS_DONE_RE.fullmatch(text):
+        verb = _base_verb(match["verb"])
+    else:
+        return None
+    if verb is None or verb in _NOT_ASKED or _PRONOUN_RE.fullmatch(match["name"]):
+        return None
+    return ChangeTask("ask", _name(f"{verb} {_NAME_FILLER_RE.sub('', match['name'])}"))
 
 
 def _new_due(phrase: str, now: datetime) -> dict | None:
@@ -835,6 +936,7 @@ _CHANGES: list[tuple[str, _Handler]] = [
     (rf"(?:remind|alert|notify|ping)\s+me\s+{_AHEAD}\s+(?:before|ahead\s+of|prior\s+to)\s+{_NAME}", _remind_before),
     (rf"(?:(?:remind|alert|notify|ping)\s+me|(?:set|add)\s+an?\s+(?:reminder|alert))\s+(?:about|of|for|re)\s+{_NAME}\s+"
      rf"{_AHEAD}\s+(?:before(?:hand)?|earlier|ahead|early|in\s+advance|prior)", _remind_before),
+    (r"(?:remind|alert|notify|ping)\s+me\s+(?:about|of|re|regarding)\s+(?P<rest>.+)", _or_new(_remind_change)),
     (rf"(?:delay|postpone|defer|push\s+back|push\s+out|put\s+off)\s+{_NAME}\s+(?:by\s+|for\s+)?{_AMOUNT}",
      _shift(1)),
     (rf"(?:move|push|shift|bump|reschedule)\s+{_NAME}\s+(?:forward|back|out|later|ahead)?\s*(?:by\s+)?{_AMOUNT}"
@@ -852,6 +954,12 @@ _CHANGES: list[tuple[str, _Handler]] = [
      rf"{_NAME}", _update(lambda value: {"remove_tags": _tag_change(value)["add_tags"]})),
     (rf"(?:remove|delete|drop|take\s+off)\s+(?:the\s+)?(?P<value>[#@]?[\w-]+)\s+(?:tag|label)\s+(?:from|on)\s+{_NAME}",
      _update(lambda value: {"remove_tags": _tag_change(value)["add_tags"]})),
+    (rf"(?:untag|unlabel)\s+{_NAME}", _untag),
+    (rf"(?:remove|delete|drop|clear|take\s+off)\s+(?:all\s+)?(?:the\s+|its\s+)?(?:tags|labels)(?:\s+(?:from|on|of)\s+{_NAME})?",
+     _untag),
+    (r"(?:remove|delete|drop|take\s+off)\s+(?:the\s+)?(?:tags?|labels?)\s+(?P<value>[#@]?[\w-]+(?:(?:\s*,\s*|\s+and\s+)"
+     r"[#@]?[\w-]+)*)", _untag),
+    (r"(?:remove|delete|drop|take\s+off)\s+(?:the\s+)?(?P<value>[#@]?[\w-]+)\s+(?:tag|label)", _untag),
     (rf"(?:add|attach|put|leave|write)\s+(?:a\s+)?(?:note|description|comment)\s+(?:to|on)\s+{_NAME}\s*"
      r"(?:saying|that says|reading|:)\s*(?P<value>.+)", _update(lambda value: {"description": _unquoted(value)})),
     (rf"(?:mark|set|flag)\s+{_NAME}\s+(?:as\s+)?(?:not\s+{_DONE}|undone|incomplete|unfinished|open|pending|to\s*do)",
@@ -868,6 +976,16 @@ _CHANGES: list[tuple[str, _Handler]] = [
     (rf"{_NAME}\s+(?:is|has\s+been|was|got|'s)\s+(?:now\s+)?(?:moved|pushed(?:\s+back)?|rescheduled|postponed|"
      r"changed|delayed|brought\s+forward)\s+(?:to|till|until|for)\s+(?P<when>.+)", _moved),
     (rf"{_NAME}(?:\s+is|['’]s)?\s+now\s+(?:(?:on|at|due|for)\s+)?(?P<when>.+)", _moved),
+    (rf"{_NAME}(?:\s+(?:is|are)|['’]s)\s+(?:due|on|at|for|happening|(?:set|scheduled|planned)\s+for)\s+(?P<when>.+)",
+     _statement(_moved)),
+    (rf"{_NAME}(?:\s+(?:is|are)|['’]s)\s+(?:(?:now|also|really|very|super|quite|pretty|so)\s+)*(?P<value>(?:not\s+)?"
+     rf"(?:urgent|important|critical|(?:an?\s+|my\s+|the\s+)?(?:{_LEVEL_WORD}[\s-]*)?(?:priority|prio)|p[123]))"
+     r"(?:\s+(?:now|anymore|any\s+more|today))?", _statement(_update(_stated_priority))),
+    (rf"{_NAME}(?:\s+(?:is|are)(?:n['’]?t|\s+no\s+longer)|['’]s\s+no\s+longer)\s+(?:(?:that|so|very|really)\s+)?"
+     r"(?P<value>urgent|important|pressing|critical|(?:a\s+|my\s+)?(?:high\s+|top\s+)?priority)"
+     r"(?:\s+(?:now|anymore|any\s+more|yet))?", _statement(_update(lambda _: {"priority": "low"}))),
+    (rf"{_NAME}\s+can\s+(?P<value>wait)(?:\s+(?:a\s+bit|a\s+while|for\s+now|till\s+later|until\s+later))?",
+     _statement(_update(lambda _: {"priority": "low"}))),
     (rf"(?:i(?:['’]?ve|\s+have)\s+(?:just\s+|already\s+)?(?:done|finished|completed)|(?:i(?:['’]?m|\s+am)\s+)?(?:just\s+)?"
      rf"done\s+w(?:ith|/)?|(?:i\s+)?(?:just\s+)?(?:finished|completed|did))\s+{_NAME}", _act("complete")),
     (rf"(?:i(?:['’]?ve|\s+have)?\s+(?:(?:just|already|finally|now)\s+)*|(?:(?:just|already|finally)\s+)+)"
@@ -892,9 +1010,11 @@ _CHANGES: list[tuple[str, _Handler]] = [
     (rf"(?:tag|label)\s+{_NAME}\s+(?P<value>[#@]?[\w-]+)", _update(_tag_change)),
     (rf"add\s+{_NAME}\s+to\s+(?:the\s+)?(?P<value>[#@]?[\w-]+)\s+(?:tag|label)", _update(_tag_change)),
     (rf"add\s+(?:the\s+)?(?:tags?|labels?)\s+(?P<value>.+?)\s+to\s+{_NAME}", _update(_tag_change)),
+    (rf"add\s+(?:a|the)\s+(?P<value>[#@]?[\w-]+)\s+(?:tag|label)\s+to\s+{_NAME}", _update(_tag_change)),
     (rf"add\s+(?P<value>[#@][\w-]+(?:(?:\s*,\s*|\s+and\s+|\s+)[#@][\w-]+)*)\s+to\s+{_NAME}", _update(_tag_change)),
-    (r"(?:move|push|reschedule|postpone|delay|defer|shift|bump)\s+(?:(?:back|forward|out)\s+)?(?P<rest>.+)",
+    (r"(?:move|push|reschedule|postpone|delay|defer|shift|bump|put\s+off)\s+(?:(?:back|forward|out)\s+)?(?P<rest>.+)",
      _due_change(strict=False)),
+    (r"(?:put|stick|pop)\s+(?P<rest>.+)", _or_new(_due_change(strict=False))),
     (r"(?:set|change|update|make)\s+(?:the\s+)?(?:due\s+)?(?:date|time|deadline)\s+(?:of|for|on)\s+(?P<rest>.+)",
      _due_change(strict=False)),
     (r"(?:set|change|update|make)\s+(?P<rest>.+)", _due_change(strict=True)),
@@ -909,6 +1029,8 @@ _CHANGE_RES = [(re.compile(pattern, re.I), handler) for pattern, handler in _CHA
 
 
 _AND_IT_RE = re.compile(r"(?i)(?P<first>.+?),?\s+(?:and|then|also)\s+(?P<second>\w+(?:\s+\w+)?\s+it\b.*)")
+# 'finish slides - tag it work', 'the dentist: move it to friday': a task named, then what to do with 'it'.
+_THEN_IT_RE = re.compile(r"(?i)(?P<name>[^,;:]+?)(?:\s+[-–—]+|\s*[,;:])\s+(?P<second>(?:\w+\s+)?it\b.*)")
 
 
 def _changing(text: str, now: datetime) -> ChangeTask | None:
@@ -918,6 +1040,10 @@ def _changing(text: str, now: datetime) -> ChangeTask | None:
         second = _changing(re.sub(r"(?i)\bit\b", first.name, joined["second"], count=1), now)
         if first.action == "update" and second is not None and second.action == "update" and second.name == first.name:
             return ChangeTask("update", first.name, {**first.changes, **second.changes})
+    if (named := _THEN_IT_RE.fullmatch(text)) and not _ADD_RE.match(named["name"]):
+        change = _changing(re.sub(r"(?i)\bit\b", named["name"], named["second"], count=1), now)
+        if change is not None:
+            return replace(change, otherwise=change.otherwise or _adding(text, now, allow_verbless=True))
     for pattern, handler in _CHANGE_RES:
         if (match := pattern.fullmatch(text)) and (change := handler(match, now)):
             return change
@@ -1046,7 +1172,7 @@ def interpret(text: str, *, now: datetime) -> Command:
     if _UNDO_RE.fullmatch(said):
         return Undo()
     asking = _ASKING_RE.match(said) is not None  # 'is the report done?' changes nothing
-    if command := _moving(said, now) or _listing(said, now) or (None if asking else _changing(said, now)):
+    if command := _moving(said, now) or _listing(said, now) or (_asked_state(said) if asking else _changing(said, now)):
         return command
     question = text.strip().endswith("?") or _QUESTION_RE.match(said) is not None
     added = _adding(said, now, allow_verbless=not question)

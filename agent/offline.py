@@ -29,6 +29,7 @@ from agent.interpreter import (
     interpret,
 )
 from agent.render import describe, task_list, when_text
+from agent.schedules import moved_rule
 
 HELP = (
     "I can add, list, find, change, complete, reopen and delete tasks, and undo your last change. Try “add buy "
@@ -59,12 +60,19 @@ def respond(request: ModelRequest) -> list[str | ToolCall]:
     choice = _chosen(history[start].text, command, history[:start], request.context.now)
     if choice is not None:
         return _act_on(*choice, results, today)
+    return _step(command, results, today, history[:start])
+
+
+def _step(command: Command, results: list[ToolResult], today: date, before: list[Message]) -> list[str | ToolCall]:
+    """The next step for a command, given the tool results of this turn so far."""
+    if instead := _instead(command, results, before):  # 'put the bins out on thursday' names no task: it adds one
+        return [_apart(part) for part in _step(instead, results[1:], today, before)]
     if isinstance(command, Unclear):
         return [_unclear(command)]
     if isinstance(command, Answer):
-        return _answer(command, history[:start], results)
+        return _answer(command, before, results)
     if isinstance(command, ChangeTask):
-        return _change(command, results, today, _previous_task(history[:start]))
+        return _change(command, results, today, _previous_task(before))
     if isinstance(command, Undo):
         return _undo(results)
     if isinstance(command, MoveTasks):
@@ -79,6 +87,23 @@ def respond(request: ModelRequest) -> list[str | ToolCall]:
     if isinstance(command, ListTasks):
         return [_listing(command, last.content, today)]
     return [_bulk_delete_question(last.content)]
+
+
+def _instead(command: Command, results: list[ToolResult], before: list[Message]) -> Command | None:
+    """What to do instead when the tasks a command looked for are not there, if it says."""
+    if not isinstance(command, ChangeTask | MoveTasks) or command.otherwise is None:
+        return None
+    if not results or results[0].is_error or results[0].name != "list_tasks":
+        return None
+    found = results[0].content["tasks"]
+    if found if isinstance(command, MoveTasks) else _candidates(found, command, _previous_task(before)):
+        return None
+    return command.otherwise
+
+
+def _apart(part: str | ToolCall) -> str | ToolCall:
+    """A call of the fallback command, with an id apart from the search's before it."""
+    return part.model_copy(update={"id": f"otherwise_{part.id}"}) if isinstance(part, ToolCall) else part
 
 
 def _unclear(command: Unclear) -> str:
@@ -216,6 +241,10 @@ def _act_on(command: ChangeTask, task: dict[str, Any], results: list[ToolResult]
     """The action on the one task meant, then the reply once the tool has answered."""
     if results:
         return [_failure(results[-1]) if results[-1].is_error else _changed(command, results[-1].content, today)]
+    if command.action == "ask":
+        if task["status"] == "completed":
+            return [f"Yes, “{task['title']}” is done."]
+        return [f"Not yet; it's still open: {describe(task, today)}."]
     if "remind_before" in command.changes and not task.get("due"):
         return [f"“{task['title']}” has no due date to remind you before; say when to remind you instead."]
     arguments = {"task_id": task["id"]}
@@ -225,8 +254,9 @@ def _act_on(command: ChangeTask, task: dict[str, Any], results: list[ToolResult]
 
 
 def _chosen(text: str, command: Command, before: list[Message], now: datetime) -> tuple[ChangeTask, dict] | None:
-    """The task picked in answer to "which one did you mean?" (by title, part of it, or position), if that was asked."""
-    if not isinstance(command, Unclear | Answer):
+    """The task picked in answer to "which one did you mean?" (by title, part of it, or position), if that was asked;
+    a title alone ('call bob') would otherwise read as a new task."""
+    if not isinstance(command, Unclear | Answer | AddTask):
         return None  # a new command of its own
     previous = _last_said(before)
     if previous < 0:
@@ -237,6 +267,8 @@ def _chosen(text: str, command: Command, before: list[Message], now: datetime) -
         return None
     candidates = _candidates(results[0].content["tasks"], asked, _previous_task(before[:previous]))
     picked = _pick(text, candidates) if len(candidates) > 1 else None
+    if isinstance(command, AddTask) and picked and _fold(picked["title"]) != _fold(text).strip(" .!"):
+        return None
     return (asked, picked) if picked else None
 
 
@@ -294,7 +326,8 @@ def _candidates(
 
 def _update_arguments(task: dict[str, Any], changes: dict[str, Any], today: date) -> dict[str, Any]:
     """Interpreter changes made concrete against the task: tags added to or taken from its own, a new time on its
-    own day, a due day moved relative to its own (to today's, for a task without one), a priority one step away."""
+    own day, a due day moved relative to its own (to today's, for a task without one), a priority one step away;
+    a series whose day moves repeats on the new day."""
     relative = ("add_tags", "remove_tags", "due_time", "shift", "priority_step", "remind_before")
     arguments = {key: value for key, value in changes.items() if key not in relative}
     if "add_tags" in changes:
@@ -311,12 +344,14 @@ def _update_arguments(task: dict[str, Any], changes: dict[str, Any], today: date
     if "shift" in changes:
         moment = (date.fromisoformat(due) if len(due) == 10 else datetime.fromisoformat(due)) if due else today
         arguments["due"] = (moment + relativedelta(**changes["shift"])).isoformat()
-        return arguments
-    if "due_time" in changes:
+    elif "due_time" in changes:
         day = due[:10] if due else today.isoformat()
         arguments["due"] = f"{day}T{changes['due_time']}"
     elif isinstance(arguments.get("due"), str) and len(arguments["due"]) == 10 and due and len(due) > 10:
         arguments["due"] = f"{arguments['due']}T{due[11:16]}"  # moved to another day at the same time
+    if task.get("recurrence") and due and arguments.get("due") and "recurrence" not in arguments:
+        rule = moved_rule(task["recurrence"], date.fromisoformat(due[:10]), date.fromisoformat(arguments["due"][:10]))
+        arguments |= {"recurrence": rule} if rule != task["recurrence"] else {}  # the series moves with its day
     return arguments
 
 

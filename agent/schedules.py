@@ -4,6 +4,7 @@ Tuesday'. The time of day comes from the task's due moment, which is the series'
 from __future__ import annotations
 
 import re
+from datetime import date, timedelta
 
 _DAYS = {"MO": "Monday", "TU": "Tuesday", "WE": "Wednesday", "TH": "Thursday", "FR": "Friday", "SA": "Saturday",
          "SU": "Sunday"}  # fmt: skip
@@ -61,3 +62,24 @@ def schedule_text(rule: str, due: str | None = None) -> str:
         until = parts["UNTIL"][:8]
         text += f", until {int(until[6:8])} {_MONTHS[int(until[4:6]) - 1][:3]} {until[:4]}"
     return text
+
+
+def moved_rule(rule: str, old: date, new: date) -> str:
+    """The rule with its day moved along with the task's due date, so the new due date is one of its occurrences:
+    every Sunday moved to a Saturday repeats every Saturday; the 5th of each month moved to the 8th repeats on the
+    8th; the first Monday moved to a Tuesday, the first Tuesday. Rules the due date alone anchors stay as they are."""
+    parts = dict(part.split("=", 1) for part in rule.removeprefix("RRULE:").split(";") if "=" in part)
+    codes = list(_DAYS)
+    if parts.get("FREQ") == "WEEKLY" and "BYDAY" in parts:
+        days = [code for code in parts["BYDAY"].split(",") if code != codes[old.weekday()]]
+        parts["BYDAY"] = ",".join(code for code in codes if code in {*days, codes[new.weekday()]})
+    elif parts.get("FREQ") == "MONTHLY" and (nth := _BYDAY_RE.fullmatch(parts.get("BYDAY", ""))) and nth[1]:
+        last_week = (new + timedelta(days=7)).month != new.month
+        parts["BYDAY"] = f"{-1 if last_week and int(nth[1]) < 0 else (new.day - 1) // 7 + 1}{codes[new.weekday()]}"
+    elif parts.get("FREQ") in ("MONTHLY", "YEARLY") and parts.get("BYMONTHDAY", "").isdecimal():
+        parts["BYMONTHDAY"] = str(new.day)
+        if "BYMONTH" in parts:
+            parts["BYMONTH"] = str(new.month)
+    else:
+        return rule
+    return ";".join(f"{key}={value}" for key, value in parts.items())

@@ -65,6 +65,7 @@ _UNITS = {
     **dict.fromkeys(("mo", "month", "months"), "months"),
 }
 FORTNIGHTS = ("fortnight", "fortnights")  # two weeks each
+_VAGUE_AMOUNTS = {"couple": 2, "few": 3}  # 'in a few days' is three of them
 _ELAPSED_UNITS = {"seconds", "minutes", "hours"}  # offsets in these give an exact instant; longer ones give a day
 _CLOCK_WORDS = {"noon": time(12), "midday": time(12), "midnight": time(0)}
 _PERIODS = {"morning": time(9), "afternoon": time(15), "evening": time(19), "night": time(20)}
@@ -444,9 +445,10 @@ class _Reader(_Words):
             return None
         if (end := self.seq(i + 1, "half", "an", "hour")) is not None:
             return 30, "minutes", end
-        if (end := self.seq(i + 1, "a", "couple")) is not None:  # 'in a couple of days', 'in a couple hours'
-            unit = _UNITS.get(self.word(end + self.has(end, "of")))
-            return None if unit is None else (2, unit, end + self.has(end, "of") + 1)
+        if self.has(i + 1, "a") and (amount := _VAGUE_AMOUNTS.get(self.word(i + 2))):  # 'in a couple of days'
+            end = i + 3 + self.has(i + 3, "of")  # 'in a few hours'
+            unit = _UNITS.get(self.word(end))
+            return None if unit is None else (amount, unit, end + 1)
         word = self.word(i + 1)
         if (compact := _COMPACT_OFFSET_RE.fullmatch(word)) and compact[2] in _UNITS:
             return int(compact[1]), _UNITS[compact[2]], i + 2

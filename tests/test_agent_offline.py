@@ -364,3 +364,38 @@ async def test_asking_whether_a_task_is_done_answers_and_changes_nothing(runtime
         "prepare the report": "open",
         "sweep the yard": "completed",
     }
+
+
+async def test_a_statement_about_a_task_changes_it_and_about_none_adds_one(runtime):
+    await say(runtime, "remind me to call mom tomorrow at 6pm")
+    assert (await say(runtime, "the call with mom is urgent")).startswith("Updated: call mom")
+    assert (await say(runtime, "the quarterly review is urgent")).startswith("Added: the quarterly review")
+    await say(runtime, "put the quarterly review on thursday")
+    assert (await say(runtime, "put the bins out on friday")).startswith("Added: put the bins out")
+    state = {task["title"]: (task["priority"], task["due"]) for task in tasks(runtime)}
+    assert state == {
+        "call mom": ("high", "2026-11-30T18:00:00+05:00"),
+        "the quarterly review": ("high", "2026-12-03"),
+        "put the bins out": ("medium", "2026-12-04"),
+    }
+
+
+async def test_asking_whether_a_task_was_done_answers_from_the_tasks(runtime):
+    await say(runtime, "add pay rent on the 1st")
+    assert await say(runtime, "did i pay the rent?") == "Not yet; it's still open: pay rent — due Tue 1 Dec."
+    await say(runtime, "i paid the rent")
+    assert await say(runtime, "is the rent paid?") == "Yes, “pay rent” is done."
+
+
+async def test_moving_a_weekly_task_to_another_day_moves_its_series(runtime):
+    await say(runtime, "add water the plants every sunday")
+    assert (
+        await say(runtime, "move the plants to saturday")
+        == "Updated: water the plants — due Sat 5 Dec · every Saturday."
+    )
+    assert tasks(runtime)[0]["recurrence"] == "FREQ=WEEKLY;BYDAY=SA"
+
+
+async def test_stuff_with_no_tasks_tagged_so_is_the_task_about_it(runtime):
+    await say(runtime, "add finish tax return")
+    assert await say(runtime, "move the tax stuff to next week") == "Updated: finish tax return — due Mon 30 Nov."

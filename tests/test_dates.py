@@ -500,9 +500,11 @@ def test_parse_time_of_day_returns_none_for_non_times(text: str) -> None:
         ("in 2 fortnights", date(2026, 12, 27)),
         ("in a couple of days", date(2026, 12, 1)),
         ("in a couple weeks", date(2026, 12, 13)),
+        ("in a few days", date(2026, 12, 2)),
+        ("in a few weeks", date(2026, 12, 20)),
     ],
 )
-def test_a_fortnight_and_a_couple_are_counted(text: str, expected: date) -> None:
+def test_a_fortnight_a_couple_and_a_few_are_counted(text: str, expected: date) -> None:
     assert parse_when(text, now=NOW) == expected
 
 

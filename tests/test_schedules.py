@@ -1,8 +1,10 @@
 """Tests for agent.schedules: a task's repetition said in words."""
 
+from datetime import date
+
 import pytest
 
-from agent.schedules import schedule_text
+from agent.schedules import moved_rule, schedule_text
 
 
 @pytest.mark.parametrize(
@@ -24,3 +26,20 @@ from agent.schedules import schedule_text
 )
 def test_schedules_read_in_words(rule: str, due: str | None, words: str) -> None:
     assert schedule_text(rule, due) == words
+
+
+@pytest.mark.parametrize(
+    ("rule", "days", "moved"),
+    [
+        ("FREQ=WEEKLY;BYDAY=SU", "2026-11-29 to 2026-12-05", "FREQ=WEEKLY;BYDAY=SA"),
+        ("FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,WE", "2026-11-30 to 2026-12-04", "FREQ=WEEKLY;INTERVAL=2;BYDAY=WE,FR"),
+        ("FREQ=MONTHLY;BYMONTHDAY=1", "2026-12-01 to 2026-12-03", "FREQ=MONTHLY;BYMONTHDAY=3"),
+        ("FREQ=MONTHLY;BYDAY=-1FR", "2026-12-25 to 2027-01-01", "FREQ=MONTHLY;BYDAY=1FR"),
+        ("FREQ=MONTHLY;BYDAY=-1FR", "2026-12-25 to 2026-12-28", "FREQ=MONTHLY;BYDAY=-1MO"),
+        ("FREQ=YEARLY;BYMONTH=3;BYMONTHDAY=8", "2027-03-08 to 2027-04-02", "FREQ=YEARLY;BYMONTH=4;BYMONTHDAY=2"),
+        ("FREQ=DAILY", "2026-11-29 to 2026-12-05", "FREQ=DAILY"),
+    ],
+)
+def test_a_moved_series_repeats_on_its_new_day(rule: str, days: str, moved: str) -> None:
+    old, new = (date.fromisoformat(day) for day in days.split(" to "))
+    assert moved_rule(rule, old, new) == moved
