@@ -82,11 +82,12 @@ class Answer:
 
 @dataclass(frozen=True)
 class Unclear:
-    """Nothing understood: the agent says so, with what the person could say instead (or greets them back)."""
+    """Nothing understood: the agent says so, with what the person could say instead (or greets or is thanked)."""
 
     text: str
     suggestions: tuple[str, ...] = ()
     greeting: bool = False
+    thanked: bool = False
 
 
 Command = AddTask | ListTasks | ChangeTask | MoveTasks | DeleteCompleted | Undo | Answer | Unclear
@@ -1101,6 +1102,12 @@ _GREETING_RE = re.compile(
     r"(?i)(?:hello|hi|hey|hiya|howdy|yo|greetings|good\s+(?:morning|afternoon|evening|day))(?:\s+there)?"
     r"(?:\s+(?:taskflow|assistant|bot))?[\s,.!]*"
 )
+_THANKS_RE = re.compile(
+    r"(?i)(?:(?:ok(?:ay)?|great|cool|perfect|nice|awesome|lovely|brilliant)[\s,.!]+)?"
+    r"(?:thanks|thank\s+(?:you|u)|thanx|thx|ty|cheers|many\s+thanks|much\s+appreciated|appreciate\s+it)"
+    r"(?:\s+(?:so\s+much|very\s+much|a\s+lot|a\s+bunch|again|taskflow|assistant|bot"
+    r"|for\s+(?:the\s+|your\s+|all\s+the\s+)?(?:help|that|this|everything)))*[\s,.!]*"
+)
 
 
 def _suggestions(said: str, now: datetime, *, question: bool = False) -> tuple[str, str]:
@@ -1162,6 +1169,8 @@ def interpret(text: str, *, now: datetime) -> Command:
         return answer
     if _GREETING_RE.fullmatch(text.strip()):
         return Unclear(text, greeting=True)
+    if _THANKS_RE.fullmatch(text.strip()):
+        return Unclear(text, thanked=True)
     if _HELP_RE.fullmatch(text.strip()):
         return Unclear(text)  # with nothing to suggest instead, the agent says what it can do
     said = _clean(expand(text))

@@ -110,6 +110,8 @@ def _unclear(command: Unclear) -> str:
     """A greeting back with what the agent can do, or what was not understood with two things to say instead."""
     if command.greeting:
         return "Hello! " + HELP
+    if command.thanked:
+        return "You're welcome!"
     if not command.suggestions:
         return HELP
     said = " ".join(command.text.split())

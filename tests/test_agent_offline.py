@@ -138,6 +138,12 @@ async def test_a_greeting_gets_a_greeting_and_help(runtime):
     assert tasks(runtime) == []
 
 
+async def test_thanks_are_acknowledged_and_change_nothing(runtime):
+    await say(runtime, "add buy milk")
+    assert await say(runtime, "thanks!") == "You're welcome!"
+    assert [task["title"] for task in tasks(runtime)] == ["buy milk"]
+
+
 async def test_something_unclear_is_said_so_with_two_suggestions(runtime):
     reply = await say(runtime, "zxcvb")
     assert reply == "I didn't understand “zxcvb”. You could say “add zxcvb” or “what's due today?”."

@@ -649,6 +649,18 @@ def test_a_greeting_is_greeted(text: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "text", ["thanks", "Thank you so much!", "thx", "ok thanks", "great, thanks!", "cheers", "thanks for the help"]
+)
+def test_thanks_are_taken_as_thanks(text: str) -> None:
+    assert interpret(text, now=NOW) == Unclear(text, thanked=True)
+
+
+@pytest.mark.parametrize("text", ["thanks for buying milk", "thank the team for the launch"])
+def test_thanks_with_more_said_are_not_taken_as_thanks_alone(text: str) -> None:
+    assert not getattr(interpret(text, now=NOW), "thanked", False)
+
+
+@pytest.mark.parametrize(
     ("text", "suggestions"),
     [
         ("zxcvb", ("add zxcvb", "what's due today?")),
