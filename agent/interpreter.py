@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Literal
 
 from dateutil.relativedelta import relativedelta
 
@@ -80,14 +81,16 @@ class Answer:
     yes: bool
 
 
+Pleasantry = Literal["hello", "thanks", "bye"]  # said to the agent rather than about tasks
+
+
 @dataclass(frozen=True)
 class Unclear:
-    """Nothing understood: the agent says so, with what the person could say instead (or greets or is thanked)."""
+    """Nothing to do: the agent says so, with what the person could say instead, or answers a pleasantry."""
 
     text: str
     suggestions: tuple[str, ...] = ()
-    greeting: bool = False
-    thanked: bool = False
+    pleasantry: Pleasantry | None = None
 
 
 Command = AddTask | ListTasks | ChangeTask | MoveTasks | DeleteCompleted | Undo | Answer | Unclear
@@ -1102,11 +1105,22 @@ _GREETING_RE = re.compile(
     r"(?i)(?:hello|hi|hey|hiya|howdy|yo|greetings|good\s+(?:morning|afternoon|evening|day))(?:\s+there)?"
     r"(?:\s+(?:taskflow|assistant|bot))?[\s,.!]*"
 )
-_THANKS_RE = re.compile(
+_GRATITUDE_RE = re.compile(
     r"(?i)(?:(?:ok(?:ay)?|great|cool|perfect|nice|awesome|lovely|brilliant)[\s,.!]+)?"
     r"(?:thanks|thank\s+(?:you|u)|thanx|thx|ty|cheers|many\s+thanks|much\s+appreciated|appreciate\s+it)"
     r"(?:\s+(?:so\s+much|very\s+much|a\s+lot|a\s+bunch|again|taskflow|assistant|bot"
     r"|for\s+(?:the\s+|your\s+|all\s+the\s+)?(?:help|that|this|everything)))*[\s,.!]*"
+)
+_FAREWELL_RE = re.compile(
+    r"(?i)(?:(?:ok(?:ay)?|alright|thanks)[\s,.!]+)?"
+    r"(?:bye(?:[\s-]+bye)?|good\s*bye|see\s+(?:you|ya|u)(?:\s+(?:later|soon|tomorrow|then))?|cya|later|laters"
+    r"|good\s*night|night|ttyl|talk\s+(?:to\s+you\s+)?(?:later|soon|tomorrow))"
+    r"(?:\s+(?:taskflow|assistant|bot))?[\s,.!]*"
+)
+_PLEASANTRIES: tuple[tuple[Pleasantry, re.Pattern[str]], ...] = (
+    ("hello", _GREETING_RE),
+    ("thanks", _GRATITUDE_RE),
+    ("bye", _FAREWELL_RE),
 )
 
 
@@ -1167,10 +1181,8 @@ def interpret(text: str, *, now: datetime) -> Command:
         raise ValueError("now must be timezone-aware")
     if answer := _answer(text):
         return answer
-    if _GREETING_RE.fullmatch(text.strip()):
-        return Unclear(text, greeting=True)
-    if _THANKS_RE.fullmatch(text.strip()):
-        return Unclear(text, thanked=True)
+    if pleasantry := next((kind for kind, said in _PLEASANTRIES if said.fullmatch(text.strip())), None):
+        return Unclear(text, pleasantry=pleasantry)
     if _HELP_RE.fullmatch(text.strip()):
         return Unclear(text)  # with nothing to suggest instead, the agent says what it can do
     said = _clean(expand(text))

@@ -24,6 +24,7 @@ from agent.interpreter import (
     DeleteCompleted,
     ListTasks,
     MoveTasks,
+    Pleasantry,
     Unclear,
     Undo,
     interpret,
@@ -35,6 +36,11 @@ HELP = (
     "I can add, list, find, change, complete, reopen and delete tasks, and undo your last change. Try “add buy "
     "milk tomorrow at 5pm #errands”, “what's due today?”, “move buy milk to friday” or “mark buy milk as done”."
 )
+PLEASANTRY_REPLIES: dict[Pleasantry, str] = {
+    "hello": "Hello! " + HELP,
+    "thanks": "You're welcome!",
+    "bye": "Bye! Your tasks will be here when you're back.",
+}
 ACTION_TOOLS = {"complete": "complete_task", "reopen": "reopen_task", "delete": "delete_task", "update": "update_task"}
 SEARCH_STATUS = {"complete": "open", "reopen": "completed"}
 PRIORITIES = ("low", "medium", "high")
@@ -107,11 +113,10 @@ def _apart(part: str | ToolCall) -> str | ToolCall:
 
 
 def _unclear(command: Unclear) -> str:
-    """A greeting back with what the agent can do, or what was not understood with two things to say instead."""
-    if command.greeting:
-        return "Hello! " + HELP
-    if command.thanked:
-        return "You're welcome!"
+    """A pleasantry answered (a greeting with what the agent can do), or what was not understood with two things to
+    say instead."""
+    if command.pleasantry is not None:
+        return PLEASANTRY_REPLIES[command.pleasantry]
     if not command.suggestions:
         return HELP
     said = " ".join(command.text.split())

@@ -138,9 +138,10 @@ async def test_a_greeting_gets_a_greeting_and_help(runtime):
     assert tasks(runtime) == []
 
 
-async def test_thanks_are_acknowledged_and_change_nothing(runtime):
+async def test_thanks_and_farewells_are_answered_and_change_nothing(runtime):
     await say(runtime, "add buy milk")
     assert await say(runtime, "thanks!") == "You're welcome!"
+    assert (await say(runtime, "see you later")).startswith("Bye!")
     assert [task["title"] for task in tasks(runtime)] == ["buy milk"]
 
 

@@ -645,19 +645,24 @@ def test_anything_else_is_unclear(text: str) -> None:
 
 @pytest.mark.parametrize("text", ["hello", "Hi there!", "hey", "good morning", "Hello TaskFlow"])
 def test_a_greeting_is_greeted(text: str) -> None:
-    assert interpret(text, now=NOW) == Unclear(text, greeting=True)
+    assert interpret(text, now=NOW) == Unclear(text, pleasantry="hello")
 
 
 @pytest.mark.parametrize(
     "text", ["thanks", "Thank you so much!", "thx", "ok thanks", "great, thanks!", "cheers", "thanks for the help"]
 )
 def test_thanks_are_taken_as_thanks(text: str) -> None:
-    assert interpret(text, now=NOW) == Unclear(text, thanked=True)
+    assert interpret(text, now=NOW) == Unclear(text, pleasantry="thanks")
 
 
-@pytest.mark.parametrize("text", ["thanks for buying milk", "thank the team for the launch"])
-def test_thanks_with_more_said_are_not_taken_as_thanks_alone(text: str) -> None:
-    assert not getattr(interpret(text, now=NOW), "thanked", False)
+@pytest.mark.parametrize("text", ["bye", "Goodbye!", "see you later", "see ya", "good night", "ttyl", "ok bye"])
+def test_a_farewell_is_taken_as_one(text: str) -> None:
+    assert interpret(text, now=NOW) == Unclear(text, pleasantry="bye")
+
+
+@pytest.mark.parametrize("text", ["thanks for buying milk", "thank the team for the launch", "see my tasks"])
+def test_pleasantries_with_more_said_are_not_taken_as_pleasantries_alone(text: str) -> None:
+    assert getattr(interpret(text, now=NOW), "pleasantry", None) is None
 
 
 @pytest.mark.parametrize(
@@ -672,7 +677,7 @@ def test_thanks_with_more_said_are_not_taken_as_thanks_alone(text: str) -> None:
 def test_unclear_text_gets_two_suggestions_from_what_was_read(text: str, suggestions: tuple[str, str]) -> None:
     command = interpret(text, now=NOW)
     assert isinstance(command, Unclear)
-    assert (command.suggestions, command.greeting) == (suggestions, False)
+    assert (command.suggestions, command.pleasantry) == (suggestions, None)
 
 
 @pytest.mark.parametrize("text", ["gym every monday", "tomorrow 5pm dinner with Zoe", "#home fix the shelf"])
