@@ -86,8 +86,8 @@ def client(database) -> Iterator[Client]:
         client.ask("tools/list")
         yield client
     finally:
-        client.process.kill()
-        client.process.wait()
+        with client.process:  # which closes its pipes and waits for it
+            client.process.kill()
 
 
 def comparable(result: dict[str, Any]) -> dict[str, Any]:
@@ -253,8 +253,9 @@ def test_with_tracing_configured_every_call_is_served_and_continues_the_callers_
         direct = client.ask("tools/call", {"name": "add_task", "arguments": {"title": "b"}, "_meta": meta})
         untraced = client.ask("tools/call", {"name": "add_task", "arguments": {"title": "c"}})
     finally:
-        client.process.stdin.close()  # the spans are exported as the server ends
-        client.process.wait(timeout=60)
+        with client.process:  # which closes its pipes and waits for it
+            client.process.stdin.close()  # the spans are exported as the server ends
+            client.process.wait(timeout=60)
     assert [answer["result"].get("isError", False) for answer in (through_sdk, direct, untraced)] == [False] * 3
     spans = [span for span in Collector.spans if span.name == "tool add_task"]
     assert len(spans) == 3

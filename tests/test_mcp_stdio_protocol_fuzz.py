@@ -120,8 +120,8 @@ def server(tmp_path_factory) -> Iterator[Server]:
         server.send(json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}).encode())
         yield server
     finally:
-        server.process.kill()
-        server.process.wait()
+        with server.process:  # which closes its pipes and waits for it
+            server.process.kill()
 
 
 @pytest.mark.timeout(600)  # a failing example is shrunk, one server round trip per try
