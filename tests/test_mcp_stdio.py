@@ -100,8 +100,8 @@ def test_a_task_the_stdio_server_confirmed_survives_killing_it_and_was_fsynced(t
         call = {"name": "add_task", "arguments": {"title": "renew the passport"}}
         added = exchange(process, {"id": 2, "method": "tools/call", "params": call})
     finally:
-        process.kill()
-        process.wait()
+        with process:  # which closes its pipes and waits for it
+            process.kill()
     assert added is not None
     assert not added.get("isError"), added
     engine = create_db_engine(url)

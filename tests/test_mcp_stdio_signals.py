@@ -54,5 +54,5 @@ def test_one_signal_stops_the_stdio_server(tmp_path, sig, waiting):
         assert b"Traceback" not in server.stderr.read()
     finally:
         holder.close()
-        server.kill()
-        server.wait()
+        with server:  # which closes its pipes and waits for it
+            server.kill()
