@@ -132,15 +132,15 @@ _ADD_VERBS = "|".join((
 ))  # fmt: skip
 # The verbs a to-do starts with: said alone with what follows ('buy eggs, milk and bread', 'call the plumber'),
 # such a sentence is a task, as typed into a to-do app; 'take care', 'get well' or 'call you later' is talk.
-_TODO_VERBS = (
+_CHORE_VERBS = (
     "apply ask back bake book bring buy call change charge check clean clear collect confirm contact cook declutter "
     "draft email empty feed file fill fix follow get go grab hang help hire install invite iron learn mail make meet "
     "message mop mow order organise organize pack paint pay phone pick plan post practice practise prepare print rake "
     "read rebook register renew repair replace reply research reserve respond return review ring schedule send sign "
     "study submit sweep take text thank tidy unpack upload vacuum visit walk wash water wrap write"
 )
-_TODO_RE = re.compile(
-    rf"(?i)(?:{'|'.join(_TODO_VERBS.split())})\s+(?!(?:you|u|ya|me|it|that|this|care|sense|well|lost|real)\b)\w"
+_CHORE_RE = re.compile(
+    rf"(?i)(?:{'|'.join(_CHORE_VERBS.split())})\s+(?!(?:you|u|ya|me|it|that|this|care|sense|well|lost|real)\b)\w"
 )
 _HAVE_A_RE = re.compile(
     r"(?i)^(?:i|we)(?:\s+(?:have|got)|['’]?ve\s+got|\s+have\s+got)\s+(?!to\b)(?:(?:an?|my|our)\s+)?"
@@ -408,7 +408,7 @@ def _adding(text: str, now: datetime, *, allow_verbless: bool) -> AddTask | None
         tags = tuple(dict.fromkeys((*tags, place["name"].lower())))
     title = _unquoted(_tidy(draft.left()))  # quotes around the whole title only protect it
     said_more = quoted or any(found is not None for found in (description, repeat, reminder, when, priority, place))
-    said_more = said_more or tags or (allow_verbless and _TODO_RE.match(text))
+    said_more = said_more or tags or (allow_verbless and _CHORE_RE.match(text))
     if not title or not (verb or said_more):
         return None
     due = _series_start(repeat, when, clock, now) if repeat else when
